@@ -1,0 +1,1 @@
+"""The FastAGI wire protocol, the route table and the thin route handlers."""

@@ -1,0 +1,142 @@
+"""Where the lab lives and what each lab PBX offers: ports, AMI user, numbers.
+
+Ports, the AMI user and operator contacts are read from each PBX's own
+.conf files under `asterisk-config/`; numbers and queues from
+`asterisk-config/lab.toml`. Nothing is written down twice.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from dialplan.conffile import ConfError, find_section, parse_conf
+
+PBX_NAMES = ("110", "12345")
+
+
+class LabError(RuntimeError):
+    """Something about the lab is wrong; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The lab's places on the host: config source, the sid root, caches, state."""
+
+    config_dir: Path
+    state_dir: Path
+
+    @property
+    def root(self) -> Path:
+        return self.state_dir / "sid-root"
+
+    @property
+    def cache(self) -> Path:
+        return self.state_dir / "cache"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    def etc_in_root(self, pbx: str) -> str:
+        return f"/etc/linkdesk-lab/{pbx}"
+
+    def var_in_root(self, pbx: str) -> str:
+        return f"/var/lib/linkdesk-lab/{pbx}"
+
+
+def default_paths() -> Paths:
+    """Paths from LINKDESK_LAB_DIR / LINKDESK_ASTERISK_CONFIG, else the defaults."""
+    repo = Path(__file__).resolve().parents[2]
+    config = Path(os.environ.get("LINKDESK_ASTERISK_CONFIG", repo / "asterisk-config"))
+    state = Path(os.environ.get("LINKDESK_LAB_DIR", "/var/lib/linkdesk"))
+    return Paths(config_dir=config, state_dir=state)
+
+
+@dataclass(frozen=True)
+class Operator:
+    extension: str
+    sip_host: str
+    sip_port: int
+
+
+@dataclass(frozen=True)
+class PbxSpec:
+    """One lab PBX as scripts and tests need to reach it."""
+
+    name: str
+    platform: str
+    ami_host: str
+    ami_port: int
+    ami_user: str
+    ami_secret: str
+    sip_host: str
+    sip_port: int
+    intake_number: str
+    special_number: str | None
+    queues: dict[str, str]
+    operators: tuple[Operator, ...]
+    trunk_endpoint: str
+    outbound_context: str
+
+    def as_dict(self) -> dict:
+        return {
+            "platform": self.platform,
+            "ami": {"host": self.ami_host, "port": self.ami_port,
+                    "user": self.ami_user, "secret": self.ami_secret},
+            "sip": {"host": self.sip_host, "port": self.sip_port},
+            "numbers": {"intake": self.intake_number, "special": self.special_number},
+            "queues": dict(self.queues),
+            "operators": [{"extension": o.extension, "sip_host": o.sip_host,
+                           "sip_port": o.sip_port} for o in self.operators],
+            "trunk_endpoint": self.trunk_endpoint,
+            "outbound_context": self.outbound_context,
+        }
+
+
+def load_specs(paths: Paths) -> dict[str, PbxSpec]:
+    """Both PBXs' specs, read from the config folder; LabError if it is broken."""
+    try:
+        numbers = tomllib.loads((paths.config_dir / "lab.toml").read_text())["pbx"]
+        return {name: _spec(paths.config_dir / name, name, numbers[name]) for name in PBX_NAMES}
+    except (OSError, KeyError, ValueError, ConfError) as exc:
+        raise LabError(f"lab config under {paths.config_dir} is unreadable: {exc}") from exc
+
+
+def _spec(folder: Path, name: str, numbers: dict) -> PbxSpec:
+    manager = parse_conf((folder / "manager.conf").read_text(), str(folder / "manager.conf"))
+    pjsip = parse_conf((folder / "pjsip.conf").read_text(), str(folder / "pjsip.conf"))
+    general = find_section(manager, "general")
+    user = find_section(manager, "linkdesk")
+    sip_host, sip_port = _host_port(find_section(pjsip, "transport-udp", "transport").get("bind"))
+    return PbxSpec(
+        name=name,
+        platform=numbers["platform"],
+        ami_host=general.get("bindaddr", "127.0.0.1"),
+        ami_port=int(general.get("port", "5038")),
+        ami_user=user.name,
+        ami_secret=user.get("secret", ""),
+        sip_host=sip_host,
+        sip_port=sip_port,
+        intake_number=numbers["intake_number"],
+        special_number=numbers.get("special_number"),
+        queues=dict(numbers["queues"]),
+        operators=tuple(_operator(pjsip, ext) for ext in numbers["operators"]),
+        trunk_endpoint=numbers["trunk_endpoint"],
+        outbound_context=numbers["outbound_context"],
+    )
+
+
+def _operator(pjsip, extension: str) -> Operator:
+    contact = find_section(pjsip, extension, "aor").get("contact", "")
+    host, port = _host_port(contact.split("@", 1)[-1])
+    return Operator(extension, host, port)
+
+
+def _host_port(value: str | None) -> tuple[str, int]:
+    host, sep, port = (value or "").rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfError(f"expected host:port, got {value!r}")
+    return host, int(port)

@@ -1,0 +1,1 @@
+"""Renders the Asterisk contexts linkdesk needs from its own configuration."""

@@ -1,0 +1,95 @@
+"""A reader for Asterisk's .conf format, enough to find ports, users and numbers.
+
+Asterisk's own parser handles templates (`[name](!)`, `[name](tpl)`), `=>`
+and `;` comments; pyst2's `asterisk.config` stops at templates, so linkdesk
+reads the few files it needs itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Section:
+    """One `[name]` block: its templates and its options in file order."""
+
+    name: str
+    templates: tuple[str, ...] = ()
+    options: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def is_template(self) -> bool:
+        return "!" in self.templates
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        """The last value given for `key` (Asterisk keeps the last)."""
+        values = self.getall(key)
+        return values[-1] if values else default
+
+    def getall(self, key: str) -> list[str]:
+        return [value for name, value in self.options if name == key]
+
+
+class ConfError(ValueError):
+    """A line of an Asterisk .conf file that cannot be read."""
+
+
+def parse_conf(text: str, source: str = "<conf>") -> list[Section]:
+    """Every section of an Asterisk .conf text, templates included, in order."""
+    sections: list[Section] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = _strip_comment(raw).strip()
+        if not line:
+            continue
+        if line.startswith("["):
+            sections.append(_section_header(line, f"{source}:{number}"))
+        elif line.startswith("#"):
+            continue
+        elif not sections:
+            raise ConfError(f"{source}:{number}: option outside any section")
+        else:
+            sections[-1].options.append(_option(line, f"{source}:{number}"))
+    return sections
+
+
+def find_section(sections: list[Section], name: str, type_: str | None = None) -> Section:
+    """The non-template section called `name` (of `type = type_` if given)."""
+    for section in sections:
+        if section.name != name or section.is_template:
+            continue
+        if type_ is None or section.get("type") == type_:
+            return section
+    wanted = f"{name} (type={type_})" if type_ else name
+    raise ConfError(f"no section [{wanted}]")
+
+
+def _strip_comment(line: str) -> str:
+    # `\;` is a literal semicolon in Asterisk configs.
+    out, escaped = [], False
+    for char in line:
+        if char == ";" and not escaped:
+            break
+        escaped = char == "\\"
+        out.append(char)
+    return "".join(out)
+
+
+def _section_header(line: str, where: str) -> Section:
+    close = line.find("]")
+    if close < 2:
+        raise ConfError(f"{where}: bad section header {line!r}")
+    rest = line[close + 1 :].strip()
+    templates: tuple[str, ...] = ()
+    if rest:
+        if not (rest.startswith("(") and rest.endswith(")")):
+            raise ConfError(f"{where}: bad template list {rest!r}")
+        templates = tuple(t.strip() for t in rest[1:-1].split(",") if t.strip())
+    return Section(line[1:close].strip(), templates)
+
+
+def _option(line: str, where: str) -> tuple[str, str]:
+    name, sep, value = line.partition("=")
+    if not sep or not name.strip():
+        raise ConfError(f"{where}: expected 'name = value', got {line!r}")
+    return name.strip(), value.lstrip(">").strip()

@@ -1,0 +1,1 @@
+"""Prometheus collectors, the Grafana dashboard and the alert rules."""
