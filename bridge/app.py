@@ -1,0 +1,48 @@
+"""Wires the linkdesk process: config, AMI connections, HTTP; then runs the loop.
+
+Import this only after `bridge.reactor.install_asyncio_reactor()`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from twisted.internet import reactor
+from twisted.web.server import Site
+
+from ami.connection import AmiConnection, AmiEndpoint
+from bridge.config import ConfigError, load_config
+from bridge.http import build_root
+from bridge.reactor import event_loop
+
+log = logging.getLogger("linkdesk")
+
+
+def lab_endpoints() -> tuple[AmiEndpoint, ...]:
+    """AMI endpoints of the lab PBXs, read from asterisk-config/."""
+    from bridge.lab.layout import default_paths, load_specs
+
+    return tuple(AmiEndpoint(s.name, s.ami_host, s.ami_port, s.ami_user, s.ami_secret)
+                 for s in load_specs(default_paths()).values())
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config, lab_pbxs=lab_endpoints() if args.lab else (),
+                             http_port=args.http_port)
+    except ConfigError as exc:
+        print(f"linkdesk: {exc}", file=sys.stderr)
+        return 2
+    loop = event_loop()
+    connections = [AmiConnection(endpoint, loop) for endpoint in config.pbxs]
+    for connection in connections:
+        connection.start()
+    reactor.listenTCP(config.http.port, Site(build_root(connections)), interface=config.http.host)
+    reactor.addSystemEventTrigger("before", "shutdown", lambda: [c.close() for c in connections])
+    log.info("linkdesk serving HTTP on %s:%d for PBXs %s", config.http.host, config.http.port,
+             ", ".join(e.name for e in config.pbxs))
+    reactor.run()
+    return 0

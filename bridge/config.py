@@ -1,0 +1,94 @@
+"""linkdesk's configuration: defaults < TOML file < environment < command line.
+
+Secrets come from the file, a file named in it (`secret_file`), or the
+environment (`LINKDESK_PBX_<NAME>_SECRET`), and never appear in a repr.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Mapping
+
+from ami.connection import AmiEndpoint
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    host: str = "127.0.0.1"
+    port: int = 8573
+
+
+@dataclass(frozen=True)
+class Config:
+    http: HttpConfig
+    pbxs: tuple[AmiEndpoint, ...]
+
+
+def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
+                lab_pbxs: tuple[AmiEndpoint, ...] = (), http_port: int | None = None) -> Config:
+    """The layered configuration; ConfigError when a setting is missing or wrong."""
+    raw = _read_toml(path) if path else {}
+    http = HttpConfig(**_typed(raw.get("http", {}), {"host": str, "port": int}, "http"))
+    if "LINKDESK_HTTP_PORT" in env:
+        http = replace(http, port=_int(env["LINKDESK_HTTP_PORT"], "LINKDESK_HTTP_PORT"))
+    if http_port is not None:
+        http = replace(http, port=http_port)
+    pbxs = lab_pbxs or tuple(_pbx(name, table, env) for name, table in raw.get("pbx", {}).items())
+    if not pbxs:
+        raise ConfigError("no PBX configured: add [pbx.NAME] tables to the config file, or use --lab")
+    return Config(http=http, pbxs=pbxs)
+
+
+def _read_toml(path: str) -> dict:
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _pbx(name: str, table: dict, env: Mapping[str, str]) -> AmiEndpoint:
+    fields = _typed(table, {"host": str, "ami_port": int, "username": str,
+                            "secret": str, "secret_file": str}, f"pbx.{name}")
+    return AmiEndpoint(name=name, host=fields.get("host", "127.0.0.1"),
+                       port=fields.get("ami_port", 5038), username=fields.get("username", "linkdesk"),
+                       secret=_secret(name, fields, env))
+
+
+def _secret(name: str, fields: dict, env: Mapping[str, str]) -> str:
+    env_key = f"LINKDESK_PBX_{name.upper()}_SECRET"
+    if env_key in env:
+        return env[env_key]
+    if "secret_file" in fields:
+        try:
+            return Path(fields["secret_file"]).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"pbx.{name}.secret_file: cannot read it ({exc.strerror})") from exc
+    if "secret" in fields:
+        return fields["secret"]
+    raise ConfigError(f"pbx.{name}: no AMI secret (set secret, secret_file or {env_key})")
+
+
+def _typed(table: dict, schema: dict[str, type], where: str) -> dict:
+    unknown = set(table) - set(schema)
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))}")
+    for key, value in table.items():
+        if not isinstance(value, schema[key]) or isinstance(value, bool):
+            raise ConfigError(f"{where}.{key}: expected {schema[key].__name__}, got {value!r}")
+    return dict(table)
+
+
+def _int(value: str, where: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
