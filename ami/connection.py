@@ -48,10 +48,27 @@ class AmiConnection:
                                 username=endpoint.username, secret=endpoint.secret,
                                 events=EVENT_CLASSES, on_login=self._logged_in,
                                 on_disconnect=self._disconnected, log=log)
+        self._login_waiters: list[asyncio.Future] = []
 
     @property
     def logged_in(self) -> bool:
         return bool(self.manager._connected and self.manager.authenticated)
+
+    async def wait_logged_in(self, timeout: float) -> None:
+        """Return once logged in; asyncio.TimeoutError after `timeout` seconds."""
+        if self.logged_in:
+            return
+        waiter = self.manager.loop.create_future()
+        self._login_waiters.append(waiter)
+        await asyncio.wait_for(waiter, timeout)
+
+    def subscribe(self, pattern: str, callback) -> None:
+        """Call `callback(event)` for each event whose name matches the glob `pattern`."""
+        self.manager.register_event(pattern, lambda _manager, event: callback(event))
+
+    async def send(self, action: dict):
+        """Send one action and return panoramisk's response message."""
+        return await self.manager.send_action(dict(action))
 
     def start(self) -> None:
         """Connect and log in; panoramisk retries while the PBX is unreachable."""
@@ -62,6 +79,10 @@ class AmiConnection:
         self.manager.close()
 
     def _logged_in(self, _manager) -> None:
+        waiters, self._login_waiters = self._login_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
         log.info("AMI logged in to PBX %s at %s:%s", self.endpoint.name,
                  self.endpoint.host, self.endpoint.port)
 

@@ -1,0 +1,42 @@
+"""Session wiring: the lab comes up once, for every lab test, and goes down at the end.
+
+A lab test never skips: if the lab cannot start, the run fails and says why.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from bridge.lab.layout import default_paths, load_specs
+from sipp_phone import SippPhones
+
+LINKDESK = [sys.executable, "-m", "bridge.cli"]
+
+
+def run_linkdesk(*args: str, timeout: float = 180, **kwargs) -> subprocess.CompletedProcess:
+    """Run the `linkdesk` command as a user would; its output is returned, not shown."""
+    return subprocess.run([*LINKDESK, *args], capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """Both lab PBXs, up and fully booted: {"110": PbxSpec, "12345": PbxSpec}."""
+    up = run_linkdesk("lab", "up")
+    if up.returncode != 0:
+        pytest.fail(f"the lab did not come up (exit {up.returncode}):\n{up.stdout}{up.stderr}\n"
+                    "Provision it with `linkdesk lab provision` (the README's test command does).",
+                    pytrace=False)
+    yield load_specs(default_paths())
+    down = run_linkdesk("lab", "down")
+    assert down.returncode == 0, f"lab down failed:\n{down.stdout}{down.stderr}"
+
+
+@pytest.fixture
+def phones(tmp_path):
+    """sipp citizens and operators; every one still running is stopped after the test."""
+    started = SippPhones(tmp_path)
+    yield started
+    started.stop_all()

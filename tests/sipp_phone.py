@@ -1,0 +1,107 @@
+"""sipp as citizens and as operators' softphones, for tests against the lab.
+
+Every sipp process is started here, known by pid, and stopped by pid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+from bridge.lab.layout import Operator, PbxSpec
+
+SCENARIOS = Path(__file__).parent / "sipp"
+
+
+def free_udp_port(span: int = 1) -> int:
+    """A UDP port on 127.0.0.1 that is free together with the `span - 1` after it."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + span < 65536 and all(_udp_free(base + i) for i in range(span)):
+            return base
+
+
+def _udp_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+class SippPhone:
+    """One sipp process; `messages()` is the SIP it sent and received."""
+
+    def __init__(self, role: str, argv: list[str], workdir: Path):
+        self.role = role
+        self.message_file = workdir / f"{role}-{os.getpid()}-{id(self)}.msg"
+        self.output_file = self.message_file.with_suffix(".out")
+        with open(self.output_file, "wb") as out:
+            self.process = subprocess.Popen(
+                [*argv, "-trace_msg", "-message_file", str(self.message_file)],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def finished(self, timeout: float) -> int:
+        """sipp's exit code (0: every call succeeded); TimeoutError if it runs on."""
+        async with asyncio.timeout(timeout):
+            while self.process.poll() is None:
+                await asyncio.sleep(0.05)
+        return self.process.returncode
+
+    def messages(self) -> str:
+        return self.message_file.read_text(errors="replace") if self.message_file.exists() else ""
+
+    def output(self) -> str:
+        return self.output_file.read_text(errors="replace") if self.output_file.exists() else ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class SippPhones:
+    """Starts citizens and operators; `stop_all()` ends every one still running."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.started: list[SippPhone] = []
+
+    def citizen(self, pbx: PbxSpec, number: str, caller: str, talk_seconds: float = 2.0) -> SippPhone:
+        """A citizen with number `caller` dials `number` on `pbx`, talks, hangs up."""
+        return self._start("citizen", [
+            "-sf", str(SCENARIOS / "citizen.xml"), "-set", "caller", caller,
+            "-s", number, f"{pbx.sip_host}:{pbx.sip_port}",
+            "-p", str(free_udp_port()), "-d", str(int(talk_seconds * 1000))])
+
+    def operator(self, operator: Operator, answer_after: float = 0.3) -> SippPhone:
+        """The softphone of `operator`: rings, answers after `answer_after` s, waits for BYE."""
+        return self._start(f"operator-{operator.extension}", [
+            "-sf", str(SCENARIOS / "operator.xml"), "-p", str(operator.sip_port),
+            "-d", str(int(answer_after * 1000))])
+
+    def _start(self, role: str, args: list[str]) -> SippPhone:
+        argv = ["sipp", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", str(free_udp_port(4)),
+                "-m", "1", "-nostdin", "-timeout", "60s", "-timeout_error", *args]
+        phone = SippPhone(role, argv, self.workdir)
+        self.started.append(phone)
+        return phone
+
+    def stop_all(self) -> None:
+        for phone in self.started:
+            phone.stop()
