@@ -1,0 +1,108 @@
+"""What a route handler gets: the channel's `agi_*` environment, the route's
+arguments, and awaitable channel commands whose values are always quoted.
+
+Nothing here knows how bytes travel: FastAGI (Twisted) and classic AGI
+(pyst2 over stdin/stdout) both hand a `send` coroutine to `AgiRequest`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+from urllib.parse import parse_qsl
+
+from agi.reply import AgiReply
+
+FORBIDDEN = ("\r", "\n", "\x00")
+
+
+class AgiError(Exception):
+    """A failure the dialplan sees as LINKDESK_REASON=<reason>; `reason` is a stable id."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class UnsafeValue(AgiError):
+    """A value holding CR, LF or NUL: refused, nothing is sent."""
+
+    def __init__(self, what: str):
+        super().__init__("agi-unsafe-value", f"{what} contains CR, LF or NUL; nothing was sent")
+
+
+class ChannelGone(AgiError):
+    def __init__(self) -> None:
+        super().__init__("agi-channel-gone", "the channel hung up")
+
+
+def quote(value: object, what: str = "value") -> str:
+    """One AGI argument: double-quoted, `\\` and `"` escaped; CR/LF/NUL refused."""
+    text = str(value)
+    if any(char in text for char in FORBIDDEN):
+        raise UnsafeValue(what)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def command_line(verb: str, *args: object) -> str:
+    """`VERB "arg1" "arg2"`: the verb is ours (a constant), every argument quoted."""
+    if any(char in verb for char in FORBIDDEN):
+        raise UnsafeValue("command")
+    return " ".join([verb, *(quote(arg, f"argument {i}") for i, arg in enumerate(args, 1))])
+
+
+def split_script(script: str) -> tuple[str, dict[str, str]]:
+    """`route?a=1&b=2` from agi_network_script into ("route", {"a": "1", "b": "2"})."""
+    route, _, query = script.partition("?")
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise AgiError("agi-bad-arguments", f"malformed query {query[:80]!r}") from None
+    args = dict(pairs)
+    if len(args) != len(pairs):
+        raise AgiError("agi-bad-arguments", "an argument is given twice")
+    return route.strip("/"), args
+
+
+Send = Callable[[str], Awaitable[AgiReply]]
+
+
+@dataclass
+class AgiRequest:
+    """One AGI session as a handler sees it."""
+
+    env: dict[str, str]
+    route: str
+    args: dict[str, str]
+    send: Send = field(repr=False)
+
+    @property
+    def channel(self) -> str:
+        return self.env.get("agi_channel", "")
+
+    @property
+    def uniqueid(self) -> str:
+        return self.env.get("agi_uniqueid", "")
+
+    async def command(self, verb: str, *args: object) -> AgiReply:
+        """Send one command and return its reply; AgiError on 510/511/520."""
+        reply = await self.send(command_line(verb, *args))
+        if reply.code == 511:
+            raise ChannelGone()
+        if not reply.ok:
+            raise AgiError("agi-command-failed", f"{verb} failed: {reply.code} {reply.text[:120]}")
+        return reply
+
+    async def get_variable(self, name: str) -> str | None:
+        """The variable's value (functions like CALLERID(num) too), None if unset."""
+        reply = await self.command("GET VARIABLE", name)
+        return reply.data if reply.result == "1" else None
+
+    async def set_variable(self, name: str, value: object) -> None:
+        await self.command("SET VARIABLE", name, value)
+
+    async def exec(self, application: str, options: str = "") -> AgiReply:
+        return await self.command("EXEC", application, options)
+
+    async def verbose(self, message: str, level: int = 1) -> None:
+        await self.command("VERBOSE", message, level)
