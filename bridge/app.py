@@ -12,10 +12,12 @@ import sys
 from twisted.internet import reactor
 from twisted.web.server import Site
 
+from agi.fastagi import FastAgiFactory
 from ami.connection import AmiConnection, AmiEndpoint
 from bridge.config import ConfigError, load_config
 from bridge.http import build_root
 from bridge.reactor import event_loop
+from bridge.routing import build_route_table
 
 log = logging.getLogger("linkdesk")
 
@@ -41,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
     for connection in connections:
         connection.start()
     reactor.listenTCP(config.http.port, Site(build_root(connections)), interface=config.http.host)
+    agi = FastAgiFactory(build_route_table(), config.agi.limits, reactor, loop)
+    reactor.listenTCP(config.agi.port, agi, interface=config.agi.host)
     reactor.addSystemEventTrigger("before", "shutdown", lambda: [c.close() for c in connections])
-    log.info("linkdesk serving HTTP on %s:%d for PBXs %s", config.http.host, config.http.port,
-             ", ".join(e.name for e in config.pbxs))
+    log.info("linkdesk serving HTTP on %s:%d, FastAGI on %s:%d, for PBXs %s", config.http.host,
+             config.http.port, config.agi.host, config.agi.port, ", ".join(e.name for e in config.pbxs))
     reactor.run()
     return 0

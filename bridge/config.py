@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
+from agi.fastagi import AgiLimits
 from ami.connection import AmiEndpoint
 
 
@@ -26,8 +27,16 @@ class HttpConfig:
 
 
 @dataclass(frozen=True)
+class AgiConfig:
+    host: str = "127.0.0.1"
+    port: int = 4573
+    limits: AgiLimits = AgiLimits()
+
+
+@dataclass(frozen=True)
 class Config:
     http: HttpConfig
+    agi: AgiConfig
     pbxs: tuple[AmiEndpoint, ...]
 
 
@@ -43,7 +52,20 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
     pbxs = lab_pbxs or tuple(_pbx(name, table, env) for name, table in raw.get("pbx", {}).items())
     if not pbxs:
         raise ConfigError("no PBX configured: add [pbx.NAME] tables to the config file, or use --lab")
-    return Config(http=http, pbxs=pbxs)
+    return Config(http=http, agi=_agi(raw.get("agi", {})), pbxs=pbxs)
+
+
+def _agi(table: dict) -> AgiConfig:
+    fields = _typed(table, {"host": str, "port": int, "command_timeout": (int, float),
+                            "idle_timeout": (int, float), "max_line_length": int,
+                            "max_sessions": int, "allowed_peers": list}, "agi")
+    peers = fields.pop("allowed_peers", [])
+    if not all(isinstance(peer, str) for peer in peers):
+        raise ConfigError("agi.allowed_peers: expected a list of addresses")
+    host, port = fields.pop("host", "127.0.0.1"), fields.pop("port", 4573)
+    limits = AgiLimits(**{k: float(v) if k.endswith("timeout") else v for k, v in fields.items()},
+                       allowed_peers=frozenset(peers))
+    return AgiConfig(host=host, port=port, limits=limits)
 
 
 def _read_toml(path: str) -> dict:
@@ -77,13 +99,14 @@ def _secret(name: str, fields: dict, env: Mapping[str, str]) -> str:
     raise ConfigError(f"pbx.{name}: no AMI secret (set secret, secret_file or {env_key})")
 
 
-def _typed(table: dict, schema: dict[str, type], where: str) -> dict:
+def _typed(table: dict, schema: dict[str, type | tuple[type, ...]], where: str) -> dict:
     unknown = set(table) - set(schema)
     if unknown:
         raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))}")
     for key, value in table.items():
         if not isinstance(value, schema[key]) or isinstance(value, bool):
-            raise ConfigError(f"{where}.{key}: expected {schema[key].__name__}, got {value!r}")
+            wanted = schema[key] if isinstance(schema[key], tuple) else (schema[key],)
+            raise ConfigError(f"{where}.{key}: expected {' or '.join(t.__name__ for t in wanted)}, got {value!r}")
     return dict(table)
 
 

@@ -72,3 +72,26 @@ def test_bad_port_in_environment_is_named():
 def test_missing_config_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_config(str(tmp_path / "nope.toml"), env={})
+
+
+def test_agi_limits_come_from_the_file(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[agi]\nport = 4600\ncommand_timeout = 3\nmax_sessions = 20\n'
+                    'allowed_peers = ["127.0.0.1"]\n[pbx.110]\nsecret = "x"\n')
+    agi = load_config(str(path), env={}).agi
+    assert (agi.host, agi.port) == ("127.0.0.1", 4600)
+    assert agi.limits.command_timeout == 3.0 and agi.limits.max_sessions == 20
+    assert agi.limits.allowed_peers == frozenset({"127.0.0.1"})
+    assert agi.limits.idle_timeout == 10.0
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[agi]\nallowed_peers = [1]\n', "agi.allowed_peers"),
+    ('[agi]\nmax_sessions = "many"\n', "agi.max_sessions: expected int"),
+    ('[agi]\ncommand_timeout = "soon"\n', "agi.command_timeout: expected int or float"),
+])
+def test_bad_agi_settings_are_named(tmp_path, text, message):
+    path = tmp_path / "c.toml"
+    path.write_text(text + '[pbx.110]\nsecret = "x"\n')
+    with pytest.raises(ConfigError, match=message):
+        load_config(str(path), env={})

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import time
 
+from bridge.lab.agi_entry import install_agi_entry
 from bridge.lab.layout import LabError, Paths, PbxSpec
 from bridge.lab.root import Log, root_problem
 from bridge.lab.procs import ProcessRecord, processes_in_root, record_of, stop_process
@@ -64,6 +65,7 @@ def up(paths: Paths, specs: dict[str, PbxSpec], log: Log) -> dict[str, ProcessRe
 
 def _start_all(paths: Paths, specs: dict[str, PbxSpec], log: Log) -> dict[str, ProcessRecord]:
     records: dict[str, ProcessRecord] = {}
+    install_agi_entry(paths)
     try:
         for name, spec in specs.items():
             _install_config(paths, name)

@@ -18,7 +18,8 @@ from typing import Callable
 
 from bridge.lab.layout import LabError, Paths
 
-PACKAGES = ("asterisk", "asterisk-modules", "asterisk-config")
+# python3 runs the classic `linkdesk-agi` entry point inside the root.
+PACKAGES = ("asterisk", "asterisk-modules", "asterisk-config", "python3")
 MARKER = "etc/linkdesk-lab-root.json"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # Our archive copy of sid may be older than its Valid-Until date; keep the
@@ -38,7 +39,18 @@ def root_problem(paths: Paths) -> str | None:
         installed_version(paths.root)
     except LabError as exc:
         return f"broken ({exc})"
+    missing = missing_packages(paths.root)
+    if missing:
+        return f"incomplete (missing {', '.join(missing)})"
     return None
+
+
+def missing_packages(root: Path) -> list[str]:
+    """Which of PACKAGES dpkg in the root does not list as installed."""
+    out = subprocess.run(["chroot", str(root), "dpkg-query", "-W", "-f", "${Package} ${Status}\n", *PACKAGES],
+                         capture_output=True, text=True)
+    installed = {line.split()[0] for line in out.stdout.splitlines() if line.endswith("install ok installed")}
+    return [package for package in PACKAGES if package not in installed]
 
 
 def installed_version(root: Path) -> str:
@@ -67,10 +79,15 @@ def provision(paths: Paths, log: Log, rebuild: bool = False) -> str:
         return version
     _require_tools()
     started = time.monotonic()
+    if problem and problem.startswith("incomplete") and not rebuild:
+        log(f"lab root {paths.root} is {problem}: installing what is missing")
+        _install_packages(paths, log)
+        log(f"lab root completed in {time.monotonic() - started:.1f} s")
+        return installed_version(paths.root)
     log(f"building the lab root at {paths.root}: {problem or 'rebuild asked for'}")
     _remove_root(paths)
     _debootstrap(paths, log)
-    _install_asterisk(paths, log)
+    _install_packages(paths, log)
     version = installed_version(paths.root)
     elapsed = time.monotonic() - started
     (paths.root / MARKER).write_text(json.dumps(
@@ -111,7 +128,7 @@ def _debootstrap(paths: Paths, log: Log) -> None:
     (paths.root / "etc/apt/apt.conf.d/99linkdesk").write_text(APT_CONF)
 
 
-def _install_asterisk(paths: Paths, log: Log) -> None:
+def _install_packages(paths: Paths, log: Log) -> None:
     debs = paths.cache / "apt"
     debs.mkdir(parents=True, exist_ok=True)
     archives = paths.root / "var/cache/apt/archives"
@@ -121,7 +138,7 @@ def _install_asterisk(paths: Paths, log: Log) -> None:
     try:
         _run(["chroot", str(paths.root), "apt-get", "update"], "apt-get update in the sid root", env)
         _run(["chroot", str(paths.root), "apt-get", "install", "-y", "--no-install-recommends", *PACKAGES],
-             "apt-get install asterisk in the sid root", env)
+             "apt-get install in the sid root", env)
         # Drop seeded .debs that sid no longer has, so the cache holds one good set.
         _run(["chroot", str(paths.root), "apt-get", "autoclean"], "apt-get autoclean", env)
     except LabError as exc:
