@@ -1,18 +1,35 @@
-"""One PBX's AMI session on panoramisk, on linkdesk's shared asyncio loop."""
+"""One PBX's AMI login, kept alive: panoramisk's Manager on linkdesk's shared
+loop, with a per-action timeout, a keep-alive that checks the reply, capped
+exponential reconnect, and re-sync hooks run after every login."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Awaitable, Callable
 
 from panoramisk import Manager
+from panoramisk.actions import Action
+
+from ami.events import EventBus
+from ami.keepalive import Backoff, CallLater, KeepAlive
+from ami.protocol import AmiProtocol
+from ami.wire import AmiError, encode_action
 
 log = logging.getLogger("linkdesk.ami")
 
 # The event classes linkdesk reads: FullyBooted (system), channels, bridges
 # and ConfBridge (call), queues (agent), UserEvent (user).
 EVENT_CLASSES = "system,call,agent,user"
+
+
+class AmiNotConnected(AmiError):
+    reason = "ami-not-connected"
+
+
+class AmiActionTimeout(AmiError):
+    reason = "ami-action-timeout"
 
 
 @dataclass(frozen=True)
@@ -26,65 +43,187 @@ class AmiEndpoint:
     secret: str = field(repr=False)
 
 
+@dataclass(frozen=True)
+class AmiTiming:
+    action_timeout: float = 5.0
+    ping_interval: float = 5.0
+    ping_timeout: float = 3.0
+    backoff_initial: float = 0.25
+    backoff_cap: float = 2.0
+
+
 class _Manager(Manager):
-    """panoramisk's Manager, except that a deliberate close does not reconnect."""
+    """panoramisk's Manager, reporting connection changes to its AmiConnection."""
 
-    closing = False
+    def __init__(self, owner: "AmiConnection", **config):
+        super().__init__(**config)
+        self.owner = owner
 
-    def connection_lost(self, exc):
-        if self.closing:
-            self._connected = False
-            self.authenticated = False
+    def connection_made(self, future) -> None:
+        try:
+            _transport, protocol = future.result()
+        except OSError as exc:
+            self.owner._connect_failed(exc)
             return
-        super().connection_lost(exc)
+        self.protocol = protocol
+        protocol.factory, protocol.log, protocol.encoding = self, self.log, "utf8"
+        self.owner._connected()
+
+    def connection_lost(self, exc) -> None:
+        self.owner._lost(exc)
+
+    def dispatch_event(self, event) -> None:
+        self.owner.events.publish(event)
+
+
+Resync = Callable[["AmiConnection"], Awaitable[None]]
 
 
 class AmiConnection:
-    """Keeps one AMI login to a PBX alive and says whether it is logged in."""
+    """Logs in, stays logged in, and says so; actions fail fast and clearly."""
 
-    def __init__(self, endpoint: AmiEndpoint, loop: asyncio.AbstractEventLoop):
-        self.endpoint = endpoint
-        self.manager = _Manager(loop=loop, host=endpoint.host, port=endpoint.port,
-                                username=endpoint.username, secret=endpoint.secret,
-                                events=EVENT_CLASSES, on_login=self._logged_in,
-                                on_disconnect=self._disconnected, log=log)
+    def __init__(self, endpoint: AmiEndpoint, loop: asyncio.AbstractEventLoop,
+                 timing: AmiTiming = AmiTiming(), call_later: CallLater | None = None):
+        self.endpoint, self.loop, self.timing = endpoint, loop, timing
+        self.events = EventBus(loop)
+        self._call_later = call_later or loop.call_later
+        self.manager = _Manager(self, loop=loop, host=endpoint.host, port=endpoint.port,
+                                 protocol_factory=AmiProtocol, log=log)
+        self._backoff = Backoff(timing.backoff_initial, timing.backoff_cap)
+        self._keepalive = KeepAlive(self._call_later, timing.ping_interval, timing.ping_timeout,
+                                    self._ping, self._half_open)
+        self._resync_hooks: list[Resync] = []
         self._login_waiters: list[asyncio.Future] = []
+        self._retry = None
+        self.logged_in = False
+        self.closed = False
+        self.logins = 0
 
-    @property
-    def logged_in(self) -> bool:
-        return bool(self.manager._connected and self.manager.authenticated)
-
-    async def wait_logged_in(self, timeout: float) -> None:
-        """Return once logged in; asyncio.TimeoutError after `timeout` seconds."""
-        if self.logged_in:
-            return
-        waiter = self.manager.loop.create_future()
-        self._login_waiters.append(waiter)
-        await asyncio.wait_for(waiter, timeout)
-
-    def subscribe(self, pattern: str, callback) -> None:
-        """Call `callback(event)` for each event whose name matches the glob `pattern`."""
-        self.manager.register_event(pattern, lambda _manager, event: callback(event))
-
-    async def send(self, action: dict):
-        """Send one action and return panoramisk's response message."""
-        return await self.manager.send_action(dict(action))
-
+    # -- public ------------------------------------------------------------
     def start(self) -> None:
-        """Connect and log in; panoramisk retries while the PBX is unreachable."""
+        """Connect and log in; on failure retry with capped exponential backoff."""
+        self.closed = False
         self.manager.connect()
 
     def close(self) -> None:
-        self.manager.closing = True
-        self.manager.close()
+        self.closed = True
+        self._keepalive.stop()
+        if self._retry is not None:
+            self._retry.cancel()
+        if self.manager.protocol is not None:
+            self.manager.protocol.close()
+        self.events.close()
 
-    def _logged_in(self, _manager) -> None:
+    def subscribe(self, pattern: str, callback) -> None:
+        """`callback(event)` for events whose name matches the glob, in arrival order."""
+        self.events.subscribe(pattern, callback)
+
+    def on_login(self, hook: Resync) -> None:
+        """Run `await hook(connection)` after every login, to re-read the PBX's state."""
+        self._resync_hooks.append(hook)
+
+    async def wait_logged_in(self, timeout: float) -> None:
+        if self.logged_in:
+            return
+        waiter = self.loop.create_future()
+        self._login_waiters.append(waiter)
+        await asyncio.wait_for(waiter, timeout)
+
+    async def send(self, action: dict, timeout: float | None = None):
+        """Send one action; its reply (a list for list actions) or an AmiError."""
+        if not self.logged_in:
+            raise AmiNotConnected(f"AMI of PBX {self.endpoint.name} is not logged in")
+        return await self._send(action, timeout)
+
+    # -- the link ------------------------------------------------------------
+    async def _send(self, action: dict, timeout: float | None):
+        encode_action(action)
+        pending = Action(dict(action))
+        future = self.manager.send_action(pending)
+        limit = self.timing.action_timeout if timeout is None else timeout
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), limit)
+        except asyncio.TimeoutError:
+            self.manager.protocol.forget(pending.id)
+            raise AmiActionTimeout(f"{action.get('Action')} on PBX {self.endpoint.name}: "
+                                   f"no reply in {limit:g} s") from None
+
+    def _connected(self) -> None:
+        asyncio.ensure_future(self._login(), loop=self.loop)
+
+    async def _login(self) -> None:
+        try:
+            reply = await self._send({"Action": "Login", "Username": self.endpoint.username,
+                                      "Secret": self.endpoint.secret, "Events": EVENT_CLASSES}, None)
+        except AmiError as exc:
+            log.warning("AMI login to PBX %s failed: %s", self.endpoint.name, exc)
+            self._drop_link()
+            return
+        if reply.get("Response") != "Success":
+            log.error("AMI login to PBX %s as %s refused: %s", self.endpoint.name,
+                      self.endpoint.username, reply.get("Message"))
+            self._drop_link()
+            return
+        self._logged_in()
+
+    def _logged_in(self) -> None:
+        self.logged_in = True
+        self.logins += 1
+        self._backoff.reset()
+        self._keepalive.start()
+        log.info("AMI logged in to PBX %s at %s:%s", self.endpoint.name, self.endpoint.host,
+                 self.endpoint.port)
+        asyncio.ensure_future(self._resync(), loop=self.loop)
+
+    async def _resync(self) -> None:
+        for hook in self._resync_hooks:
+            try:
+                await hook(self)
+            except Exception:
+                log.exception("AMI re-sync hook failed on PBX %s", self.endpoint.name)
         waiters, self._login_waiters = self._login_waiters, []
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
-        log.info("AMI logged in to PBX %s at %s:%s", self.endpoint.name,
-                 self.endpoint.host, self.endpoint.port)
 
-    def _disconnected(self, _manager, exc) -> None:
-        log.warning("AMI connection to PBX %s lost: %s", self.endpoint.name, exc)
+    def _ping(self, reply: Callable[[bool], None]) -> None:
+        try:
+            future = self.manager.send_action({"Action": "Ping"})
+        except Exception:
+            reply(False)
+            return
+        future.add_done_callback(
+            lambda f: reply(not f.cancelled() and f.exception() is None and f.result().success))
+
+    def _half_open(self) -> None:
+        log.warning("AMI of PBX %s: no Ping reply in %g s; dropping the link",
+                    self.endpoint.name, self.timing.ping_timeout)
+        self._drop_link()
+
+    def _drop_link(self) -> None:
+        protocol = self.manager.protocol
+        if protocol is not None and not protocol.closed:
+            protocol.transport.abort()
+
+    def _lost(self, exc) -> None:
+        was_logged_in, self.logged_in = self.logged_in, False
+        self._keepalive.stop()
+        if self.closed:
+            return
+        if was_logged_in:
+            log.warning("AMI connection to PBX %s lost: %s", self.endpoint.name, exc or "closed")
+        self._schedule_reconnect()
+
+    def _connect_failed(self, exc: OSError) -> None:
+        log.info("AMI connect to PBX %s failed: %s", self.endpoint.name, exc.strerror or exc)
+        if not self.closed:
+            self._schedule_reconnect()
+
+    def _schedule_reconnect(self) -> None:
+        self._retry = self._call_later(self._backoff.next_delay(), self._reconnect)
+
+    def _reconnect(self) -> None:
+        self._retry = None
+        if not self.closed:
+            self.manager.connect()
+

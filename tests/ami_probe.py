@@ -52,7 +52,7 @@ class EventRecorder:
         async with asyncio.timeout(timeout):
             while True:
                 for event in self.events:
-                    if event.event == name and all(event.get(k) == v for k, v in fields.items()):
+                    if event.name == name and all(event.get(k) == v for k, v in fields.items()):
                         return event
                 self._changed.clear()
                 await self._changed.wait()

@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 
+import panoramisk
 import pytest
 from twisted.internet import asyncioreactor, reactor, task
 
@@ -23,7 +24,7 @@ async def test_panoramisk_runs_on_the_reactors_asyncio_loop(lab):
     ami.start()
     try:
         await ami.wait_logged_in(10)
-        assert ami.manager.loop is loop
+        assert isinstance(ami.manager, panoramisk.Manager) and ami.manager.loop is loop
         tick = task.deferLater(reactor, 0.01, lambda: "twisted timer fired")
         pong = await ami.send({"Action": "Ping"})
         assert pong.Response == "Success" and pong.Ping == "Pong"

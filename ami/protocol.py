@@ -1,0 +1,54 @@
+"""panoramisk's AMIProtocol with linkdesk's intake: fast framing, events to
+the event bus, and actions in flight failed at once when the link drops
+(panoramisk would hold them for a resend after the next FullyBooted)."""
+
+from __future__ import annotations
+
+from panoramisk.ami_protocol import AMIProtocol
+from panoramisk.message import Message
+
+from ami.wire import AmiError, FrameParser
+
+
+class AmiConnectionLost(AmiError):
+    reason = "ami-connection-lost"
+
+
+class AmiProtocol(AMIProtocol):
+    """Frames with FrameParser; replies go to panoramisk's action futures."""
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self.parser = FrameParser()
+
+    def data_received(self, data: bytes) -> None:
+        for message in self.parser.feed(data):
+            action_id = message.get("ActionID")
+            if action_id is not None and action_id in self.responses:
+                self.handle_message(Message(message))
+            elif "Event" in message:
+                self.factory.dispatch_event(message)
+            # else: the reply to an action that already timed out; dropped.
+
+    def connection_lost(self, exc) -> None:
+        self._fail_in_flight(f"AMI connection lost: {exc or 'closed'}")
+        if not self.closed:
+            self.closed = True
+            self.factory.connection_lost(exc)
+
+    def close(self) -> None:
+        self._fail_in_flight("AMI connection closed")
+        if not self.closed:
+            self.closed = True
+            self.transport.close()
+            self.factory.connection_lost(None)
+
+    def forget(self, action_id: str) -> None:
+        """Stop waiting for an action's reply (it timed out)."""
+        self.responses.pop(action_id, None)
+
+    def _fail_in_flight(self, why: str) -> None:
+        pending, self.responses = list(self.responses.values()), {}
+        for action in pending:
+            if not action.future.done():
+                action.future.set_exception(AmiConnectionLost(f"{why}; {action['Action']} not answered"))
