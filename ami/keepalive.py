@@ -61,8 +61,10 @@ class KeepAlive:
         if ok:
             self.start()
         else:
+            self._timer.cancel()
             self._no_reply()
 
     def _no_reply(self) -> None:
+        self._timer = None  # it is the timer that fired, or already cancelled
         self.stop()
         self._on_dead()

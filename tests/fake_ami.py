@@ -1,0 +1,61 @@
+"""A scripted AMI peer on 127.0.0.1 for fault injection: it can refuse logins,
+leave actions unanswered, go silent (half-open), or drop the connection."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+class FakeAmi:
+    def __init__(self, secret: str = "s3cret"):
+        self.secret = secret
+        self.silent = False              # read, never answer (a half-open link)
+        self.unanswered = {"Originate"}  # actions that never get a reply
+        self.received: list[dict] = []
+        self.connections = 0
+        self._writers: list[asyncio.StreamWriter] = []
+        self._server = None
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        self.drop_all()
+        self._server.close()
+        await self._server.wait_closed()
+
+    def drop_all(self) -> None:
+        for writer in self._writers:
+            writer.transport.abort()
+        self._writers.clear()
+
+    def send(self, text: str) -> None:
+        for writer in self._writers:
+            writer.write(text.replace("\n", "\r\n").encode())
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._writers.append(writer)
+        writer.write(b"Asterisk Call Manager/11.0.0\r\n")
+        try:
+            while frame := await reader.readuntil(b"\r\n\r\n"):
+                action = dict(line.split(": ", 1) for line in frame.decode().split("\r\n") if ": " in line)
+                self.received.append(action)
+                if not self.silent:
+                    writer.write(self._reply(action).replace("\n", "\r\n").encode())
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+
+    def _reply(self, action: dict) -> str:
+        name, action_id = action.get("Action"), action.get("ActionID")
+        if name in self.unanswered:
+            return ""
+        if name == "Login":
+            if action.get("Secret") != self.secret:
+                return f"Response: Error\nActionID: {action_id}\nMessage: Authentication failed\n\n"
+            return (f"Response: Success\nActionID: {action_id}\nMessage: Authentication accepted\n\n"
+                    "Event: FullyBooted\nPrivilege: system,all\nStatus: Fully Booted\n\n")
+        if name == "Ping":
+            return f"Response: Success\nActionID: {action_id}\nPing: Pong\n\n"
+        return f"Response: Success\nActionID: {action_id}\nMessage: ok\n\n"

@@ -1,0 +1,156 @@
+"""AmiConnection against a scripted AMI peer: login, re-sync, timeouts,
+dropped links, half-open links (on an injected clock) and refused logins."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from twisted.internet import task
+
+from ami.connection import AmiActionTimeout, AmiConnection, AmiEndpoint, AmiNotConnected, AmiTiming
+from ami.protocol import AmiConnectionLost
+from ami.wire import UnsafeAmiValue
+from ami_probe import on_loop
+from fake_ami import FakeAmi
+
+TIMING = AmiTiming(action_timeout=0.3, ping_interval=5, ping_timeout=3, backoff_initial=0.25, backoff_cap=2)
+
+
+async def _until(predicate, seconds=5.0):
+    async with asyncio.timeout(seconds):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+class Harness:
+    def __init__(self, peer: FakeAmi, port: int, secret: str = "s3cret", clock=None):
+        self.peer = peer
+        self.clock = clock
+        self.resyncs = 0
+        self.events = []
+        self.connection = AmiConnection(AmiEndpoint("110", "127.0.0.1", port, "linkdesk", secret),
+                                        asyncio.get_running_loop(), TIMING,
+                                        call_later=clock.callLater if clock else None)
+        self.connection.on_login(self._resync)
+        self.connection.subscribe("*", self.events.append)
+
+    async def _resync(self, _connection):
+        self.resyncs += 1
+
+
+@pytest.fixture
+def peer():
+    return FakeAmi()
+
+
+async def _harness(peer, **kwargs) -> Harness:
+    port = await peer.start()
+    harness = Harness(peer, port, **kwargs)
+    harness.connection.start()
+    return harness
+
+
+@on_loop
+async def test_login_runs_the_resync_hook_and_delivers_events(peer):
+    harness = await _harness(peer)
+    try:
+        await harness.connection.wait_logged_in(5)
+        assert harness.resyncs == 1 and harness.connection.logged_in
+        login = peer.received[0]
+        assert (login["Action"], login["Username"], login["Events"]) == ("Login", "linkdesk",
+                                                                         "system,call,agent,user")
+        await _until(lambda: harness.events)
+        assert harness.events[0].name == "FullyBooted"
+    finally:
+        harness.connection.close()
+        await peer.stop()
+
+
+@on_loop
+async def test_an_unanswered_action_times_out_and_the_link_stays_usable(peer):
+    harness = await _harness(peer)
+    try:
+        await harness.connection.wait_logged_in(5)
+        with pytest.raises(AmiActionTimeout) as err:
+            await harness.connection.send({"Action": "Originate", "Channel": "Local/x@y"})
+        assert err.value.reason == "ami-action-timeout" and "Originate" in str(err.value)
+        pong = await harness.connection.send({"Action": "Ping"})
+        assert pong.Ping == "Pong"
+    finally:
+        harness.connection.close()
+        await peer.stop()
+
+
+@on_loop
+async def test_actions_in_flight_fail_at_once_when_the_link_drops_and_it_comes_back(peer):
+    harness = await _harness(peer)
+    try:
+        await harness.connection.wait_logged_in(5)
+        in_flight = asyncio.ensure_future(
+            harness.connection.send({"Action": "Originate", "Channel": "Local/x@y"}, timeout=60))
+        await _until(lambda: any(a.get("Action") == "Originate" for a in peer.received))
+        peer.drop_all()
+        with pytest.raises(AmiConnectionLost) as err:
+            await asyncio.wait_for(in_flight, 5)
+        assert err.value.reason == "ami-connection-lost"
+        with pytest.raises(AmiNotConnected):
+            await harness.connection.send({"Action": "Ping"})
+        await _until(lambda: harness.resyncs == 2)
+        assert harness.connection.logged_in and peer.connections == 2
+    finally:
+        harness.connection.close()
+        await peer.stop()
+
+
+@on_loop
+async def test_a_half_open_link_is_noticed_by_the_keepalive_and_replaced(peer):
+    clock = task.Clock()
+    harness = await _harness(peer, clock=clock)
+    try:
+        await harness.connection.wait_logged_in(5)
+        peer.silent = True
+        clock.advance(5)                  # ping goes out, no reply comes
+        await _until(lambda: peer.received[-1].get("Action") == "Ping")
+        clock.advance(3)                  # ping timeout: the link is dropped
+        await _until(lambda: not harness.connection.logged_in)
+        peer.silent = False
+        clock.advance(0.25)               # first backoff step: reconnect
+        await _until(lambda: harness.resyncs == 2)
+        assert peer.connections == 2
+    finally:
+        harness.connection.close()
+        await peer.stop()
+
+
+@on_loop
+async def test_a_refused_login_is_logged_and_retried_with_backoff(peer, caplog):
+    clock = task.Clock()
+    harness = await _harness(peer, secret="wrong", clock=clock)
+    try:
+        await _until(lambda: "refused" in caplog.text)
+        assert not harness.connection.logged_in
+        assert "wrong" not in caplog.text, "the secret must never be logged"
+        for step, connections in ((0.25, 2), (0.5, 3), (1.0, 4)):
+            await _until(lambda: harness.connection.manager.protocol.closed)
+            clock.advance(step)
+            await _until(lambda: peer.connections == connections)
+    finally:
+        harness.connection.close()
+        await peer.stop()
+
+
+@on_loop
+async def test_unsafe_values_are_refused_before_anything_is_sent(peer):
+    harness = await _harness(peer)
+    try:
+        await harness.connection.wait_logged_in(5)
+        before = len(peer.received)
+        with pytest.raises(UnsafeAmiValue):
+            await harness.connection.send({"Action": "Setvar", "Channel": "PJSIP/1-1",
+                                           "Variable": "X", "Value": "a\r\nAction: Hangup"})
+        await asyncio.sleep(0.05)
+        assert len(peer.received) == before
+    finally:
+        harness.connection.close()
+        await peer.stop()

@@ -1,0 +1,98 @@
+"""The AMI connection and its typed actions against the real 110 PBX:
+actions, an action timeout, and surviving a restart of the PBX."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+
+import pytest
+
+from ami.actions import AmiActionFailed, AmiActions
+from ami.connection import AmiActionTimeout, AmiConnection
+from ami_probe import EventRecorder, endpoint_of, on_loop
+from bridge.lab.layout import default_paths
+from bridge.reactor import event_loop
+
+CITIZEN = "13800138000"
+pytestmark = pytest.mark.lab
+
+
+async def _parked_call(actions: AmiActions) -> str:
+    """Originate a call that answers and waits in lab-tests/park; its ;2 channel."""
+    await actions.originate("Local/park@lab-tests", application="Wait", data="60",
+                            caller_id=f'"Citizen" <{CITIZEN}>', timeout=10)
+    channels = await actions.core_show_channels()
+    return next(c["Channel"] for c in channels if c["Channel"].startswith("Local/park@lab-tests")
+                and c["Channel"].endswith(";2"))
+
+
+@on_loop
+async def test_typed_actions_against_the_lab(lab):
+    async with EventRecorder(lab["110"]) as ami:
+        actions = AmiActions(ami.connection)
+        channel = await _parked_call(actions)
+        await actions.setvar(channel, "LINKDESK_NOTE", 'say "hi" 张三')
+        assert await actions.getvar(channel, "LINKDESK_NOTE") == 'say "hi" 张三'
+        assert await actions.getvar(channel, "CALLERID(num)") == CITIZEN
+        assert await actions.getvar(channel, "LINKDESK_UNSET") is None
+
+        params = [m for m in await actions.queue_status("110-intake") if m.get("Event") == "QueueParams"]
+        assert [p["Queue"] for p in params] == ["110-intake"] and params[0]["ServicelevelPerf"]
+        summary = await actions.queue_summary("110-emergency")
+        assert summary[0]["Queue"] == "110-emergency" and summary[0]["LoggedIn"] == "2"
+        assert await actions.confbridge_list("no-such-room") == []
+
+        await actions.setvar(channel, "LINKDESK_MARK", "moved")
+        await actions.redirect(channel, "lab-tests", "redirected")
+        moved = await ami.wait_for("UserEvent", UserEvent="LinkdeskRedirected")
+        assert moved.Marker == "moved" and moved.Channel == channel
+
+        await actions.hangup(channel)
+        await ami.wait_for("Hangup", Channel=channel)
+        assert channel not in [c["Channel"] for c in await actions.core_show_channels()]
+        with pytest.raises(AmiActionFailed) as err:
+            await actions.hangup(channel)
+        assert err.value.reason == "ami-action-failed"
+
+
+@on_loop
+async def test_an_action_without_a_reply_in_time_times_out(lab):
+    async with EventRecorder(lab["110"]) as ami:
+        # A synchronous Originate is answered only when the call is, and `hold`
+        # never answers: Asterisk replies (Error) after the 3 s ring timeout.
+        # It also holds up this AMI session meanwhile, so linkdesk's own
+        # Originate is always Async.
+        with pytest.raises(AmiActionTimeout) as err:
+            await ami.connection.send({"Action": "Originate", "Channel": "Local/hold@lab-tests",
+                                       "Application": "Wait", "Data": "1", "Timeout": "3000"},
+                                      timeout=1.0)
+        assert err.value.reason == "ami-action-timeout"
+        # The late Originate reply is dropped; the Ping gets its own reply.
+        pong = await ami.connection.send({"Action": "Ping"}, timeout=10)
+        assert pong.Response == "Success" and pong.Ping == "Pong"
+
+
+@on_loop
+async def test_the_connection_survives_a_pbx_restart_and_resyncs_within_5_s(lab):
+    paths = default_paths()
+    connection = AmiConnection(endpoint_of(lab["110"]), event_loop())
+    resynced: asyncio.Queue = asyncio.Queue()
+
+    async def resync(conn):
+        resynced.put_nowait(await AmiActions(conn).queue_summary())
+
+    connection.on_login(resync)
+    connection.start()
+    try:
+        first = await asyncio.wait_for(resynced.get(), 10)
+        assert {q["Queue"] for q in first} == {"110-intake", "110-emergency"}
+        restart = subprocess.run(["chroot", str(paths.root), "/usr/sbin/asterisk", "-C",
+                                  "/etc/linkdesk-lab/110/asterisk.conf", "-rx", "core restart now"],
+                                 capture_output=True, text=True, timeout=30)
+        assert restart.returncode == 0, restart.stderr
+        again = await asyncio.wait_for(resynced.get(), 5)
+        assert {q["Queue"] for q in again} == {"110-intake", "110-emergency"}
+        assert connection.logins == 2 and connection.logged_in
+    finally:
+        connection.close()
