@@ -50,6 +50,7 @@ class AmiTiming:
     ping_timeout: float = 3.0
     backoff_initial: float = 0.25
     backoff_cap: float = 2.0
+    boot_timeout: float = 60.0
 
 
 class _Manager(Manager):
@@ -73,6 +74,8 @@ class _Manager(Manager):
         self.owner._lost(exc)
 
     def dispatch_event(self, event) -> None:
+        if event.get("Event") == "FullyBooted":
+            self.owner._fully_booted()
         self.owner.events.publish(event)
 
 
@@ -95,6 +98,7 @@ class AmiConnection:
         self._resync_hooks: list[Resync] = []
         self._login_waiters: list[asyncio.Future] = []
         self._retry = None
+        self._booted: asyncio.Future | None = None
         self.logged_in = False
         self.closed = False
         self.logins = 0
@@ -137,6 +141,7 @@ class AmiConnection:
 
     # -- the link ------------------------------------------------------------
     async def _send(self, action: dict, timeout: float | None):
+        """Send without the logged-in check (the Login itself goes this way)."""
         encode_action(action)
         pending = Action(dict(action))
         future = self.manager.send_action(pending)
@@ -152,6 +157,10 @@ class AmiConnection:
         asyncio.ensure_future(self._login(), loop=self.loop)
 
     async def _login(self) -> None:
+        # Asterisk accepts logins while still loading modules; its state can
+        # only be re-read once FullyBooted, which a login with `system` gets.
+        self._booted = booted = self.loop.create_future()
+        protocol = self.manager.protocol
         try:
             reply = await self._send({"Action": "Login", "Username": self.endpoint.username,
                                       "Secret": self.endpoint.secret, "Events": EVENT_CLASSES}, None)
@@ -164,7 +173,19 @@ class AmiConnection:
                       self.endpoint.username, reply.get("Message"))
             self._drop_link()
             return
-        self._logged_in()
+        try:
+            await asyncio.wait_for(asyncio.shield(booted), self.timing.boot_timeout)
+        except asyncio.TimeoutError:
+            log.warning("AMI of PBX %s: no FullyBooted in %g s; re-syncing anyway",
+                        self.endpoint.name, self.timing.boot_timeout)
+        except asyncio.CancelledError:
+            return  # the link dropped while Asterisk was booting
+        if self.manager.protocol is protocol and not protocol.closed:
+            self._logged_in()
+
+    def _fully_booted(self) -> None:
+        if self._booted is not None and not self._booted.done():
+            self._booted.set_result(None)
 
     def _logged_in(self) -> None:
         self.logged_in = True
@@ -208,6 +229,8 @@ class AmiConnection:
     def _lost(self, exc) -> None:
         was_logged_in, self.logged_in = self.logged_in, False
         self._keepalive.stop()
+        if self._booted is not None and not self._booted.done():
+            self._booted.cancel()
         if self.closed:
             return
         if was_logged_in:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
+FULLY_BOOTED = "Event: FullyBooted\nPrivilege: system,all\nStatus: Fully Booted\n\n"
+
 
 class FakeAmi:
     def __init__(self, secret: str = "s3cret"):
         self.secret = secret
         self.silent = False              # read, never answer (a half-open link)
         self.unanswered = {"Originate"}  # actions that never get a reply
+        self.booted = True               # False: logins succeed, FullyBooted comes later
         self.received: list[dict] = []
         self.connections = 0
         self._writers: list[asyncio.StreamWriter] = []
@@ -54,8 +57,8 @@ class FakeAmi:
         if name == "Login":
             if action.get("Secret") != self.secret:
                 return f"Response: Error\nActionID: {action_id}\nMessage: Authentication failed\n\n"
-            return (f"Response: Success\nActionID: {action_id}\nMessage: Authentication accepted\n\n"
-                    "Event: FullyBooted\nPrivilege: system,all\nStatus: Fully Booted\n\n")
+            accepted = f"Response: Success\nActionID: {action_id}\nMessage: Authentication accepted\n\n"
+            return accepted + (FULLY_BOOTED if self.booted else "")
         if name == "Ping":
             return f"Response: Success\nActionID: {action_id}\nPing: Pong\n\n"
         return f"Response: Success\nActionID: {action_id}\nMessage: ok\n\n"

@@ -154,3 +154,20 @@ async def test_unsafe_values_are_refused_before_anything_is_sent(peer):
     finally:
         harness.connection.close()
         await peer.stop()
+
+
+@on_loop
+async def test_resync_waits_for_fully_booted_after_a_login_during_boot(peer):
+    from fake_ami import FULLY_BOOTED
+    peer.booted = False
+    harness = await _harness(peer)
+    try:
+        await _until(lambda: peer.received and peer.received[0]["Action"] == "Login")
+        await asyncio.sleep(0.1)
+        assert harness.resyncs == 0 and not harness.connection.logged_in
+        peer.send(FULLY_BOOTED)
+        await harness.connection.wait_logged_in(5)
+        assert harness.resyncs == 1
+    finally:
+        harness.connection.close()
+        await peer.stop()
