@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from twisted.internet import protocol
 from twisted.protocols.basic import LineReceiver
 
+from agi.deadlines import Deadlines
 from agi.reply import AgiReply, ReplyAssembler, ReplyFormatError
 from agi.request import AgiError, AgiRequest, ChannelGone, split_script
 from agi.routes import RouteTable, report_error, run_route
@@ -50,15 +51,16 @@ class FastAgiProtocol(LineReceiver):
         self._pending: asyncio.Future | None = None
         self._stale_replies = 0
         self._gone = False
-        self._lock = asyncio.Lock()
-        self._idle = None
+        self._command_key = (self, "command")
+        self._idle_key = (self, "idle")
         self._refused = False
+        self._env_buffer = b""
         self.session: asyncio.Future | None = None
 
     # -- connection ------------------------------------------------------
     def connectionMade(self) -> None:
-        peer = getattr(self.transport.getPeer(), "host", "")
         allowed = self.factory.limits.allowed_peers
+        peer = getattr(self.transport.getPeer(), "host", "") if allowed else ""
         if allowed and peer not in allowed:
             log.warning("FastAGI connection from %s refused: agi-peer-refused", peer)
             self._gone = self._refused = True
@@ -85,29 +87,48 @@ class FastAgiProtocol(LineReceiver):
         self.transport.loseConnection()
 
     # -- lines from Asterisk ------------------------------------------------
+    def dataReceived(self, data: bytes) -> None:
+        # The environment block is parsed whole, with one split; replies
+        # then go line by line through LineReceiver.
+        if self._refused:
+            return
+        if self._env_done:
+            super().dataReceived(data)
+            return
+        buffer = self._env_buffer + data
+        end, gap = _block_end(buffer)
+        block = buffer if end < 0 else buffer[:end]
+        if len(block) > self.MAX_LENGTH and max(map(len, block.split(b"\n"))) > self.MAX_LENGTH:
+            self.lineLengthExceeded(block)
+            return
+        if end < 0:
+            self._env_buffer = buffer
+            return
+        self._env_buffer = b""
+        self._read_env(block.decode("utf-8", "replace"))
+        if end + gap < len(buffer):
+            super().dataReceived(buffer[end + gap:])
+
     def lineReceived(self, raw: bytes) -> None:
         if self._refused:
             return
-        self._arm_idle()
         line = raw.decode("utf-8", "replace").rstrip("\r")
-        if not self._env_done:
-            self._env_line(line)
-        elif line == "HANGUP":
+        if line == "HANGUP":
             self._gone = True
         else:
             self._reply_line(line)
 
-    def _env_line(self, line: str) -> None:
-        if line == "":
-            self._env_done = True
-            self._cancel_idle()
-            self.session = asyncio.ensure_future(self._run_session(), loop=self.factory.loop)
-            return
-        key, sep, value = line.partition(": ")
-        if not sep or not key.startswith("agi_") or len(self.env) >= MAX_ENV_LINES:
-            self._env_error = self._env_error or AgiError("agi-bad-environment", f"bad line {line[:60]!r}")
-            return
-        self.env[key] = value
+    def _read_env(self, block: str) -> None:
+        env = self.env
+        for line in block.split("\n"):
+            key, sep, value = line.partition(": ")
+            if sep and key.startswith("agi_") and len(env) < MAX_ENV_LINES:
+                env[key] = value.rstrip("\r")
+            elif line.strip():
+                self._env_error = self._env_error or AgiError("agi-bad-environment", f"bad line {line[:60]!r}")
+        self._env_done = True
+        self._cancel_idle()
+        self.session = self.factory.loop.create_task(self._run_session())
 
     def _reply_line(self, line: str) -> None:
         try:
@@ -124,19 +145,35 @@ class FastAgiProtocol(LineReceiver):
 
     # -- commands to Asterisk ----------------------------------------------
     async def send(self, command: str) -> AgiReply:
-        """Send one command line; the next waits until this one's reply is in."""
-        async with self._lock:
-            if self._gone:
-                raise ChannelGone()
-            self._pending = self.factory.loop.create_future()
-            timer = self.factory.clock.callLater(self.factory.limits.command_timeout, self._timed_out)
-            self.sendLine(command.encode("utf-8"))
+        """Send one command line; a second one waits until this one's reply is in."""
+        await self._turn()
+        if self._gone:
+            raise ChannelGone()
+        self._pending = pending = self.factory.loop.create_future()
+        self.factory.deadlines.set(self._command_key, self.factory.limits.command_timeout, self._timed_out)
+        self.transport.write(command.encode("utf-8") + b"\n")
+        try:
+            return await pending
+        finally:
+            self.factory.deadlines.clear(self._command_key)
+            self._pending = None
+
+    async def send_last(self, command: str) -> None:
+        """Send the session's last command and close; its reply is not awaited."""
+        await self._turn()
+        if self._gone:
+            raise ChannelGone()
+        self.transport.write(command.encode("utf-8") + b"\n")
+        self._gone = True
+        self.transport.loseConnection()
+
+    async def _turn(self) -> None:
+        # One command outstanding: a concurrent caller waits for the reply in flight.
+        while self._pending is not None:
             try:
-                return await self._pending
-            finally:
-                if timer.active():
-                    timer.cancel()
-                self._pending = None
+                await asyncio.shield(self._pending)
+            except AgiError:
+                pass
 
     def _timed_out(self) -> None:
         # The late reply must not be taken for the next command's.
@@ -149,7 +186,7 @@ class FastAgiProtocol(LineReceiver):
 
     # -- the session ---------------------------------------------------------
     async def _run_session(self) -> str:
-        request = AgiRequest(env=self.env, route="", args={}, send=self.send)
+        request = AgiRequest(env=self.env, route="", args={}, send=self.send, send_last=self.send_last)
         try:
             if self._env_error:
                 return await report_error(request, self._env_error.reason, str(self._env_error))
@@ -165,14 +202,11 @@ class FastAgiProtocol(LineReceiver):
             self.transport.loseConnection()
 
     def _arm_idle(self) -> None:
-        self._cancel_idle()
-        if not self._env_done:
-            self._idle = self.factory.clock.callLater(self.factory.limits.idle_timeout, self._idle_expired)
+        # One deadline for the whole environment block, not one per line.
+        self.factory.deadlines.set(self._idle_key, self.factory.limits.idle_timeout, self._idle_expired)
 
     def _cancel_idle(self) -> None:
-        if self._idle is not None and self._idle.active():
-            self._idle.cancel()
-        self._idle = None
+        self.factory.deadlines.clear(self._idle_key)
 
     def _idle_expired(self) -> None:
         log.warning("FastAGI session sent no environment in %.0f s: agi-idle-timeout",
@@ -180,14 +214,26 @@ class FastAgiProtocol(LineReceiver):
         self.transport.loseConnection()
 
 
-class FastAgiFactory(protocol.ServerFactory):
-    """Carries the collaborators: route table, limits, clock and the asyncio loop."""
+def _block_end(buffer: bytes) -> tuple[int, int]:
+    """Where the environment block's blank line starts, and its length (-1, 0: not yet)."""
+    lf, crlf = buffer.find(b"\n\n"), buffer.find(b"\n\r\n")
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        return crlf, 3
+    return lf, 2
 
-    def __init__(self, routes: RouteTable, limits: AgiLimits, clock, loop: asyncio.AbstractEventLoop):
+
+class FastAgiFactory(protocol.ServerFactory):
+    """Carries the collaborators: route table, limits, the asyncio loop, and a
+    clock: `call_later(delay, fn)` and `now()` (the loop's own by default;
+    tests pass a Twisted task.Clock's callLater and seconds)."""
+
+    def __init__(self, routes: RouteTable, limits: AgiLimits, loop: asyncio.AbstractEventLoop,
+                 call_later=None, now=None):
         self.routes = routes
         self.limits = limits
-        self.clock = clock
         self.loop = loop
+        tick = min(0.25, limits.command_timeout / 4, limits.idle_timeout / 4)
+        self.deadlines = Deadlines(call_later or loop.call_later, now or loop.time, tick)
         self.active = 0
 
     def buildProtocol(self, addr) -> FastAgiProtocol:

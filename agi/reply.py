@@ -9,7 +9,7 @@ from dataclasses import dataclass
 _RESULT = re.compile(r"result=(?P<result>-?\d*)(?:\s+\((?P<data>.*)\))?(?:\s+endpos=(?P<endpos>\d+))?\s*$")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AgiReply:
     """One complete reply to one AGI command."""
 
@@ -50,6 +50,8 @@ class ReplyAssembler:
 
 def parse_status_line(line: str) -> AgiReply:
     """A single-line reply: 200 with its result, data and endpos, or an error code."""
+    if line.startswith("200 result=") and "(" not in line and " " not in line[11:]:
+        return AgiReply(code=200, result=line[11:], text=line[4:])  # the common case, fast
     code_text, _, rest = line.partition(" ")
     if len(code_text) != 3 or not code_text.isdigit():
         raise ReplyFormatError(f"not an AGI reply: {line[:80]!r}")

@@ -52,7 +52,7 @@ async def run_route(table: RouteTable, request: AgiRequest) -> str:
         if handler is None:
             raise AgiError("agi-unknown-route", f"no AGI route {request.route!r}")
         await handler(request)
-        await request.set_variable("LINKDESK_RESULT", "ok")
+        await request.set_last_variable("LINKDESK_RESULT", "ok")
         return "ok"
     except ChannelGone:
         log.info("AGI %s on %s: agi-channel-gone", request.route, request.channel)
@@ -72,7 +72,7 @@ async def report_error(request: AgiRequest, reason: str, message: str) -> str:
                 reason, message)
     try:
         await request.set_variable("LINKDESK_RESULT", "error")
-        await request.set_variable("LINKDESK_REASON", reason)
+        await request.set_last_variable("LINKDESK_REASON", reason)
     except AgiError as exc:
         log.info("AGI %s: could not report %s: %s", request.route or "-", reason, exc.reason)
     return reason

@@ -13,6 +13,7 @@ from twisted.internet import reactor
 from twisted.web.server import Site
 
 from agi.fastagi import FastAgiFactory
+from agi.hosting import listen
 from ami.connection import AmiConnection, AmiEndpoint
 from bridge.config import ConfigError, load_config
 from bridge.http import build_root
@@ -30,6 +31,17 @@ def lab_endpoints() -> tuple[AmiEndpoint, ...]:
                  for s in load_specs(default_paths()).values())
 
 
+def _start_fastagi(factory: FastAgiFactory, host: str, port: int, loop) -> None:
+    """Listen for FastAGI; if the port cannot be had, stop with a clear error."""
+
+    def started(task) -> None:
+        if task.exception() is not None:
+            log.error("cannot listen for FastAGI on %s:%d: %s", host, port, task.exception())
+            reactor.stop()
+
+    loop.create_task(listen(factory, host, port)).add_done_callback(started)
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -43,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     for connection in connections:
         connection.start()
     reactor.listenTCP(config.http.port, Site(build_root(connections)), interface=config.http.host)
-    agi = FastAgiFactory(build_route_table(), config.agi.limits, reactor, loop)
-    reactor.listenTCP(config.agi.port, agi, interface=config.agi.host)
+    agi = FastAgiFactory(build_route_table(), config.agi.limits, loop)
+    reactor.callWhenRunning(_start_fastagi, agi, config.agi.host, config.agi.port, loop)
     reactor.addSystemEventTrigger("before", "shutdown", lambda: [c.close() for c in connections])
     log.info("linkdesk serving HTTP on %s:%d, FastAGI on %s:%d, for PBXs %s", config.http.host,
              config.http.port, config.agi.host, config.agi.port, ", ".join(e.name for e in config.pbxs))

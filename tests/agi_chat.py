@@ -25,10 +25,11 @@ class Chat:
     """One FastAGI session on a StringTransport, with an injected clock."""
 
     def __init__(self, routes: RouteTable, limits: AgiLimits = AgiLimits(), peer: str = "127.0.0.1",
-                 factory: FastAgiFactory | None = None):
-        """A new session; pass `factory` to share another Chat's server (and its clock)."""
-        self.factory = factory or FastAgiFactory(routes, limits, task.Clock(), event_loop())
-        self.clock = self.factory.clock
+                 share: "Chat | None" = None):
+        """A new session; pass `share` to use another Chat's server and clock."""
+        self.clock = share.clock if share else task.Clock()
+        self.factory = share.factory if share else FastAgiFactory(routes, limits, event_loop(),
+                                                                  self.clock.callLater, self.clock.seconds)
         self.transport = StringTransport(peerAddress=IPv4Address("TCP", peer, 40000))
         self.protocol = self.factory.buildProtocol(None)
         self.protocol.makeConnection(self.transport)

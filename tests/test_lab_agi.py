@@ -4,11 +4,14 @@ left on the channel back with AMI Getvar."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import pytest_twisted
-from twisted.internet import reactor
+from twisted.internet.defer import Deferred
 
 from agi.fastagi import AgiLimits, FastAgiFactory
+from agi.hosting import listen
 from ami_probe import EventRecorder, on_loop
 from bridge.reactor import event_loop
 from bridge.routing import build_route_table
@@ -17,13 +20,18 @@ CITIZEN = "13800138000"
 pytestmark = pytest.mark.lab
 
 
+def _wait(coroutine):
+    return pytest_twisted.blockon(Deferred.fromFuture(asyncio.ensure_future(coroutine, loop=event_loop())))
+
+
 @pytest.fixture
 def fastagi_server():
     """linkdesk's FastAGI server on 127.0.0.1:4573, the address the lab dialplan calls."""
-    factory = FastAgiFactory(build_route_table(), AgiLimits(), reactor, event_loop())
-    port = reactor.listenTCP(4573, factory, interface="127.0.0.1")
+    factory = FastAgiFactory(build_route_table(), AgiLimits(), event_loop())
+    server = _wait(listen(factory, "127.0.0.1", 4573))
     yield factory
-    pytest_twisted.blockon(port.stopListening())
+    server.close()
+    _wait(server.wait_closed())
 
 
 async def _run_in_dialplan(pbx, exten: str):
@@ -78,3 +86,23 @@ async def test_classic_entry_point_run_by_the_pbx_does_the_same(lab):
         assert await _getvar(ami, report.Channel, "LINKDESK_PING") == f"pong {CITIZEN}"
     finally:
         await _finish(ami, report.Channel)
+
+
+@on_loop
+async def test_linkdesk_serve_answers_the_dialplans_fastagi_calls(lab):
+    """The whole process, as `linkdesk serve --lab` runs it, serves the route."""
+    from test_serve import Serving, _healthz, _until
+
+    serving = Serving("--lab")
+    try:
+        healthy = await asyncio.to_thread(_until, lambda: (h := _healthz(serving.port)) and h[0] == 200, 20)
+        assert healthy, serving.stop()[1]
+        ami, report = await _run_in_dialplan(lab["110"], "fastagi-ping")
+        try:
+            assert (report.Result, report.Reason) == ("ok", "")
+            assert await _getvar(ami, report.Channel, "LINKDESK_PING") == f"pong {CITIZEN}"
+        finally:
+            await _finish(ami, report.Channel)
+    finally:
+        code, log = serving.stop()
+    assert code == 0, log
