@@ -93,7 +93,12 @@ class FastAgiProtocol(LineReceiver):
         if self._refused:
             return
         if self._env_done:
-            super().dataReceived(data)
+            if self._buffer or not data.endswith(b"\n") or len(data) > self.MAX_LENGTH:
+                super().dataReceived(data)
+            else:
+                # Whole lines, nothing buffered (the usual reply): split once.
+                for line in data[:-1].split(b"\n"):
+                    self.lineReceived(line)
             return
         buffer = self._env_buffer + data
         end, gap = _block_end(buffer)

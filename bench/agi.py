@@ -5,13 +5,14 @@ LINKDESK_RESULT, its contract: five commands on the wire against four). One
 load generator plays Asterisk at 1, 50 and 500 concurrent sessions. Each
 server runs in its own process so its CPU time can be read from /proc.
 
-    .venv/bin/python bench/agi.py [--sessions 2000]
+    .venv/bin/python bench/agi.py [--sessions 2000] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import statistics
 import subprocess
@@ -57,6 +58,7 @@ def serve_linkdesk(port: int) -> None:
 
     async def start():
         await listen(factory, "127.0.0.1", port)
+        gc.freeze()  # as bridge/app.py does once the process is wired
         print("ready", flush=True)
 
     reactor.callWhenRunning(lambda: Deferred.fromFuture(asyncio.ensure_future(start())))
@@ -137,9 +139,15 @@ def measure(kind: str, proc: subprocess.Popen, port: int, sessions: int, concurr
             "cpu_us": cpu / sessions * 1e6}
 
 
+def _median_row(kind: str, concurrency: int, results: list[dict]) -> dict:
+    return {"server": kind, "concurrency": concurrency,
+            **{key: statistics.median(r[key] for r in results) for key in ("rate", "p50", "p99", "cpu_us")}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sessions", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs per level; medians shown")
     parser.add_argument("--serve", choices=("linkdesk", "panoramisk"))
     parser.add_argument("--port", type=int)
     args = parser.parse_args()
@@ -151,13 +159,18 @@ def main() -> None:
     try:
         rows = []
         for concurrency in LEVELS:
-            for kind in ("linkdesk", "panoramisk"):
-                rows.append(measure(kind, servers[kind], ports[kind], args.sessions, concurrency))
+            runs = {"linkdesk": [], "panoramisk": []}
+            for round_ in range(args.rounds):
+                # Alternate who goes first, so that drift in the machine hits both alike.
+                for kind in (("linkdesk", "panoramisk") if round_ % 2 == 0 else ("panoramisk", "linkdesk")):
+                    runs[kind].append(measure(kind, servers[kind], ports[kind], args.sessions, concurrency))
+            rows.extend(_median_row(kind, concurrency, results) for kind, results in runs.items())
     finally:
         for proc in servers.values():
             proc.terminate()
             proc.wait()
-    print(f"FastAGI, {args.sessions} sessions per run, four-command handler\n")
+    print(f"FastAGI, {args.sessions} sessions per run, medians of {args.rounds} alternating runs, "
+          "four-command handler\n")
     print(f"{'server':<11}{'conc':>5}{'sessions/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/session':>16}")
     for row in rows:
         print(f"{row['server']:<11}{row['concurrency']:>5}{row['rate']:>12.0f}{row['p50']:>9.2f}"

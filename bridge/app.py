@@ -6,6 +6,7 @@ Import this only after `bridge.reactor.install_asyncio_reactor()`.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 
@@ -58,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
     agi = FastAgiFactory(build_route_table(), config.agi.limits, loop)
     reactor.callWhenRunning(_start_fastagi, agi, config.agi.host, config.agi.port, loop)
     reactor.addSystemEventTrigger("before", "shutdown", lambda: [c.close() for c in connections])
+    # Everything built so far lives as long as the process: keep it out of
+    # the collector's way, so full collections stay short under call load.
+    gc.freeze()
     log.info("linkdesk serving HTTP on %s:%d, FastAGI on %s:%d, for PBXs %s", config.http.host,
              config.http.port, config.agi.host, config.agi.port, ", ".join(e.name for e in config.pbxs))
     reactor.run()
