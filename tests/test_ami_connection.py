@@ -4,6 +4,7 @@ dropped links, half-open links (on an injected clock) and refused logins."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from twisted.internet import task
@@ -44,17 +45,22 @@ def peer():
     return FakeAmi()
 
 
-async def _harness(peer, **kwargs) -> Harness:
+@contextlib.asynccontextmanager
+async def running(peer, **kwargs):
+    """A connection to `peer`, started; closed, and the peer stopped, afterwards."""
     port = await peer.start()
     harness = Harness(peer, port, **kwargs)
     harness.connection.start()
-    return harness
+    try:
+        yield harness
+    finally:
+        harness.connection.close()
+        await peer.stop()
 
 
 @on_loop
 async def test_login_runs_the_resync_hook_and_delivers_events(peer):
-    harness = await _harness(peer)
-    try:
+    async with running(peer) as harness:
         await harness.connection.wait_logged_in(5)
         assert harness.resyncs == 1 and harness.connection.logged_in
         login = peer.received[0]
@@ -62,30 +68,22 @@ async def test_login_runs_the_resync_hook_and_delivers_events(peer):
                                                                          "system,call,agent,user")
         await _until(lambda: harness.events)
         assert harness.events[0].name == "FullyBooted"
-    finally:
-        harness.connection.close()
-        await peer.stop()
 
 
 @on_loop
 async def test_an_unanswered_action_times_out_and_the_link_stays_usable(peer):
-    harness = await _harness(peer)
-    try:
+    async with running(peer) as harness:
         await harness.connection.wait_logged_in(5)
         with pytest.raises(AmiActionTimeout) as err:
             await harness.connection.send({"Action": "Originate", "Channel": "Local/x@y"})
         assert err.value.reason == "ami-action-timeout" and "Originate" in str(err.value)
         pong = await harness.connection.send({"Action": "Ping"})
         assert pong.Ping == "Pong"
-    finally:
-        harness.connection.close()
-        await peer.stop()
 
 
 @on_loop
 async def test_actions_in_flight_fail_at_once_when_the_link_drops_and_it_comes_back(peer):
-    harness = await _harness(peer)
-    try:
+    async with running(peer) as harness:
         await harness.connection.wait_logged_in(5)
         in_flight = asyncio.ensure_future(
             harness.connection.send({"Action": "Originate", "Channel": "Local/x@y"}, timeout=60))
@@ -98,16 +96,12 @@ async def test_actions_in_flight_fail_at_once_when_the_link_drops_and_it_comes_b
             await harness.connection.send({"Action": "Ping"})
         await _until(lambda: harness.resyncs == 2)
         assert harness.connection.logged_in and peer.connections == 2
-    finally:
-        harness.connection.close()
-        await peer.stop()
 
 
 @on_loop
 async def test_a_half_open_link_is_noticed_by_the_keepalive_and_replaced(peer):
     clock = task.Clock()
-    harness = await _harness(peer, clock=clock)
-    try:
+    async with running(peer, clock=clock) as harness:
         await harness.connection.wait_logged_in(5)
         peer.silent = True
         clock.advance(5)                  # ping goes out, no reply comes
@@ -118,16 +112,12 @@ async def test_a_half_open_link_is_noticed_by_the_keepalive_and_replaced(peer):
         clock.advance(0.25)               # first backoff step: reconnect
         await _until(lambda: harness.resyncs == 2)
         assert peer.connections == 2
-    finally:
-        harness.connection.close()
-        await peer.stop()
 
 
 @on_loop
 async def test_a_refused_login_is_logged_and_retried_with_backoff(peer, caplog):
     clock = task.Clock()
-    harness = await _harness(peer, secret="wrong", clock=clock)
-    try:
+    async with running(peer, secret="wrong", clock=clock) as harness:
         await _until(lambda: "refused" in caplog.text)
         assert not harness.connection.logged_in
         assert "wrong" not in caplog.text, "the secret must never be logged"
@@ -135,15 +125,11 @@ async def test_a_refused_login_is_logged_and_retried_with_backoff(peer, caplog):
             await _until(lambda: harness.connection.manager.protocol.closed)
             clock.advance(step)
             await _until(lambda: peer.connections == connections)
-    finally:
-        harness.connection.close()
-        await peer.stop()
 
 
 @on_loop
 async def test_unsafe_values_are_refused_before_anything_is_sent(peer):
-    harness = await _harness(peer)
-    try:
+    async with running(peer) as harness:
         await harness.connection.wait_logged_in(5)
         before = len(peer.received)
         with pytest.raises(UnsafeAmiValue):
@@ -151,23 +137,16 @@ async def test_unsafe_values_are_refused_before_anything_is_sent(peer):
                                            "Variable": "X", "Value": "a\r\nAction: Hangup"})
         await asyncio.sleep(0.05)
         assert len(peer.received) == before
-    finally:
-        harness.connection.close()
-        await peer.stop()
 
 
 @on_loop
 async def test_resync_waits_for_fully_booted_after_a_login_during_boot(peer):
     from fake_ami import FULLY_BOOTED
     peer.booted = False
-    harness = await _harness(peer)
-    try:
+    async with running(peer) as harness:
         await _until(lambda: peer.received and peer.received[0]["Action"] == "Login")
         await asyncio.sleep(0.1)
         assert harness.resyncs == 0 and not harness.connection.logged_in
         peer.send(FULLY_BOOTED)
         await harness.connection.wait_logged_in(5)
         assert harness.resyncs == 1
-    finally:
-        harness.connection.close()
-        await peer.stop()
