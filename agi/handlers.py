@@ -5,10 +5,50 @@ Each is one small async function; the deciding happens in `bridge/`.
 
 from __future__ import annotations
 
-from agi.request import AgiRequest
+from agi.request import AgiError, AgiRequest
+from bridge.numbers import InvalidNumber, normalise
+from bridge.orders import is_order_id
 
 
 async def ping(request: AgiRequest) -> None:
     """Proves the AGI path from a dialplan: LINKDESK_PING = `pong <caller number>`."""
     number = await request.get_variable("CALLERID(num)")
     await request.set_variable("LINKDESK_PING", f"pong {number or ''}".rstrip())
+
+
+async def transfer(transfers, request: AgiRequest) -> None:
+    """`transfer?to=12345|110&mode=blind|warm&lane=normal|emergency`.
+
+    On the operator's channel (the transfer key) the citizen is the bridged
+    peer; run on a channel with no peer (an IVR), that channel is the citizen's.
+    """
+    # Imported here: the classic entry point serves other routes without the store.
+    from bridge.transfers import TransferError, TransferRequest
+
+    pbx = await request.get_variable("LINKDESK_PBX") or ""
+    peer = await request.get_variable("BRIDGEPEER")
+    req = TransferRequest(pbx=pbx, to=request.args.get("to", ""), mode=request.args.get("mode", "blind"),
+                          lane=request.args.get("lane", "normal"), trigger="key" if peer else "dialplan",
+                          citizen_channel=peer or request.channel,
+                          operator_channel=request.channel if peer else "")
+    try:
+        done = await transfers.request(req)
+    except TransferError as exc:
+        raise AgiError(exc.reason, str(exc)) from None
+    await request.set_variable("LINKDESK_TRANSFER_ID", done["id"])
+
+
+async def inbound(request: AgiRequest) -> None:
+    """On the receiving PBX: the order id and the citizen's number from the
+    trunk's X-Linkdesk-* headers, checked, into LINKDESK_ORDER_ID and LINKDESK_CALLER
+    (inherited by the call to the operator, whose INVITE carries them again)."""
+    order = await request.get_variable("PJSIP_HEADER(read,X-Linkdesk-Order)") or ""
+    caller = await request.get_variable("PJSIP_HEADER(read,X-Linkdesk-Caller)") or ""
+    if not is_order_id(order):
+        raise AgiError("inbound-bad-order", f"X-Linkdesk-Order {order[:40]!r} is not an order id")
+    try:
+        number = normalise(caller) if caller else ""
+    except InvalidNumber as exc:
+        raise AgiError(exc.reason, str(exc)) from None
+    await request.set_variable("__LINKDESK_ORDER_ID", order)
+    await request.set_variable("__LINKDESK_CALLER", number)

@@ -9,27 +9,37 @@ import argparse
 import gc
 import logging
 import sys
+from functools import partial
+from pathlib import Path
 
 from twisted.internet import reactor
 from twisted.web.server import Site
 
 from agi.fastagi import FastAgiFactory
 from agi.hosting import listen
-from ami.connection import AmiConnection, AmiEndpoint
+from ami.connection import AmiConnection
+from ami.control import AmiPbxControl
+from bridge.api import TransfersResource
 from bridge.config import ConfigError, load_config
 from bridge.http import build_root
 from bridge.reactor import event_loop
 from bridge.routing import build_route_table
+from bridge.store import Store
+from bridge.transfers import TransferService
 
 log = logging.getLogger("linkdesk")
 
 
-def lab_endpoints() -> tuple[AmiEndpoint, ...]:
-    """AMI endpoints of the lab PBXs, read from asterisk-config/."""
-    from bridge.lab.layout import default_paths, load_specs
+def lab_base() -> dict:
+    """The lab PBXs as configuration, read from asterisk-config/."""
+    from bridge.lab.layout import default_paths, lab_settings
 
-    return tuple(AmiEndpoint(s.name, s.ami_host, s.ami_port, s.ami_user, s.ami_secret)
-                 for s in load_specs(default_paths()).values())
+    return lab_settings(default_paths())
+
+
+def _dialplan_event(transfers: TransferService, pbx: str, event) -> None:
+    if event.get("UserEvent") == "LinkdeskTransfer":
+        transfers.on_dialplan_event(pbx, event)
 
 
 def settle_heap() -> None:
@@ -55,19 +65,23 @@ def _start_fastagi(factory: FastAgiFactory, host: str, port: int, loop) -> None:
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        config = load_config(args.config, lab_pbxs=lab_endpoints() if args.lab else (),
-                             http_port=args.http_port)
+        config = load_config(args.config, base=lab_base() if args.lab else None, http_port=args.http_port)
     except ConfigError as exc:
         print(f"linkdesk: {exc}", file=sys.stderr)
         return 2
     loop = event_loop()
-    connections = [AmiConnection(endpoint, loop) for endpoint in config.pbxs]
-    for connection in connections:
+    connections = {endpoint.name: AmiConnection(endpoint, loop) for endpoint in config.pbxs}
+    Path(config.store_path).parent.mkdir(parents=True, exist_ok=True)
+    transfers = TransferService(Store(config.store_path), config.plans,
+                                {name: AmiPbxControl(c) for name, c in connections.items()})
+    for name, connection in connections.items():
+        connection.subscribe("UserEvent", partial(_dialplan_event, transfers, name))
         connection.start()
-    reactor.listenTCP(config.http.port, Site(build_root(connections)), interface=config.http.host)
-    agi = FastAgiFactory(build_route_table(), config.agi.limits, loop)
+    v1 = {b"transfers": TransfersResource(config.tokens, loop, transfers)}
+    reactor.listenTCP(config.http.port, Site(build_root(connections.values(), v1)), interface=config.http.host)
+    agi = FastAgiFactory(build_route_table(transfers), config.agi.limits, loop)
     reactor.callWhenRunning(_start_fastagi, agi, config.agi.host, config.agi.port, loop)
-    reactor.addSystemEventTrigger("before", "shutdown", lambda: [c.close() for c in connections])
+    reactor.addSystemEventTrigger("before", "shutdown", lambda: [c.close() for c in connections.values()])
     settle_heap()
     log.info("linkdesk serving HTTP on %s:%d, FastAGI on %s:%d, for PBXs %s", config.http.host,
              config.http.port, config.agi.host, config.agi.port, ", ".join(e.name for e in config.pbxs))

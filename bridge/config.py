@@ -14,6 +14,7 @@ from typing import Mapping
 
 from agi.fastagi import AgiLimits
 from ami.connection import AmiEndpoint
+from bridge.transfers import TransferPlan
 
 
 class ConfigError(ValueError):
@@ -38,21 +39,59 @@ class Config:
     http: HttpConfig
     agi: AgiConfig
     pbxs: tuple[AmiEndpoint, ...]
+    plans: dict[str, TransferPlan]
+    tokens: dict[str, str]          # bearer token → platform
+    store_path: str = "/var/lib/linkdesk/linkdesk.db"
+
+    def __repr__(self) -> str:
+        return f"Config(http={self.http}, agi={self.agi}, pbxs={self.pbxs}, platforms={sorted(self.plans)})"
 
 
 def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
-                lab_pbxs: tuple[AmiEndpoint, ...] = (), http_port: int | None = None) -> Config:
-    """The layered configuration; ConfigError when a setting is missing or wrong."""
-    raw = _read_toml(path) if path else {}
+                base: dict | None = None, http_port: int | None = None) -> Config:
+    """The layered configuration; ConfigError when a setting is missing or wrong.
+
+    `base` (the lab's settings, for `serve --lab`) sits under the file."""
+    raw = _merge(base or {}, _read_toml(path) if path else {})
     http = HttpConfig(**_typed(raw.get("http", {}), {"host": str, "port": int}, "http"))
     if "LINKDESK_HTTP_PORT" in env:
         http = replace(http, port=_int(env["LINKDESK_HTTP_PORT"], "LINKDESK_HTTP_PORT"))
     if http_port is not None:
         http = replace(http, port=http_port)
-    pbxs = lab_pbxs or tuple(_pbx(name, table, env) for name, table in raw.get("pbx", {}).items())
+    tables = raw.get("pbx", {})
+    pbxs = tuple(_pbx(name, table, env) for name, table in tables.items())
     if not pbxs:
         raise ConfigError("no PBX configured: add [pbx.NAME] tables to the config file, or use --lab")
-    return Config(http=http, agi=_agi(raw.get("agi", {})), pbxs=pbxs)
+    store = _typed(raw.get("store", {}), {"path": str}, "store")
+    return Config(http=http, agi=_agi(raw.get("agi", {})), pbxs=pbxs,
+                  plans={name: _plan(name, table.get("transfer", {})) for name, table in tables.items()},
+                  tokens=_tokens(raw.get("tokens", {}), env),
+                  **({"store_path": store["path"]} if "store" in raw else {}))
+
+
+def _merge(low: dict, high: dict) -> dict:
+    merged = dict(low)
+    for key, value in high.items():
+        merged[key] = _merge(low[key], value) if isinstance(value, dict) and isinstance(low.get(key), dict) else value
+    return merged
+
+
+def _plan(name: str, table: dict) -> TransferPlan:
+    fields = _typed(table, {"answer_timeout": int, "targets": dict, "emergency": dict}, f"pbx.{name}.transfer")
+    targets = {(to, "normal"): str(exten) for to, exten in fields.get("targets", {}).items()}
+    targets.update({(to, "emergency"): str(exten) for to, exten in fields.get("emergency", {}).items()})
+    return TransferPlan(pbx=name, platform=name, targets=targets, answer_timeout=fields.get("answer_timeout", 20))
+
+
+def _tokens(table: dict, env: Mapping[str, str]) -> dict[str, str]:
+    """Bearer token → platform; LINKDESK_TOKEN_<PLATFORM> overrides the file."""
+    by_platform = {str(platform): token for platform, token in table.items()}
+    for key, value in env.items():
+        if key.startswith("LINKDESK_TOKEN_"):
+            by_platform[key.removeprefix("LINKDESK_TOKEN_")] = value
+    if any(not isinstance(token, str) or len(token) < 8 for token in by_platform.values()):
+        raise ConfigError("tokens: every platform's token must be a string of at least 8 characters")
+    return {token: platform for platform, token in by_platform.items()}
 
 
 def _agi(table: dict) -> AgiConfig:
@@ -78,8 +117,9 @@ def _read_toml(path: str) -> dict:
 
 
 def _pbx(name: str, table: dict, env: Mapping[str, str]) -> AmiEndpoint:
-    fields = _typed(table, {"host": str, "ami_port": int, "username": str,
-                            "secret": str, "secret_file": str}, f"pbx.{name}")
+    fields = _typed({k: v for k, v in table.items() if k != "transfer"},
+                    {"host": str, "ami_port": int, "username": str, "secret": str, "secret_file": str},
+                    f"pbx.{name}")
     return AmiEndpoint(name=name, host=fields.get("host", "127.0.0.1"),
                        port=fields.get("ami_port", 5038), username=fields.get("username", "linkdesk"),
                        secret=_secret(name, fields, env))

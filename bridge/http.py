@@ -28,7 +28,12 @@ class HealthResource(Resource):
         return json.dumps({"status": "ok" if healthy else "degraded", "pbx": pbxs}).encode()
 
 
-def build_root(connections: Iterable[AmiConnection]) -> Resource:
+def build_root(connections: Iterable[AmiConnection], v1: dict[bytes, Resource] | None = None) -> Resource:
+    """`/healthz`, and the `/v1/...` resources given."""
     root = Resource()
     root.putChild(b"healthz", HealthResource(connections))
+    api = Resource()
+    root.putChild(b"v1", api)
+    for name, resource in (v1 or {}).items():
+        api.putChild(name, resource)
     return root

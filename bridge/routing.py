@@ -5,11 +5,17 @@ FastAGI and the classic `linkdesk-agi` entry point serve the same table.
 
 from __future__ import annotations
 
+from functools import partial
+
 from agi import handlers
 from agi.routes import RouteTable
 
 
-def build_route_table() -> RouteTable:
+def build_route_table(transfers=None) -> RouteTable:
+    """The routes; `transfers` (a TransferService) is needed by the transfer route."""
     table = RouteTable()
     table.add("ping", handlers.ping)
+    table.add("inbound", handlers.inbound)
+    if transfers is not None:
+        table.add("transfer", partial(handlers.transfer, transfers))
     return table

@@ -84,10 +84,12 @@ class SippPhones:
 
     def citizen(self, pbx: PbxSpec, number: str, caller: str, talk_seconds: float = 2.0) -> SippPhone:
         """A citizen with number `caller` dials `number` on `pbx`, talks, hangs up."""
+        scenario = self.workdir / f"citizen-{int(talk_seconds * 1000)}.xml"
+        scenario.write_text((SCENARIOS / "citizen.xml").read_text().replace(
+            "TALK_MS", str(int(talk_seconds * 1000))))
         return self._start("citizen", [
-            "-sf", str(SCENARIOS / "citizen.xml"), "-set", "caller", caller,
-            "-s", number, f"{pbx.sip_host}:{pbx.sip_port}",
-            "-p", str(free_udp_port()), "-d", str(int(talk_seconds * 1000))])
+            "-sf", str(scenario), "-set", "caller", caller,
+            "-s", number, f"{pbx.sip_host}:{pbx.sip_port}", "-p", str(free_udp_port())])
 
     def operator(self, operator: Operator, answer_after: float = 0.3) -> SippPhone:
         """The softphone of `operator`: rings, answers after `answer_after` s, waits for BYE."""

@@ -65,8 +65,7 @@ def test_bad_config_names_the_setting(tmp_path, text, message):
 
 def test_bad_port_in_environment_is_named():
     with pytest.raises(ConfigError, match="LINKDESK_HTTP_PORT"):
-        load_config(None, env={"LINKDESK_HTTP_PORT": "x"},
-                    lab_pbxs=(AmiEndpoint("110", "127.0.0.1", 1, "u", "s"),))
+        load_config(None, env={"LINKDESK_HTTP_PORT": "x"}, base={"pbx": {"110": {"secret": "s"}}})
 
 
 def test_missing_config_file_is_named(tmp_path):

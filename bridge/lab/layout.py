@@ -96,6 +96,15 @@ class PbxSpec:
         }
 
 
+def lab_settings(paths: Paths) -> dict:
+    """The lab as linkdesk config: each PBX's AMI login and transfer targets, and the lab tokens."""
+    lab = tomllib.loads((paths.config_dir / "lab.toml").read_text())
+    pbx = {name: {"host": spec.ami_host, "ami_port": spec.ami_port, "username": spec.ami_user,
+                  "secret": spec.ami_secret, "transfer": lab["pbx"][name].get("transfer", {})}
+           for name, spec in load_specs(paths).items()}
+    return {"pbx": pbx, "tokens": lab.get("tokens", {})}
+
+
 def load_specs(paths: Paths) -> dict[str, PbxSpec]:
     """Both PBXs' specs, read from the config folder; LabError if it is broken."""
     try:

@@ -1,0 +1,109 @@
+"""linkdesk's embedded store: SQLite in WAL mode through sqlite-utils.
+
+A transfer and its order are written (and committed) before any action is
+sent to a PBX, so that nothing acknowledged is lost and a restart finds what
+was in flight. At most one active transfer per call: the database refuses a
+second, whatever the timing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+
+import sqlite_utils
+
+ACTIVE_STATES = ("requested", "dialing", "answered")
+SCHEMA_VERSION = 1
+
+
+class TransferConflict(Exception):
+    """The call already has an active transfer; `reason` is `transfer-conflict`."""
+
+    reason = "transfer-conflict"
+
+
+class NotFound(KeyError):
+    reason = "transfer-not-found"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+class Store:
+    """Transfers, their timelines, and the orders they create."""
+
+    def __init__(self, path: str | Path):
+        self.db = sqlite_utils.Database(str(path))
+        if str(path) != ":memory:":
+            self.db.enable_wal()
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        self.db.execute("""CREATE TABLE IF NOT EXISTS transfers (
+            id TEXT PRIMARY KEY, call_id TEXT NOT NULL, pbx TEXT NOT NULL, target TEXT NOT NULL,
+            mode TEXT NOT NULL, lane TEXT NOT NULL, trigger TEXT NOT NULL,
+            operator_channel TEXT, citizen_channel TEXT NOT NULL, return_to TEXT, return_queue TEXT,
+            caller_number TEXT NOT NULL, caller_withheld INTEGER NOT NULL, order_id TEXT NOT NULL,
+            state TEXT NOT NULL, reason TEXT, receiver_channel TEXT,
+            created_at REAL NOT NULL, updated_at REAL NOT NULL)""")
+        self.db.execute(f"""CREATE UNIQUE INDEX IF NOT EXISTS one_active_transfer_per_call
+            ON transfers(pbx, call_id) WHERE state IN {ACTIVE_STATES}""")
+        self.db.execute("""CREATE TABLE IF NOT EXISTS transfer_events (
+            transfer_id TEXT NOT NULL, at REAL NOT NULL, state TEXT NOT NULL, detail TEXT)""")
+        self.db.execute("""CREATE TABLE IF NOT EXISTS orders (
+            id TEXT PRIMARY KEY, kind TEXT NOT NULL, from_platform TEXT NOT NULL,
+            to_platform TEXT NOT NULL, caller_number TEXT NOT NULL, caller_withheld INTEGER NOT NULL,
+            transfer_id TEXT, state TEXT NOT NULL, created_at REAL NOT NULL)""")
+        self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def create_transfer(self, transfer: dict, order: dict) -> dict:
+        """Store a new transfer (state `requested`) and its order in one commit."""
+        now = time.time()
+        row = {**transfer, "state": "requested", "reason": None, "receiver_channel": None,
+               "created_at": now, "updated_at": now}
+        try:
+            with self.db.conn:
+                self.db["orders"].insert({**order, "transfer_id": transfer["id"], "state": "created",
+                                          "created_at": now})
+                self.db["transfers"].insert(row)
+                self._event(transfer["id"], "requested", f"by {transfer['trigger']}", now)
+        except sqlite3.IntegrityError as exc:
+            raise TransferConflict(f"call {transfer['call_id']} already has an active transfer") from exc
+        return row
+
+    def move(self, transfer_id: str, state: str, reason: str | None = None, **fields) -> dict:
+        """Record a state change (with its reason) and return the transfer."""
+        now = time.time()
+        with self.db.conn:
+            self.db["transfers"].update(transfer_id, {"state": state, "reason": reason,
+                                                      "updated_at": now, **fields})
+            self._event(transfer_id, state, reason, now)
+        return self.transfer(transfer_id)
+
+    def transfer(self, transfer_id: str) -> dict:
+        try:
+            return self.db["transfers"].get(transfer_id)
+        except sqlite_utils.db.NotFoundError:
+            raise NotFound(transfer_id) from None
+
+    def active_transfer_for_call(self, pbx: str, call_id: str) -> dict | None:
+        rows = list(self.db["transfers"].rows_where(
+            f"pbx = ? AND call_id = ? AND state IN {ACTIVE_STATES}", [pbx, call_id]))
+        return rows[0] if rows else None
+
+    def active_transfers(self) -> list[dict]:
+        return list(self.db["transfers"].rows_where(f"state IN {ACTIVE_STATES}"))
+
+    def timeline(self, transfer_id: str) -> list[dict]:
+        return list(self.db["transfer_events"].rows_where("transfer_id = ?", [transfer_id], order_by="at"))
+
+    def order(self, order_id: str) -> dict:
+        return self.db["orders"].get(order_id)
+
+    def _event(self, transfer_id: str, state: str, detail: str | None, at: float) -> None:
+        self.db["transfer_events"].insert({"transfer_id": transfer_id, "at": at, "state": state,
+                                           "detail": detail})

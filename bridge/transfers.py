@@ -1,0 +1,178 @@
+"""One-click transfer between 110 and 12345: the service that decides.
+
+A transfer is stored (with its order) before any action is sent; then the
+citizen's channel is stamped with the shared order id and the citizen's
+number and moved into the PBX's `linkdesk-transfer` context, whose dialplan
+crosses the trunk and, if the other side does not answer in time or cannot
+be reached, takes the citizen back to the operator or to the head of their
+queue. The dialplan reports each step with a `LinkdeskTransfer` UserEvent.
+
+States: requested → dialing → answered → completed, or returned / failed /
+cancelled. This module imports neither Twisted nor panoramisk.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bridge.numbers import InvalidNumber, caller_number
+from bridge.store import NotFound, Store, TransferConflict, new_id
+
+log = logging.getLogger("linkdesk.transfers")
+
+TRANSFER_CONTEXT = "linkdesk-transfer"
+MODES = ("blind", "warm")
+LANES = ("normal", "emergency")
+ORDER_KIND = {"12345": ("work", "WO"), "110": ("police", "PO")}
+
+
+class TransferError(Exception):
+    """A refused or failed transfer; `reason` is a stable id shown by AGI, HTTP and logs."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class TransferPlan:
+    """What one PBX can transfer to: (target platform, lane) → extension in linkdesk-transfer."""
+
+    pbx: str
+    platform: str
+    targets: dict[tuple[str, str], str] = field(default_factory=dict)
+    answer_timeout: int = 20
+
+
+class PbxControl(Protocol):
+    """What the service needs from a PBX; the AMI adapter provides it."""
+
+    async def channel_facts(self, channel: str) -> dict[str, str]: ...
+
+    async def bridged_call(self, operator: str) -> tuple[str, str] | None: ...
+
+    async def stamp(self, channel: str, variables: dict[str, str]) -> None: ...
+
+    async def redirect(self, channel: str, context: str, exten: str) -> None: ...
+
+
+@dataclass
+class TransferRequest:
+    pbx: str
+    to: str
+    mode: str = "blind"
+    lane: str = "normal"
+    trigger: str = "http"
+    citizen_channel: str = ""
+    operator_channel: str = ""
+    operator: str = ""
+
+
+class TransferService:
+    def __init__(self, store: Store, plans: dict[str, TransferPlan], controls: dict[str, PbxControl]):
+        self.store, self.plans, self.controls = store, plans, controls
+
+    async def request(self, req: TransferRequest) -> dict:
+        """Validate, store, stamp and move; the stored transfer, or TransferError."""
+        plan, exten = self._route(req)
+        control = self.controls[req.pbx]
+        if not req.citizen_channel:
+            await self._find_call(req, control)
+        facts = await control.channel_facts(req.citizen_channel)
+        if not facts.get("uniqueid"):
+            raise TransferError("transfer-not-bridged", f"no live citizen channel {req.citizen_channel!r}")
+        transfer = self._store_new(req, plan, facts)
+        try:
+            await control.stamp(req.citizen_channel, self._stamps(transfer, plan, facts))
+            if req.operator_channel:
+                await control.stamp(req.operator_channel, {"LINKDESK_ORDER_ID": transfer["order_id"]})
+            await control.redirect(req.citizen_channel, TRANSFER_CONTEXT, exten)
+        except Exception as exc:
+            reason = getattr(exc, "reason", "transfer-action-failed")
+            self.store.move(transfer["id"], "failed", reason)
+            raise TransferError(reason, f"the PBX refused the transfer: {exc}") from exc
+        return self.store.move(transfer["id"], "dialing", f"to {plan.targets[(req.to, req.lane)]}")
+
+    def on_dialplan_event(self, pbx: str, fields: dict[str, str]) -> None:
+        """A `LinkdeskTransfer` UserEvent from the dialplan: answered, or failed (returned)."""
+        transfer_id, state = fields.get("Transfer", ""), fields.get("State", "")
+        try:
+            transfer = self.store.transfer(transfer_id)
+        except NotFound:
+            log.warning("dialplan event for unknown transfer %r on PBX %s", transfer_id, pbx)
+            return
+        if transfer["state"] not in ("requested", "dialing", "answered"):
+            return
+        if state == "answered":
+            self.store.move(transfer_id, "answered", "the receiver answered",
+                            receiver_channel=fields.get("Channel"))
+            if transfer["mode"] == "blind":
+                self.store.move(transfer_id, "completed", "handed over")
+        elif state == "failed":
+            reason = _failure_reason(fields.get("Reason", ""))
+            self.store.move(transfer_id, "returned", reason)
+            log.warning("transfer %s returned to the first operator: %s", transfer_id, reason)
+
+    def get(self, transfer_id: str) -> dict:
+        try:
+            return self.store.transfer(transfer_id)
+        except NotFound:
+            raise TransferError("transfer-not-found", f"no transfer {transfer_id!r}") from None
+
+    def _route(self, req: TransferRequest) -> tuple[TransferPlan, str]:
+        plan = self.plans.get(req.pbx)
+        if plan is None or req.pbx not in self.controls:
+            raise TransferError("transfer-pbx-unknown", f"no PBX {req.pbx!r}")
+        if req.mode not in MODES or req.lane not in LANES:
+            raise TransferError("transfer-bad-arguments", f"mode must be one of {MODES}, lane one of {LANES}")
+        exten = plan.targets.get((req.to, req.lane))
+        if exten is None:
+            raise TransferError("transfer-target-unknown", f"PBX {req.pbx} cannot transfer to {req.to!r}"
+                                f"{' on the emergency lane' if req.lane == 'emergency' else ''}")
+        return plan, exten
+
+    async def _find_call(self, req: TransferRequest, control: PbxControl) -> None:
+        if not req.operator:
+            raise TransferError("transfer-bad-arguments", "give the operator, or the citizen's channel")
+        call = await control.bridged_call(req.operator)
+        if call is None:
+            raise TransferError("transfer-not-bridged", f"operator {req.operator} is not in a call")
+        req.operator_channel, req.citizen_channel = call
+
+    def _store_new(self, req: TransferRequest, plan: TransferPlan, facts: dict[str, str]) -> dict:
+        try:
+            number = caller_number(facts.get("caller", ""), facts.get("presentation", ""))
+        except InvalidNumber as exc:
+            raise TransferError(exc.reason, str(exc)) from None
+        kind, prefix = ORDER_KIND.get(req.to, ("linkage", "LO"))
+        order_id = new_id(prefix)
+        transfer = {"id": new_id("tr"), "call_id": facts["uniqueid"], "pbx": req.pbx, "target": req.to,
+                    "mode": req.mode, "lane": req.lane, "trigger": req.trigger,
+                    "operator_channel": req.operator_channel or None, "citizen_channel": req.citizen_channel,
+                    "return_to": facts.get("member") or None, "return_queue": facts.get("queue") or None,
+                    "caller_number": number.number, "caller_withheld": int(number.withheld),
+                    "order_id": order_id}
+        order = {"id": order_id, "kind": kind, "from_platform": plan.platform, "to_platform": req.to,
+                 "caller_number": number.number, "caller_withheld": int(number.withheld)}
+        try:
+            return self.store.create_transfer(transfer, order)
+        except TransferConflict as exc:
+            raise TransferError(exc.reason, str(exc)) from None
+
+    @staticmethod
+    def _stamps(transfer: dict, plan: TransferPlan, facts: dict[str, str]) -> dict[str, str]:
+        # `__` makes them inherited by the trunk leg, where the pre-dial
+        # handler turns them into X-Linkdesk-* headers.
+        return {"__LINKDESK_TRANSFER_ID": transfer["id"], "__LINKDESK_ORDER_ID": transfer["order_id"],
+                "__LINKDESK_CALLER": transfer["caller_number"],
+                "LINKDESK_RETURN_TO": transfer["return_to"] or "",
+                "LINKDESK_RETURN_QUEUE": transfer["return_queue"] or "",
+                "LINKDESK_ANSWER_TIMEOUT": str(plan.answer_timeout)}
+
+
+def _failure_reason(dialstatus: str) -> str:
+    return {"NOANSWER": "transfer-no-answer", "BUSY": "transfer-target-busy",
+            "CHANUNAVAIL": "transfer-target-unreachable", "CONGESTION": "transfer-target-unreachable",
+            "CANCEL": "transfer-cancelled"}.get(dialstatus.upper(), "transfer-target-unreachable")
