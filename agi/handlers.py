@@ -35,7 +35,8 @@ async def transfer(transfers, request: AgiRequest) -> None:
         done = await transfers.request(req)
     except TransferError as exc:
         raise AgiError(exc.reason, str(exc)) from None
-    await request.set_variable("LINKDESK_TRANSFER_ID", done["id"])
+    # Inherited, as the stamp on the citizen's channel is: a plain name would replace it.
+    await request.set_variable("__LINKDESK_TRANSFER_ID", done["id"])
 
 
 async def inbound(request: AgiRequest) -> None:

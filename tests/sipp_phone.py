@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 from bridge.lab.layout import Operator, PbxSpec
+from dtmf_pcap import write_dtmf_pcap
 
 SCENARIOS = Path(__file__).parent / "sipp"
 
@@ -75,6 +76,15 @@ class SippPhone:
                 self.process.wait()
 
 
+def _keys(press: str, after: float, workdir: Path) -> str:
+    """Scenario steps that send `press` as RFC 4733 events, `after` s after answering."""
+    if not press:
+        return ""
+    pcap = write_dtmf_pcap(press, workdir / f"keys-{len(press)}-{abs(hash(press))}.pcap")
+    return (f'<pause milliseconds="{int(after * 1000)}" />\n'
+            f'  <nop><action><exec play_pcap_audio="{pcap}" /></action></nop>')
+
+
 class SippPhones:
     """Starts citizens and operators; `stop_all()` ends every one still running."""
 
@@ -91,11 +101,14 @@ class SippPhones:
             "-sf", str(scenario), "-set", "caller", caller,
             "-s", number, f"{pbx.sip_host}:{pbx.sip_port}", "-p", str(free_udp_port())])
 
-    def operator(self, operator: Operator, answer_after: float = 0.3) -> SippPhone:
-        """The softphone of `operator`: rings, answers after `answer_after` s, waits for BYE."""
+    def operator(self, operator: Operator, answer_after: float = 0.3, press: str = "",
+                 press_after: float = 1.0) -> SippPhone:
+        """The softphone of `operator`: rings, answers after `answer_after` s,
+        presses the keys `press` (e.g. "*1") `press_after` s later, waits for BYE."""
+        scenario = self.workdir / f"operator-{operator.extension}-{press or 'none'}.xml"
+        scenario.write_text((SCENARIOS / "operator.xml").read_text().replace("<!--KEYS-->", _keys(press, press_after, self.workdir)))
         return self._start(f"operator-{operator.extension}", [
-            "-sf", str(SCENARIOS / "operator.xml"), "-p", str(operator.sip_port),
-            "-d", str(int(answer_after * 1000))])
+            "-sf", str(scenario), "-p", str(operator.sip_port), "-d", str(int(answer_after * 1000))])
 
     def _start(self, role: str, args: list[str]) -> SippPhone:
         argv = ["sipp", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", str(free_udp_port(4)),

@@ -64,3 +64,55 @@ async def test_blind_transfer_by_http_carries_number_and_order_to_the_12345_oper
         assert [step["state"] for step in shown["timeline"]] == ["requested", "dialing", "answered", "completed"]
         assert shown["transfer"]["caller_number"] == CITIZEN
         assert await citizen.finished(30) == 0
+
+
+async def _receiving_channel_caller(ami12345, answered) -> str:
+    reply = await ami12345.connection.send({"Action": "Getvar", "Channel": answered.Channel,
+                                            "Variable": "LINKDESK_CALLER"})
+    return reply.Value
+
+
+@on_loop
+async def test_blind_transfer_by_the_dtmf_key_on_a_sip_softphone(lab, phones, linkdesk):
+    await linkdesk.ready()
+    async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
+        operator_110 = phones.operator(lab["110"].operators[0], press="*1", press_after=1.0)
+        citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=12)
+        receivers = [phones.operator(op) for op in lab["12345"].operators]
+        await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+
+        answered = await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        assert await operator_110.finished(10) == 0, "the 110 operator is freed (BYE) at once"
+        invite = next(_first_invite(p) for p in receivers if _first_invite(p))
+        assert CITIZEN in _header(invite, "From") and CITIZEN in _header(invite, "P-Asserted-Identity")
+        order_id = _header(invite, "X-Linkdesk-Order")
+        assert re.fullmatch(r"WO-[0-9a-f]{12}", order_id)
+        assert await _receiving_channel_caller(ami12345, answered) == CITIZEN
+        transfer = await until(lambda: (t := linkdesk_transfer_by_order(linkdesk, order_id))["state"] == "completed" and t)
+        assert transfer["trigger"] == "key"
+        assert await citizen.finished(30) == 0
+
+
+@on_loop
+async def test_blind_transfer_by_a_dialplan_agi_call(lab, phones, linkdesk):
+    await linkdesk.ready()
+    async with EventRecorder(lab["12345"]) as ami12345:
+        receivers = [phones.operator(op) for op in lab["12345"].operators]
+        citizen = phones.citizen(lab["110"], "110999", CITIZEN, talk_seconds=6)
+        answered = await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        invite = next(_first_invite(p) for p in receivers if _first_invite(p))
+        order_id = _header(invite, "X-Linkdesk-Order")
+        assert await _receiving_channel_caller(ami12345, answered) == CITIZEN
+        transfer = await until(lambda: (t := linkdesk_transfer_by_order(linkdesk, order_id))["state"] == "completed" and t)
+        assert transfer["trigger"] == "dialplan"
+        assert await citizen.finished(30) == 0
+
+
+def linkdesk_transfer_by_order(linkdesk, order_id: str) -> dict:
+    """The stored transfer that created `order_id`, read from linkdesk's own store."""
+    import sqlite3
+    with sqlite3.connect(linkdesk.store) as db:
+        db.row_factory = sqlite3.Row
+        row = db.execute("SELECT * FROM transfers WHERE order_id = ?", (order_id,)).fetchone()
+    assert row is not None, f"no transfer stored for {order_id}"
+    return dict(row)
