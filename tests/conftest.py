@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -36,7 +37,20 @@ def lab():
 
 @pytest.fixture
 def phones(tmp_path):
-    """sipp citizens and operators; every one still running is stopped after the test."""
+    """sipp citizens and operators; every one still running is stopped after the
+    test, and every call still up on the lab PBXs is hung up, so that no test
+    inherits a busy operator from the one before."""
     started = SippPhones(tmp_path)
     yield started
+    # Calls first, while the phones still answer the BYEs: a BYE retransmitted
+    # to a dead phone's port would reach the next test's phone there.
+    hang_up_everything()
+    time.sleep(0.5)
     started.stop_all()
+
+
+def hang_up_everything() -> None:
+    root = default_paths().root
+    for pbx in ("110", "12345"):
+        subprocess.run(["chroot", str(root), "/usr/sbin/asterisk", "-C", f"/etc/linkdesk-lab/{pbx}/asterisk.conf",
+                        "-rx", "channel request hangup all"], capture_output=True, timeout=30)

@@ -60,6 +60,12 @@ class SippPhone:
                 await asyncio.sleep(0.05)
         return self.process.returncode
 
+    async def hung_up(self, timeout: float) -> None:
+        """Return once the PBX has sent this phone a BYE (its call is over)."""
+        async with asyncio.timeout(timeout):
+            while "\nBYE sip:" not in self.messages():
+                await asyncio.sleep(0.05)
+
     def messages(self) -> str:
         return self.message_file.read_text(errors="replace") if self.message_file.exists() else ""
 
@@ -107,12 +113,16 @@ class SippPhones:
         presses the keys `press` (e.g. "*1") `press_after` s later, waits for BYE."""
         scenario = self.workdir / f"operator-{operator.extension}-{press or 'none'}.xml"
         scenario.write_text((SCENARIOS / "operator.xml").read_text().replace("<!--KEYS-->", _keys(press, press_after, self.workdir)))
+        # Not `-m 1`: the PBX qualifies phones with OPTIONS, which -aa answers
+        # and sipp would count as calls. The phone runs until stopped.
         return self._start(f"operator-{operator.extension}", [
-            "-sf", str(scenario), "-p", str(operator.sip_port), "-d", str(int(answer_after * 1000))])
+            "-sf", str(scenario), "-p", str(operator.sip_port), "-d", str(int(answer_after * 1000)),
+            "-aa"], calls=None)
 
-    def _start(self, role: str, args: list[str]) -> SippPhone:
+    def _start(self, role: str, args: list[str], calls: int | None = 1) -> SippPhone:
+        limit = ["-m", str(calls)] if calls else []
         argv = ["sipp", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", str(free_udp_port(4)),
-                "-m", "1", "-nostdin", "-timeout", "60s", "-timeout_error", *args]
+                *limit, "-nostdin", "-timeout", "60s", "-timeout_error", *args]
         phone = SippPhone(role, argv, self.workdir)
         self.started.append(phone)
         return phone

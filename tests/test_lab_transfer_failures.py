@@ -1,0 +1,132 @@
+"""Never drop the citizen: when 12345 does not answer in time, or cannot be
+reached at all, the citizen is back with the operator who started the
+transfer; and the emergency lane overtakes waiting intake calls."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from ami_probe import EventRecorder, on_loop
+from bridge.lab.layout import default_paths
+from conftest import run_linkdesk
+from lab_linkdesk import LAB_TOKENS, Linkdesk, until
+from test_lab_transfer import CITIZEN, _first_invite, _header, linkdesk_transfer_by_order
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture
+def impatient_linkdesk(tmp_path):
+    """linkdesk giving the other side 4 s to answer."""
+    service = Linkdesk(tmp_path, answer_timeout=4)
+    yield service
+    service.stop()
+
+
+async def _transfer_then_expect_return(lab, phones, linkdesk) -> dict:
+    async with EventRecorder(lab["110"]) as ami110:
+        first_operator = phones.operator(lab["110"].operators[0])
+        citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=25)
+        await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        status, body = await linkdesk.api("POST", "/v1/transfers", {"operator": "1101", "to": "12345"})
+        assert status == 201, body
+        await first_operator.hung_up(10)
+        # The same operator's phone, free again, rings a second time: the citizen is back.
+        invites = await until(lambda: len(found := _invites(first_operator)) >= 2 and found, timeout=30)
+        assert CITIZEN in _header(invites[1], "From"), "the operator sees the same citizen again"
+        await ami110.wait_for("DialEnd", DialStatus="ANSWER", DestChannel=_dest(ami110, "PJSIP/1101-"))
+        transfer = await until(lambda: (t := linkdesk_transfer_by_order(linkdesk, body["order_id"]))
+                               ["state"] == "returned" and t)
+        citizen.stop()
+        return transfer
+
+
+def _contact_states(pbx: str, aors: tuple[str, ...]) -> set[str]:
+    out = subprocess.run(["chroot", str(default_paths().root), "/usr/sbin/asterisk", "-C",
+                          f"/etc/linkdesk-lab/{pbx}/asterisk.conf", "-rx", "pjsip show contacts"],
+                         capture_output=True, text=True, timeout=30).stdout
+    return {line.split()[3] for line in out.splitlines()
+            if line.strip().startswith("Contact:") and line.split()[1].split("/")[0] in aors}
+
+
+def _invites(phone) -> list[str]:
+    messages = phone.messages()
+    return [messages[i:messages.find("\n\n", i)] for i in _positions(messages, "INVITE sip:")]
+
+
+def _positions(text: str, needle: str) -> list[int]:
+    found, at = [], text.find(needle)
+    while at >= 0:
+        found.append(at)
+        at = text.find(needle, at + 1)
+    return found
+
+
+def _dest(ami, prefix: str) -> str:
+    for event in reversed(ami.events):
+        if event.name == "DialBegin" and event.get("DestChannel", "").startswith(prefix):
+            return event["DestChannel"]
+    return ""
+
+
+@on_loop
+async def test_no_answer_in_time_brings_the_citizen_back_to_the_first_operator(lab, phones, impatient_linkdesk):
+    await impatient_linkdesk.ready()
+    transfer = await _transfer_then_expect_return(lab, phones, impatient_linkdesk)
+    assert transfer["reason"] == "transfer-no-answer"
+
+
+@on_loop
+async def test_a_stopped_12345_pbx_brings_the_citizen_back_to_the_first_operator(lab, phones, impatient_linkdesk):
+    await impatient_linkdesk.ready()
+    async with EventRecorder(lab["110"]) as ami110:
+        stop = subprocess.run(["chroot", str(default_paths().root), "/usr/sbin/asterisk", "-C",
+                               "/etc/linkdesk-lab/12345/asterisk.conf", "-rx", "core stop now"],
+                              capture_output=True, text=True, timeout=30)
+        assert stop.returncode == 0, stop.stderr
+        # The 110 PBX qualifies its trunk every 2 s: wait until it knows.
+        await ami110.wait_for("ContactStatus", AOR="to-12345", ContactStatus="Unreachable", timeout=15)
+    try:
+        transfer = await _transfer_then_expect_return(lab, phones, impatient_linkdesk)
+        assert transfer["reason"] == "transfer-target-unreachable"
+    finally:
+        assert run_linkdesk("lab", "down").returncode == 0
+        up = run_linkdesk("lab", "up")
+        assert up.returncode == 0, up.stderr
+
+
+@on_loop
+async def test_emergency_lane_overtakes_waiting_intake_calls_and_creates_a_police_order(lab, phones, linkdesk):
+    await linkdesk.ready()
+    # No 110 phone is up yet: wait until the PBX knows, so that no INVITE is
+    # already on its way to the port where operator 1101's phone will start.
+    await until(lambda: _contact_states("110", ("1101", "1102")) == {"Unavail"}, timeout=15)
+    async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
+        waiting = [phones.citizen(lab["110"], "110", number, talk_seconds=20)
+                   for number in ("13900000001", "13900000002")]
+        for number in ("13900000001", "13900000002"):
+            await ami110.wait_for("QueueCallerJoin", CallerIDNum=number)
+        phones.operator(lab["12345"].operators[0], press="*9", press_after=1.0)
+        citizen = phones.citizen(lab["12345"], "12345", CITIZEN, talk_seconds=20)
+        joined = await ami110.wait_for("QueueCallerJoin", CallerIDNum=CITIZEN, timeout=20)
+        assert joined.Queue == "110-emergency"
+
+        operator_110 = phones.operator(lab["110"].operators[0])
+        first = await ami110.wait_for("AgentConnect", timeout=20)
+        assert (first.CallerIDNum, first.Queue) == (CITIZEN, "110-emergency")
+        invite = _first_invite(operator_110)
+        order_id = _header(invite, "X-Linkdesk-Order")
+        assert order_id.startswith("PO-")
+        transfer = linkdesk_transfer_by_order(linkdesk, order_id)
+        assert (transfer["lane"], transfer["target"], transfer["pbx"]) == ("emergency", "110", "12345")
+        for phone in (citizen, *waiting):
+            phone.stop()
+
+
+@pytest.fixture
+def linkdesk(tmp_path):
+    service = Linkdesk(tmp_path)
+    yield service
+    service.stop()
