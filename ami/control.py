@@ -42,3 +42,14 @@ class AmiPbxControl:
 
     async def redirect(self, channel: str, context: str, exten: str) -> None:
         await self.actions.redirect(channel, context, exten)
+
+    async def take_outcome(self, transfer_id: str) -> str:
+        """What the dialplan recorded for a transfer (`answered`, `failed:<DIALSTATUS>`)
+        in a global variable, cleared once read; '' if nothing yet. (Globals,
+        not astdb: Asterisk refuses DB() to AMI as a dangerous function.)"""
+        name = f"LINKDESK_OUTCOME_{transfer_id}"
+        reply = await self.actions.connection.send({"Action": "Getvar", "Variable": name})
+        outcome = reply.get("Value") or "" if reply.get("Response") == "Success" else ""
+        if outcome:
+            await self.actions.connection.send({"Action": "Setvar", "Variable": name, "Value": ""})
+        return outcome

@@ -37,9 +37,13 @@ def lab_base() -> dict:
     return lab_settings(default_paths())
 
 
-def _dialplan_event(transfers: TransferService, pbx: str, event) -> None:
+async def _resync(transfers: TransferService, pbx: str, _connection) -> None:
+    await transfers.resync(pbx)
+
+
+async def _dialplan_event(transfers: TransferService, pbx: str, event) -> None:
     if event.get("UserEvent") == "LinkdeskTransfer":
-        transfers.on_dialplan_event(pbx, event)
+        await transfers.on_dialplan_event(pbx, event)
 
 
 def settle_heap() -> None:
@@ -76,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
                                 {name: AmiPbxControl(c) for name, c in connections.items()})
     for name, connection in connections.items():
         connection.subscribe("UserEvent", partial(_dialplan_event, transfers, name))
+        connection.on_login(partial(_resync, transfers, name))
         connection.start()
     v1 = {b"transfers": TransfersResource(config.tokens, loop, transfers)}
     reactor.listenTCP(config.http.port, Site(build_root(connections.values(), v1)), interface=config.http.host)

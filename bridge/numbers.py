@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 WITHHELD_WORDS = frozenset({"anonymous", "unknown", "restricted", "private", "unavailable", "withheld"})
-_SEPARATORS = re.compile(r"[\s\-().]")
+_SEPARATORS = re.compile(r"[ \-().]")  # not \s: a CR or LF is refused, never stripped
 _DIGITS = re.compile(r"\d{3,15}")
 
 

@@ -57,6 +57,8 @@ class PbxControl(Protocol):
 
     async def redirect(self, channel: str, context: str, exten: str) -> None: ...
 
+    async def take_outcome(self, transfer_id: str) -> str: ...
+
 
 @dataclass
 class TransferRequest:
@@ -95,23 +97,41 @@ class TransferService:
             raise TransferError(reason, f"the PBX refused the transfer: {exc}") from exc
         return self.store.move(transfer["id"], "dialing", f"to {plan.targets[(req.to, req.lane)]}")
 
-    def on_dialplan_event(self, pbx: str, fields: dict[str, str]) -> None:
+    async def on_dialplan_event(self, pbx: str, fields: dict[str, str]) -> None:
         """A `LinkdeskTransfer` UserEvent from the dialplan: answered, or failed (returned)."""
-        transfer_id, state = fields.get("Transfer", ""), fields.get("State", "")
+        transfer_id = fields.get("Transfer", "")
         try:
             transfer = self.store.transfer(transfer_id)
         except NotFound:
             log.warning("dialplan event for unknown transfer %r on PBX %s", transfer_id, pbx)
             return
+        self._apply(transfer, fields.get("State", ""), fields.get("Reason", ""), fields.get("Channel"))
+        await self.controls[pbx].take_outcome(transfer_id)
+
+    async def resync(self, pbx: str) -> None:
+        """After each AMI login: settle the transfers this PBX was carrying while
+        linkdesk was away, from the outcomes its dialplan kept."""
+        for transfer in self.store.active_transfers():
+            if transfer["pbx"] != pbx:
+                continue
+            if transfer["state"] == "requested":
+                # Stored, but the citizen was never moved: still with the operator.
+                self.store.move(transfer["id"], "failed", "linkdesk-restarted-before-acting")
+                continue
+            outcome = await self.controls[pbx].take_outcome(transfer["id"])
+            state, _, dialstatus = outcome.partition(":")
+            self._apply(transfer, state, dialstatus, None)
+
+    def _apply(self, transfer: dict, state: str, dialstatus: str, channel: str | None) -> None:
         if transfer["state"] not in ("requested", "dialing", "answered"):
             return
-        if state == "answered":
-            self.store.move(transfer_id, "answered", "the receiver answered",
-                            receiver_channel=fields.get("Channel"))
+        transfer_id = transfer["id"]
+        if state == "answered" and transfer["state"] != "answered":
+            self.store.move(transfer_id, "answered", "the receiver answered", receiver_channel=channel)
             if transfer["mode"] == "blind":
                 self.store.move(transfer_id, "completed", "handed over")
         elif state == "failed":
-            reason = _failure_reason(fields.get("Reason", ""))
+            reason = _failure_reason(dialstatus)
             self.store.move(transfer_id, "returned", reason)
             log.warning("transfer %s returned to the first operator: %s", transfer_id, reason)
 

@@ -116,3 +116,66 @@ def linkdesk_transfer_by_order(linkdesk, order_id: str) -> dict:
         row = db.execute("SELECT * FROM transfers WHERE order_id = ?", (order_id,)).fetchone()
     assert row is not None, f"no transfer stored for {order_id}"
     return dict(row)
+
+
+def _stored_transfers(store) -> list[dict]:
+    import sqlite3
+    if not store.exists():
+        return []
+    with sqlite3.connect(store) as db:
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute("SELECT * FROM transfers")]
+
+
+@on_loop
+async def test_linkdesk_killed_between_key_press_and_answer_still_completes(lab, phones, tmp_path):
+    """SIGKILL after the citizen was moved, before 12345 answers; after the
+    restart the transfer is completed from what the dialplan kept."""
+    first = Linkdesk(tmp_path)
+    try:
+        await first.ready()
+        async with EventRecorder(lab["12345"]) as ami12345:
+            phones.operator(lab["110"].operators[0], press="*1", press_after=1.0)
+            receivers = [phones.operator(op, answer_after=4.0) for op in lab["12345"].operators]
+            citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=15)
+            dialing = await until(lambda: [t for t in _stored_transfers(first.store) if t["state"] == "dialing"])
+            first.kill()
+            await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN, timeout=20)
+    finally:
+        first.stop()
+    second = Linkdesk(tmp_path)
+    try:
+        await second.ready()
+        done = await until(lambda: (t := linkdesk_transfer_by_order(second, dialing[0]["order_id"]))
+                           ["state"] == "completed" and t)
+        assert done["id"] == dialing[0]["id"]
+        assert any(_header(_first_invite(p), "X-Linkdesk-Order") == done["order_id"] for p in receivers)
+        assert await citizen.finished(40) == 0, "the citizen stayed on the line throughout"
+    finally:
+        second.stop()
+
+
+@pytest.mark.parametrize("body, token, status, reason", [
+    ({"operator": "1101", "to": "12345"}, None, 401, "auth-missing"),
+    ({"operator": "1101", "to": "12345"}, "not-a-token", 401, "auth-invalid"),
+    ({"operator": "1101", "to": "119"}, LAB_TOKENS["110"], 400, "transfer-target-unknown"),
+    ({"operator": "1102", "to": "12345"}, LAB_TOKENS["110"], 409, "transfer-not-bridged"),
+    ({"operator": "1101\r\nAction: Hangup", "to": "12345"}, LAB_TOKENS["110"], 400, "bad-field"),
+    ({"operator": "1101", "to": "12345", "extra": 1}, LAB_TOKENS["110"], 400, "bad-field"),
+    ({"operator": "1101", "to": "110"}, LAB_TOKENS["12345"], 409, "transfer-not-bridged"),
+])
+@on_loop
+async def test_bad_transfer_requests_get_clear_errors_and_change_nothing(lab, linkdesk, body, token, status, reason):
+    await linkdesk.ready()
+    got, reply = await linkdesk.api("POST", "/v1/transfers", body, token=token)
+    assert (got, reply["error"]["id"]) == (status, reason), reply
+    assert _stored_transfers(linkdesk.store) == []
+
+
+@on_loop
+async def test_malformed_json_and_unknown_ids_are_refused(lab, linkdesk):
+    await linkdesk.ready()
+    got, reply = await linkdesk.api("POST", "/v1/transfers", raw=b"{not json")
+    assert (got, reply["error"]["id"]) == (400, "body-not-json")
+    got, reply = await linkdesk.api("GET", "/v1/transfers/tr-000000000000")
+    assert (got, reply["error"]["id"]) == (404, "transfer-not-found")

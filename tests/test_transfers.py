@@ -1,0 +1,120 @@
+"""The transfer service's decisions, with a scripted PBX: what is stored
+before any action, and what is refused without changing anything."""
+
+from __future__ import annotations
+
+import pytest
+
+from ami_probe import on_loop
+from bridge.store import Store
+from bridge.transfers import TransferError, TransferPlan, TransferRequest, TransferService
+
+CITIZEN_FACTS = {"uniqueid": "1700000000.1", "caller": "+86 138-0013-8000", "presentation": "allowed_not_screened",
+                 "queue": "110-intake", "member": "PJSIP/1101"}
+
+
+class ScriptedPbx:
+    """Records every action; refuses redirects when told to."""
+
+    def __init__(self, facts=CITIZEN_FACTS, refuse_redirect=False):
+        self.facts, self.refuse_redirect = dict(facts), refuse_redirect
+        self.actions: list[tuple] = []
+
+    async def channel_facts(self, channel):
+        return dict(self.facts) if channel.startswith("PJSIP/anonymous") else {}
+
+    async def bridged_call(self, operator):
+        return ("PJSIP/1101-00000001", "PJSIP/anonymous-00000000") if operator == "1101" else None
+
+    async def stamp(self, channel, variables):
+        self.actions.append(("stamp", channel, dict(variables)))
+
+    async def redirect(self, channel, context, exten):
+        if self.refuse_redirect:
+            raise RuntimeError("No such channel")
+        self.actions.append(("redirect", channel, context, exten))
+
+    async def take_outcome(self, transfer_id):
+        return ""
+
+
+def _service(tmp_path, pbx=None):
+    plans = {"110": TransferPlan("110", "110", {("12345", "normal"): "12345"}, answer_timeout=20)}
+    pbx = pbx or ScriptedPbx()
+    return TransferService(Store(tmp_path / "t.db"), plans, {"110": pbx}), pbx
+
+
+@on_loop
+async def test_a_transfer_is_stored_then_stamped_then_moved(tmp_path):
+    service, pbx = _service(tmp_path)
+    transfer = await service.request(TransferRequest(pbx="110", to="12345", operator="1101"))
+    assert transfer["state"] == "dialing" and transfer["caller_number"] == "13800138000"
+    assert transfer["order_id"].startswith("WO-")
+    stamp = pbx.actions[0][2]
+    assert stamp["__LINKDESK_ORDER_ID"] == transfer["order_id"] and stamp["__LINKDESK_CALLER"] == "13800138000"
+    assert stamp["LINKDESK_RETURN_TO"] == "PJSIP/1101" and stamp["LINKDESK_RETURN_QUEUE"] == "110-intake"
+    assert pbx.actions[1] == ("stamp", "PJSIP/1101-00000001", {"LINKDESK_ORDER_ID": transfer["order_id"]})
+    assert pbx.actions[2] == ("redirect", "PJSIP/anonymous-00000000", "linkdesk-transfer", "12345")
+    assert service.store.order(transfer["order_id"])["kind"] == "work"
+
+
+@on_loop
+async def test_a_second_transfer_on_the_same_call_is_a_conflict_and_changes_nothing(tmp_path):
+    service, pbx = _service(tmp_path)
+    await service.request(TransferRequest(pbx="110", to="12345", operator="1101"))
+    before = list(pbx.actions)
+    with pytest.raises(TransferError) as err:
+        await service.request(TransferRequest(pbx="110", to="12345", operator="1101"))
+    assert err.value.reason == "transfer-conflict"
+    assert pbx.actions == before
+    assert len(service.store.active_transfers()) == 1
+
+
+@pytest.mark.parametrize("req, reason", [
+    (TransferRequest(pbx="110", to="119", operator="1101"), "transfer-target-unknown"),
+    (TransferRequest(pbx="110", to="12345", lane="emergency", operator="1101"), "transfer-target-unknown"),
+    (TransferRequest(pbx="999", to="12345", operator="1101"), "transfer-pbx-unknown"),
+    (TransferRequest(pbx="110", to="12345", mode="sideways", operator="1101"), "transfer-bad-arguments"),
+    (TransferRequest(pbx="110", to="12345", operator="1102"), "transfer-not-bridged"),
+    (TransferRequest(pbx="110", to="12345", citizen_channel="PJSIP/gone-1"), "transfer-not-bridged"),
+    (TransferRequest(pbx="110", to="12345"), "transfer-bad-arguments"),
+])
+@on_loop
+async def test_refusals_name_their_reason_and_change_nothing(tmp_path, req, reason):
+    service, pbx = _service(tmp_path)
+    with pytest.raises(TransferError) as err:
+        await service.request(req)
+    assert err.value.reason == reason
+    assert pbx.actions == [] and service.store.active_transfers() == []
+
+
+@on_loop
+async def test_a_caller_id_with_cr_lf_is_refused_before_anything_is_stored(tmp_path):
+    service, pbx = _service(tmp_path, ScriptedPbx({**CITIZEN_FACTS, "caller": "138\r\nAction: Hangup"}))
+    with pytest.raises(TransferError) as err:
+        await service.request(TransferRequest(pbx="110", to="12345", operator="1101"))
+    assert err.value.reason == "caller-number-invalid"
+    assert pbx.actions == [] and service.store.active_transfers() == []
+
+
+@on_loop
+async def test_a_pbx_refusal_fails_the_transfer_and_frees_the_call(tmp_path):
+    service, pbx = _service(tmp_path, ScriptedPbx(refuse_redirect=True))
+    with pytest.raises(TransferError) as err:
+        await service.request(TransferRequest(pbx="110", to="12345", operator="1101"))
+    assert err.value.reason == "transfer-action-failed"
+    assert service.store.active_transfers() == []
+
+
+@on_loop
+async def test_resync_settles_what_happened_while_linkdesk_was_away(tmp_path):
+    class Answered(ScriptedPbx):
+        async def take_outcome(self, transfer_id):
+            return "answered"
+
+    service, _ = _service(tmp_path, Answered())
+    transfer = await service.request(TransferRequest(pbx="110", to="12345", operator="1101"))
+    await service.resync("110")
+    assert service.get(transfer["id"])["state"] == "completed"
+    assert [e["state"] for e in service.store.timeline(transfer["id"])] == [
+        "requested", "dialing", "answered", "completed"]
