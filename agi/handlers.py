@@ -27,8 +27,11 @@ async def transfer(transfers, request: AgiRequest) -> None:
 
     pbx = await request.get_variable("LINKDESK_PBX") or ""
     peer = await request.get_variable("BRIDGEPEER")
-    req = TransferRequest(pbx=pbx, to=request.args.get("to", ""), mode=request.args.get("mode", "blind"),
-                          lane=request.args.get("lane", "normal"), trigger="key" if peer else "dialplan",
+    lane = request.args.get("lane", "normal")
+    # The emergency lane is warm unless told otherwise: the 12345 operator stays on until 110 answers.
+    mode = request.args.get("mode") or ("warm" if lane == "emergency" else "blind")
+    req = TransferRequest(pbx=pbx, to=request.args.get("to", ""), mode=mode, lane=lane,
+                          trigger="key" if peer else "dialplan",
                           citizen_channel=peer or request.channel,
                           operator_channel=request.channel if peer else "")
     try:

@@ -11,6 +11,10 @@ FACTS = (("uniqueid", "UNIQUEID"), ("caller", "CALLERID(num)"), ("presentation",
          ("queue", "QUEUENAME"), ("member", "MEMBERINTERFACE"))
 
 
+# OriginateResponse Reason codes (Asterisk's AST_CONTROL_*) as Dial would say them.
+_ORIGINATE_REASONS = {"3": "NOANSWER", "5": "BUSY", "8": "CONGESTION", "1": "CANCEL", "0": "CHANUNAVAIL"}
+
+
 class AmiPbxControl:
     def __init__(self, connection: AmiConnection):
         self.actions = AmiActions(connection)
@@ -42,6 +46,21 @@ class AmiPbxControl:
 
     async def redirect(self, channel: str, context: str, exten: str) -> None:
         await self.actions.redirect(channel, context, exten)
+
+    async def call_out(self, exten: str, context: str, caller: str, variables: dict[str, str],
+                       timeout: int) -> tuple[str, str]:
+        """Call `exten@context` (the far side) as `caller`; when it answers, its
+        channel waits to be bridged. ("", reason) when it does not answer."""
+        try:
+            outcome = await self.actions.originate(
+                f"Local/{exten}@{context}/n", application="Wait", data="3600", caller_id=caller,
+                variables=variables, timeout=timeout)
+        except AmiActionFailed as exc:
+            return "", _ORIGINATE_REASONS.get(str(exc).rsplit(": ", 1)[-1], "CHANUNAVAIL")
+        return outcome.get("Channel", ""), "ANSWER"
+
+    async def bridge(self, channel1: str, channel2: str) -> None:
+        await self.actions.bridge(channel1, channel2)
 
     async def take_outcome(self, transfer_id: str) -> str:
         """What the dialplan recorded for a transfer (`answered`, `failed:<DIALSTATUS>`)

@@ -13,6 +13,7 @@ cancelled. This module imports neither Twisted nor panoramisk.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -23,6 +24,7 @@ from bridge.store import NotFound, Store, TransferConflict, new_id
 log = logging.getLogger("linkdesk.transfers")
 
 TRANSFER_CONTEXT = "linkdesk-transfer"
+WARM_CONTEXT = "linkdesk-warm"
 MODES = ("blind", "warm")
 LANES = ("normal", "emergency")
 ORDER_KIND = {"12345": ("work", "WO"), "110": ("police", "PO")}
@@ -59,6 +61,11 @@ class PbxControl(Protocol):
 
     async def take_outcome(self, transfer_id: str) -> str: ...
 
+    async def call_out(self, exten: str, context: str, caller: str, variables: dict[str, str],
+                       timeout: int) -> tuple[str, str]: ...
+
+    async def bridge(self, channel1: str, channel2: str) -> None: ...
+
 
 @dataclass
 class TransferRequest:
@@ -75,6 +82,7 @@ class TransferRequest:
 class TransferService:
     def __init__(self, store: Store, plans: dict[str, TransferPlan], controls: dict[str, PbxControl]):
         self.store, self.plans, self.controls = store, plans, controls
+        self._calling: set[asyncio.Task] = set()
 
     async def request(self, req: TransferRequest) -> dict:
         """Validate, store, stamp and move; the stored transfer, or TransferError."""
@@ -90,12 +98,41 @@ class TransferService:
             await control.stamp(req.citizen_channel, self._stamps(transfer, plan, facts))
             if req.operator_channel:
                 await control.stamp(req.operator_channel, {"LINKDESK_ORDER_ID": transfer["order_id"]})
-            await control.redirect(req.citizen_channel, TRANSFER_CONTEXT, exten)
+            if req.mode == "blind":
+                await control.redirect(req.citizen_channel, TRANSFER_CONTEXT, exten)
+            else:
+                self._start_warm(transfer, control, exten, plan)
         except Exception as exc:
             reason = getattr(exc, "reason", "transfer-action-failed")
             self.store.move(transfer["id"], "failed", reason)
             raise TransferError(reason, f"the PBX refused the transfer: {exc}") from exc
         return self.store.move(transfer["id"], "dialing", f"to {plan.targets[(req.to, req.lane)]}")
+
+    def _start_warm(self, transfer: dict, control: PbxControl, exten: str, plan: TransferPlan) -> None:
+        """Warm: the citizen stays with the operator while linkdesk calls the
+        other side; when it answers, the citizen is bridged to it and the
+        operator's leg ends. No answer: nothing moved, the call goes on."""
+        task = asyncio.ensure_future(self._warm(transfer, control, exten, plan))
+        self._calling.add(task)
+        task.add_done_callback(self._calling.discard)
+
+    async def _warm(self, transfer: dict, control: PbxControl, exten: str, plan: TransferPlan) -> None:
+        number = transfer["caller_number"] or "anonymous"
+        leg, status = await control.call_out(
+            exten, WARM_CONTEXT, f'"{number}" <{number}>', self._stamps(transfer, plan, {}), plan.answer_timeout)
+        current = self.store.transfer(transfer["id"])
+        if not leg:
+            self._apply(current, "failed", status, None)
+            return
+        try:
+            await control.bridge(transfer["citizen_channel"], leg)
+        except Exception as exc:
+            log.warning("warm transfer %s: bridging failed: %s", transfer["id"], exc)
+            self.store.move(transfer["id"], "returned", "transfer-bridge-failed")
+            return
+        if self.store.transfer(transfer["id"])["state"] == "dialing":
+            self.store.move(transfer["id"], "answered", "the receiver answered", receiver_channel=leg)
+        self.store.move(transfer["id"], "completed", "citizen bridged with the receiver")
 
     async def on_dialplan_event(self, pbx: str, fields: dict[str, str]) -> None:
         """A `LinkdeskTransfer` UserEvent from the dialplan: answered, or failed (returned)."""
@@ -189,7 +226,8 @@ class TransferService:
                 "__LINKDESK_CALLER": transfer["caller_number"],
                 "LINKDESK_RETURN_TO": transfer["return_to"] or "",
                 "LINKDESK_RETURN_QUEUE": transfer["return_queue"] or "",
-                "LINKDESK_ANSWER_TIMEOUT": str(plan.answer_timeout)}
+                "LINKDESK_ANSWER_TIMEOUT": str(plan.answer_timeout),
+                "LINKDESK_WARM": "1" if transfer["mode"] == "warm" else ""}
 
 
 def _failure_reason(dialstatus: str) -> str:

@@ -179,3 +179,23 @@ async def test_malformed_json_and_unknown_ids_are_refused(lab, linkdesk):
     assert (got, reply["error"]["id"]) == (400, "body-not-json")
     got, reply = await linkdesk.api("GET", "/v1/transfers/tr-000000000000")
     assert (got, reply["error"]["id"]) == (404, "transfer-not-found")
+
+
+@on_loop
+async def test_warm_transfer_keeps_the_operator_on_until_12345_answers(lab, phones, linkdesk):
+    await linkdesk.ready()
+    async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
+        operator_110 = phones.operator(lab["110"].operators[0], press="*2", press_after=1.0)
+        receivers = [phones.operator(op, answer_after=2.0) for op in lab["12345"].operators]
+        citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=12)
+        await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        await ami12345.wait_for("AgentCalled", CallerIDNum=CITIZEN)
+        assert "\nBYE sip:" not in operator_110.messages(), "the operator stays while 12345 rings"
+        await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        await operator_110.hung_up(10)
+        invite = next(_first_invite(p) for p in receivers if _first_invite(p))
+        assert CITIZEN in _header(invite, "From") and CITIZEN in _header(invite, "P-Asserted-Identity")
+        order_id = _header(invite, "X-Linkdesk-Order")
+        transfer = await until(lambda: (t := linkdesk_transfer_by_order(linkdesk, order_id))["state"] == "completed" and t)
+        assert (transfer["mode"], transfer["trigger"]) == ("warm", "key")
+        assert await citizen.finished(40) == 0, "the citizen talked to 12345 to the end"

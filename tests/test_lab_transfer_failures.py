@@ -130,3 +130,20 @@ def linkdesk(tmp_path):
     service = Linkdesk(tmp_path)
     yield service
     service.stop()
+
+
+@on_loop
+async def test_warm_transfer_without_answer_leaves_the_citizen_with_the_operator(lab, phones, impatient_linkdesk):
+    await impatient_linkdesk.ready()
+    async with EventRecorder(lab["110"]) as ami110:
+        operator_110 = phones.operator(lab["110"].operators[0])
+        citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=12)
+        await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        status, body = await impatient_linkdesk.api("POST", "/v1/transfers",
+                                                    {"operator": "1101", "to": "12345", "mode": "warm"})
+        assert status == 201, body
+        transfer = await until(lambda: (t := linkdesk_transfer_by_order(impatient_linkdesk, body["order_id"]))
+                               ["state"] == "returned" and t, timeout=20)
+        assert transfer["reason"] == "transfer-no-answer"
+        assert "\nBYE sip:" not in operator_110.messages(), "the citizen never left the operator"
+        assert await citizen.finished(30) == 0
