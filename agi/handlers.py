@@ -17,7 +17,7 @@ async def ping(request: AgiRequest) -> None:
 
 
 async def transfer(transfers, request: AgiRequest) -> None:
-    """`transfer?to=12345|110&mode=blind|warm&lane=normal|emergency`.
+    """`transfer?pbx=110|12345&to=12345|110&mode=blind|warm&lane=normal|emergency`.
 
     On the operator's channel (the transfer key) the citizen is the bridged
     peer; run on a channel with no peer (an IVR), that channel is the citizen's.
@@ -25,7 +25,7 @@ async def transfer(transfers, request: AgiRequest) -> None:
     # Imported here: the classic entry point serves other routes without the store.
     from bridge.transfers import TransferError, TransferRequest
 
-    pbx = await request.get_variable("LINKDESK_PBX") or ""
+    pbx = request.args.get("pbx", "")
     peer = await request.get_variable("BRIDGEPEER")
     lane = request.args.get("lane", "normal")
     # The emergency lane is warm unless told otherwise: the 12345 operator stays on until 110 answers.

@@ -42,6 +42,46 @@ def _lab(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dialplan(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dialplan.render import write_files
+
+    plans = _lab_dialplans() if args.lab else _config_dialplans(args.config)
+    if args.pbx not in plans:
+        print(f"linkdesk: no PBX {args.pbx!r} (known: {', '.join(sorted(plans)) or 'none'})", file=sys.stderr)
+        return 2
+    for path in write_files(plans[args.pbx], Path(args.out)):
+        _say(f"wrote {path}")
+    return 0
+
+
+def _lab_dialplans() -> dict:
+    from bridge.lab.layout import lab_dialplans
+
+    return lab_dialplans(default_paths())
+
+
+def _config_dialplans(path: str | None) -> dict:
+    """PbxDialplans from [pbx.NAME.dialplan] and [pbx.NAME.transfer] of a config file."""
+    import tomllib
+
+    from dialplan.render import DEFAULT_KEYS, PbxDialplan
+
+    if not path:
+        raise LabError("give --config FILE (with [pbx.NAME.dialplan] tables) or --lab")
+    try:
+        tables = tomllib.loads(open(path).read()).get("pbx", {})
+        return {name: PbxDialplan(pbx=name, trunk=t["dialplan"]["trunk"], home_queue=t["dialplan"]["home_queue"],
+                                  agi_url=t["dialplan"].get("agi_url", "agi://127.0.0.1:4573"),
+                                  targets=tuple(t.get("transfer", {}).get("targets", {})),
+                                  emergency=tuple(t.get("transfer", {}).get("emergency", {})),
+                                  keys={**DEFAULT_KEYS, **t["dialplan"].get("keys", {})})
+                for name, t in tables.items()}
+    except (OSError, KeyError, ValueError) as exc:
+        raise LabError(f"cannot read the dialplan settings from {path}: {exc!r}") from exc
+
+
 def _serve(args: argparse.Namespace) -> int:
     from bridge.reactor import install_asyncio_reactor
 
@@ -60,6 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--lab", action="store_true", help="connect to the lab PBXs (from `lab status`)")
     serve.add_argument("--http-port", type=int, help="HTTP port (default 8573)")
     serve.set_defaults(func=_serve)
+
+    dialplan = commands.add_parser("dialplan", help="the Asterisk files linkdesk needs")
+    dialplan_commands = dialplan.add_subparsers(dest="dialplan_command", required=True)
+    render = dialplan_commands.add_parser("render", help="write linkdesk-extensions.conf and linkdesk-features.conf")
+    render.add_argument("--pbx", required=True, help="which PBX (e.g. 110)")
+    render.add_argument("--out", default=".", help="folder to write into (the PBX's astetcdir)")
+    render.add_argument("--config", help="TOML config with [pbx.NAME.dialplan] tables")
+    render.add_argument("--lab", action="store_true", help="render for the lab PBXs")
+    dialplan.set_defaults(func=_dialplan)
 
     lab = commands.add_parser("lab", help="the two-PBX Asterisk lab")
     lab_commands = lab.add_subparsers(dest="lab_command", required=True)

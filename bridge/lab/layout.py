@@ -105,6 +105,20 @@ def lab_settings(paths: Paths) -> dict:
     return {"pbx": pbx, "tokens": lab.get("tokens", {})}
 
 
+def lab_dialplans(paths: Paths) -> dict:
+    """What `linkdesk dialplan render` needs for each lab PBX."""
+    from dialplan.render import PbxDialplan
+
+    lab = tomllib.loads((paths.config_dir / "lab.toml").read_text())
+    plans = {}
+    for name, spec in load_specs(paths).items():
+        transfer = lab["pbx"][name].get("transfer", {})
+        plans[name] = PbxDialplan(pbx=name, trunk=spec.trunk_endpoint, home_queue=spec.queues["intake"],
+                                  targets=tuple(transfer.get("targets", {})),
+                                  emergency=tuple(transfer.get("emergency", {})))
+    return plans
+
+
 def load_specs(paths: Paths) -> dict[str, PbxSpec]:
     """Both PBXs' specs, read from the config folder; LabError if it is broken."""
     try:

@@ -16,7 +16,8 @@ import subprocess
 import time
 
 from bridge.lab.agi_entry import install_agi_entry
-from bridge.lab.layout import LabError, Paths, PbxSpec
+from bridge.lab.layout import LabError, Paths, PbxSpec, lab_dialplans
+from dialplan.render import write_files
 from bridge.lab.root import Log, root_problem
 from bridge.lab.procs import ProcessRecord, processes_in_root, record_of, stop_process
 
@@ -129,6 +130,7 @@ def _install_config(paths: Paths, name: str) -> None:
     for source in (paths.config_dir / "common", paths.config_dir / name):
         for conf in source.glob("*.conf"):
             shutil.copy2(conf, etc / conf.name)
+    write_files(lab_dialplans(paths)[name], etc)
     var = paths.root / paths.var_in_root(name).lstrip("/")
     for sub in VAR_DIRS:
         (var / sub).mkdir(parents=True, exist_ok=True)
