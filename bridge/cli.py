@@ -82,6 +82,15 @@ def _config_dialplans(path: str | None) -> dict:
         raise LabError(f"cannot read the dialplan settings from {path}: {exc!r}") from exc
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from bridge.lab.pbx import require_root_user
+
+    require_root_user()
+    from bridge.demo import run
+
+    return run(args.http_port)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from bridge.reactor import install_asyncio_reactor
 
@@ -100,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--lab", action="store_true", help="connect to the lab PBXs (from `lab status`)")
     serve.add_argument("--http-port", type=int, help="HTTP port (default 8573)")
     serve.set_defaults(func=_serve)
+
+    demo = commands.add_parser("demo", help="a citizen's call handed from 110 to 12345 on the lab, told as a timeline")
+    demo.add_argument("--http-port", type=int, default=8573)
+    demo.set_defaults(func=_demo)
 
     dialplan = commands.add_parser("dialplan", help="the Asterisk files linkdesk needs")
     dialplan_commands = dialplan.add_subparsers(dest="dialplan_command", required=True)

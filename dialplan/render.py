@@ -37,7 +37,8 @@ def render_extensions(plan: PbxDialplan) -> str:
 ; path ends with the citizen talking to a person or queued, even if linkdesk
 ; is down.
 [linkdesk-transfer]
-exten => _X.,1,Dial(PJSIP/${{EXTEN}}@{plan.trunk},${{LINKDESK_ANSWER_TIMEOUT}},b(linkdesk-predial^s^1)U(linkdesk-answered^s^1))
+exten => _X.,1,UserEvent(LinkdeskTransfer,Transfer: ${{LINKDESK_TRANSFER_ID}},State: dialing,Target: ${{EXTEN}})
+ same => n,Dial(PJSIP/${{EXTEN}}@{plan.trunk},${{LINKDESK_ANSWER_TIMEOUT}},b(linkdesk-predial^s^1)U(linkdesk-answered^s^1))
  same => n,GotoIf($["${{DIALSTATUS}}" = "ANSWER"]?done)
  same => n,Goto(linkdesk-return,s,1)
  same => n(done),Hangup()

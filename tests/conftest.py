@@ -12,7 +12,7 @@ import time
 import pytest
 
 from bridge.lab.layout import default_paths, load_specs
-from sipp_phone import SippPhones
+from bridge.lab.phones import SippPhones
 
 LINKDESK = [sys.executable, "-m", "bridge.cli"]
 

@@ -1,6 +1,7 @@
-"""sipp as citizens and as operators' softphones, for tests against the lab.
+"""sipp as citizens and as operators' softphones, for the lab's tests and demo.
 
-Every sipp process is started here, known by pid, and stopped by pid.
+Every sipp process is started here, known by pid, and stopped by pid. The
+scenarios are in asterisk-config/sipp/.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import subprocess
 from pathlib import Path
 
 from bridge.lab.layout import Operator, PbxSpec
-from dtmf_pcap import write_dtmf_pcap
+from bridge.lab.dtmf import write_dtmf_pcap
 
-SCENARIOS = Path(__file__).parent / "sipp"
+SCENARIOS = Path(__file__).resolve().parents[2] / "asterisk-config" / "sipp"
 
 
 def free_udp_port(span: int = 1) -> int:
