@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from ami.actions import AmiActionFailed, AmiActions
 from ami.connection import AmiConnection
 
@@ -20,14 +22,16 @@ class AmiPbxControl:
         self.actions = AmiActions(connection)
 
     async def channel_facts(self, channel: str) -> dict[str, str]:
-        """The FACTS of a live channel; {} when there is no such channel."""
-        facts = {}
-        for key, variable in FACTS:
-            try:
-                facts[key] = await self.actions.getvar(channel, variable) or ""
-            except AmiActionFailed:
-                return {}
-        return facts
+        """The FACTS of a live channel; {} when there is no such channel.
+        The Getvars go out together: one round trip's wait, not five."""
+        replies = await asyncio.gather(*(self.actions.getvar(channel, variable) for _, variable in FACTS),
+                                       return_exceptions=True)
+        if any(isinstance(reply, AmiActionFailed) for reply in replies):
+            return {}
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise reply
+        return {key: reply or "" for (key, _), reply in zip(FACTS, replies)}
 
     async def bridged_call(self, operator: str) -> tuple[str, str] | None:
         """(operator's channel, the channel bridged with it) for extension `operator`."""
@@ -41,8 +45,7 @@ class AmiPbxControl:
         return None
 
     async def stamp(self, channel: str, variables: dict[str, str]) -> None:
-        for name, value in variables.items():
-            await self.actions.setvar(channel, name, value)
+        await asyncio.gather(*(self.actions.setvar(channel, name, value) for name, value in variables.items()))
 
     async def redirect(self, channel: str, context: str, exten: str) -> None:
         await self.actions.redirect(channel, context, exten)

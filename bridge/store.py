@@ -49,7 +49,9 @@ class Store:
             operator_channel TEXT, citizen_channel TEXT NOT NULL, return_to TEXT, return_queue TEXT,
             caller_number TEXT NOT NULL, caller_withheld INTEGER NOT NULL, order_id TEXT NOT NULL,
             state TEXT NOT NULL, reason TEXT, receiver_channel TEXT,
-            created_at REAL NOT NULL, updated_at REAL NOT NULL)""")
+            received_at REAL, created_at REAL NOT NULL, updated_at REAL NOT NULL)""")
+        if "received_at" not in self.db["transfers"].columns_dict:
+            self.db["transfers"].add_column("received_at", float)  # stores made before it existed
         self.db.execute(f"""CREATE UNIQUE INDEX IF NOT EXISTS one_active_transfer_per_call
             ON transfers(pbx, call_id) WHERE state IN {ACTIVE_STATES}""")
         self.db.execute("""CREATE TABLE IF NOT EXISTS transfer_events (

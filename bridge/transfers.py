@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -86,6 +87,7 @@ class TransferService:
 
     async def request(self, req: TransferRequest) -> dict:
         """Validate, store, stamp and move; the stored transfer, or TransferError."""
+        received_at = time.time()
         plan, exten = self._route(req)
         control = self.controls[req.pbx]
         if not req.citizen_channel:
@@ -93,7 +95,7 @@ class TransferService:
         facts = await control.channel_facts(req.citizen_channel)
         if not facts.get("uniqueid"):
             raise TransferError("transfer-not-bridged", f"no live citizen channel {req.citizen_channel!r}")
-        transfer = self._store_new(req, plan, facts)
+        transfer = self._store_new(req, plan, facts, received_at)
         try:
             await control.stamp(req.citizen_channel, self._stamps(transfer, plan, facts))
             if req.operator_channel:
@@ -198,7 +200,8 @@ class TransferService:
             raise TransferError("transfer-not-bridged", f"operator {req.operator} is not in a call")
         req.operator_channel, req.citizen_channel = call
 
-    def _store_new(self, req: TransferRequest, plan: TransferPlan, facts: dict[str, str]) -> dict:
+    def _store_new(self, req: TransferRequest, plan: TransferPlan, facts: dict[str, str],
+                   received_at: float) -> dict:
         try:
             number = caller_number(facts.get("caller", ""), facts.get("presentation", ""))
         except InvalidNumber as exc:
@@ -210,7 +213,7 @@ class TransferService:
                     "operator_channel": req.operator_channel or None, "citizen_channel": req.citizen_channel,
                     "return_to": facts.get("member") or None, "return_queue": facts.get("queue") or None,
                     "caller_number": number.number, "caller_withheld": int(number.withheld),
-                    "order_id": order_id}
+                    "order_id": order_id, "received_at": received_at}
         order = {"id": order_id, "kind": kind, "from_platform": plan.platform, "to_platform": req.to,
                  "caller_number": number.number, "caller_withheld": int(number.withheld)}
         try:
