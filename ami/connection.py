@@ -86,8 +86,9 @@ class AmiConnection:
     """Logs in, stays logged in, and says so; actions fail fast and clearly."""
 
     def __init__(self, endpoint: AmiEndpoint, loop: asyncio.AbstractEventLoop,
-                 timing: AmiTiming = AmiTiming(), call_later: CallLater | None = None):
-        self.endpoint, self.loop, self.timing = endpoint, loop, timing
+                 timing: AmiTiming = AmiTiming(), call_later: CallLater | None = None,
+                 events: str = EVENT_CLASSES):
+        self.endpoint, self.loop, self.timing, self.event_classes = endpoint, loop, timing, events
         self.events = EventBus(loop)
         self._call_later = call_later or loop.call_later
         self.manager = _Manager(self, loop=loop, host=endpoint.host, port=endpoint.port,
@@ -163,7 +164,7 @@ class AmiConnection:
         protocol = self.manager.protocol
         try:
             reply = await self._send({"Action": "Login", "Username": self.endpoint.username,
-                                      "Secret": self.endpoint.secret, "Events": EVENT_CLASSES}, None)
+                                      "Secret": self.endpoint.secret, "Events": self.event_classes}, None)
         except AmiError as exc:
             log.warning("AMI login to PBX %s failed: %s", self.endpoint.name, exc)
             self._drop_link()

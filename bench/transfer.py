@@ -1,0 +1,107 @@
+"""One-click transfer against the lab: from the key press (the PBX's DTMFEnd)
+to the INVITE reaching the 12345 softphone, and linkdesk's own part of it.
+
+Each round: a sipp citizen calls 110, the 110 operator's sipp phone presses
+*1, a 12345 operator's sipp phone receives the INVITE. Timestamps come from
+the PBX (DTMFEnd, AMI Timestamp), from linkdesk's store (request received →
+citizen moved) and from sipp's message trace; one host, one clock.
+
+    .venv/bin/python bench/transfer.py [--rounds 10]
+
+The lab has two operators a side, so transfers run one at a time here; 20
+concurrent transfers need twenty phones a side (not in the lab yet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from ami.connection import AmiConnection, AmiEndpoint  # noqa: E402
+from bridge.lab import pbx as lab_pbx  # noqa: E402
+from bridge.lab.layout import default_paths, load_specs  # noqa: E402
+from bridge.lab.phones import SippPhones  # noqa: E402
+from lab_linkdesk import Linkdesk  # noqa: E402
+
+CITIZEN = "13800138000"
+
+
+async def one_round(specs, phones: SippPhones, dtmf: list, service: Linkdesk) -> dict:
+    dtmf.clear()
+    operator = phones.operator(specs["110"].operators[0], press="*1", press_after=1.0)
+    receivers = [phones.operator(op, answer_after=0.5) for op in specs["12345"].operators]
+    citizen = phones.citizen(specs["110"], "110", CITIZEN, talk_seconds=4)
+    await citizen.finished(60)
+    for phone in (operator, *receivers):
+        phone.stop()
+    key = next(e for e in dtmf if e.get("Digit") == "1" and e.get("Channel", "").startswith("PJSIP/1101-"))
+    invite_at = min(t for p in receivers if (t := _invite_time(p.messages())))
+    with sqlite3.connect(service.store) as db:
+        received, dialing = db.execute(
+            "SELECT t.received_at, e.at FROM transfers t JOIN transfer_events e ON e.transfer_id = t.id "
+            "WHERE e.state = 'dialing' ORDER BY t.created_at DESC LIMIT 1").fetchone()
+    return {"total": invite_at - float(key["Timestamp"]), "linkdesk": dialing - received}
+
+
+def _invite_time(messages: str) -> float | None:
+    match = re.search(r"-{10,} (\S+ \S+)\n[^\n]*\n\nINVITE sip:", messages)
+    return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp() if match else None
+
+
+async def main(rounds: int) -> None:
+    paths = default_paths()
+    specs = load_specs(paths)
+    lab_pbx.up(paths, specs, lambda line: None)
+    with tempfile.TemporaryDirectory(prefix="linkdesk-bench-") as tmp:
+        service = Linkdesk(Path(tmp))
+        dtmf: list = []
+        watcher = AmiConnection(AmiEndpoint("110", specs["110"].ami_host, specs["110"].ami_port,
+                                            specs["110"].ami_user, specs["110"].ami_secret), asyncio.get_running_loop(),
+                                events="system,dtmf")
+        watcher.subscribe("DTMFEnd", dtmf.append)
+        try:
+            await service.ready()
+            watcher.start()
+            await watcher.wait_logged_in(10)
+            phones = SippPhones(Path(tmp))
+            results = []
+            for _ in range(rounds):
+                results.append(await one_round(specs, phones, dtmf, service))
+                await asyncio.sleep(1.0)
+        finally:
+            watcher.close()
+            service.stop()
+    _print(results)
+
+
+def _print(results: list[dict]) -> None:
+    def pct(values, q):
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
+
+    print(f"One-click transfer 110 → 12345, {len(results)} transfers one at a time\n")
+    print(f"{'':<38}{'p50 ms':>9}{'p99 ms':>9}")
+    for key, label in (("total", "key press → INVITE at 12345 softphone"), ("linkdesk", "linkdesk's part")):
+        values = [r[key] for r in results]
+        print(f"{label:<38}{pct(values, 0.5):>9.1f}{pct(values, 0.99):>9.1f}")
+    share = statistics.median(r["linkdesk"] / r["total"] for r in results)
+    print(f"\nlinkdesk's share of the total (median): {share:.0%}; target: linkdesk's part < 10 ms at p99")
+    print("linkdesk's part: from its transfer request (the AGI route called) to the citizen moved "
+          "(AMI Redirect answered), including its AMI round trips.")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=10)
+    asyncio.run(main(parser.parse_args().rounds))
