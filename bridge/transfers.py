@@ -97,9 +97,10 @@ class TransferService:
             raise TransferError("transfer-not-bridged", f"no live citizen channel {req.citizen_channel!r}")
         transfer = self._store_new(req, plan, facts, received_at)
         try:
-            await control.stamp(req.citizen_channel, self._stamps(transfer, plan, facts))
+            stamps = [control.stamp(req.citizen_channel, self._stamps(transfer, plan, facts))]
             if req.operator_channel:
-                await control.stamp(req.operator_channel, {"LINKDESK_ORDER_ID": transfer["order_id"]})
+                stamps.append(control.stamp(req.operator_channel, {"LINKDESK_ORDER_ID": transfer["order_id"]}))
+            await asyncio.gather(*stamps)
             if req.mode == "blind":
                 await control.redirect(req.citizen_channel, TRANSFER_CONTEXT, exten)
             else:
