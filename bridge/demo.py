@@ -19,6 +19,7 @@ from ami.connection import AmiConnection, AmiEndpoint
 from bridge.lab import pbx as lab_pbx
 from bridge.lab.layout import default_paths, lab_settings, load_specs
 from bridge.lab.phones import SippPhones
+from bridge.lab.procs import stop_child
 
 CITIZEN = "13800138000"
 
@@ -59,8 +60,7 @@ async def _demo(workdir: Path, specs, http_port: int) -> int:
         phones.stop_all()
         for watcher in watchers:
             watcher.close()
-        service.terminate()
-        service.wait(timeout=15)
+        stop_child(service, grace=15)
 
 
 class Timeline:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import socket
 import subprocess
 import sys
@@ -13,6 +12,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from bridge.lab.procs import stop_child
 
 LAB_TOKENS = {"110": "lab-token-110", "12345": "lab-token-12345"}
 
@@ -76,14 +77,7 @@ class Linkdesk:
         self.process.wait()
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_child(self.process, grace=15)
 
 
 async def until(predicate, timeout: float = 20.0, every: float = 0.1):

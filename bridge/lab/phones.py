@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
 import subprocess
 from pathlib import Path
 
 from bridge.lab.layout import Operator, PbxSpec
 from bridge.lab.dtmf import write_dtmf_pcap
+from bridge.lab.procs import stop_child
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "asterisk-config" / "sipp"
 
@@ -74,13 +74,7 @@ class SippPhone:
         return self.output_file.read_text(errors="replace") if self.output_file.exists() else ""
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_child(self.process, grace=5)
 
 
 def _keys(press: str, after: float, workdir: Path) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,3 +94,15 @@ def _starttime(pid: int) -> int | None:
 def _is_zombie(pid: int) -> bool:
     fields = _stat_fields(pid)
     return fields is None or fields[0] == "Z"
+
+
+def stop_child(process, grace: float) -> int:
+    """TERM a child we started (a subprocess.Popen), KILL it after `grace` s; its exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
