@@ -42,6 +42,17 @@ async def transfer(transfers, request: AgiRequest) -> None:
     await request.set_variable("__LINKDESK_TRANSFER_ID", done["id"])
 
 
+async def transfer_cancel(transfers, request: AgiRequest) -> None:
+    """`transfer_cancel?pbx=110` on the operator's channel: cancel the call's warm transfer."""
+    from bridge.transfers import TransferError
+
+    peer = await request.get_variable("BRIDGEPEER") or ""
+    try:
+        await transfers.cancel(request.args.get("pbx", ""), peer)
+    except TransferError as exc:
+        raise AgiError(exc.reason, str(exc)) from None
+
+
 async def inbound(request: AgiRequest) -> None:
     """On the receiving PBX: the order id and the citizen's number from the
     trunk's X-Linkdesk-* headers, checked, into LINKDESK_ORDER_ID and LINKDESK_CALLER

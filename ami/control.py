@@ -51,19 +51,25 @@ class AmiPbxControl:
         await self.actions.redirect(channel, context, exten)
 
     async def call_out(self, exten: str, context: str, caller: str, variables: dict[str, str],
-                       timeout: int) -> tuple[str, str]:
+                       timeout: int, channel_id: str) -> tuple[str, str]:
         """Call `exten@context` (the far side) as `caller`; when it answers, its
         channel waits to be bridged. ("", reason) when it does not answer."""
         try:
             outcome = await self.actions.originate(
                 f"Local/{exten}@{context}/n", application="Wait", data="3600", caller_id=caller,
-                variables=variables, timeout=timeout)
+                variables=variables, timeout=timeout, channel_id=channel_id)
         except AmiActionFailed as exc:
             return "", _ORIGINATE_REASONS.get(str(exc).rsplit(": ", 1)[-1], "CHANUNAVAIL")
         return outcome.get("Channel", ""), "ANSWER"
 
     async def bridge(self, channel1: str, channel2: str) -> None:
         await self.actions.bridge(channel1, channel2)
+
+    async def hangup_uniqueid(self, uniqueid: str) -> None:
+        """Hang up the channel with this uniqueid, if it is still there."""
+        for channel in await self.actions.core_show_channels():
+            if channel.get("Uniqueid") == uniqueid:
+                await self.actions.hangup(channel["Channel"])
 
     async def take_outcome(self, transfer_id: str) -> str:
         """What the dialplan recorded for a transfer (`answered`, `failed:<DIALSTATUS>`)

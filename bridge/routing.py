@@ -18,4 +18,5 @@ def build_route_table(transfers=None) -> RouteTable:
     table.add("inbound", handlers.inbound)
     if transfers is not None:
         table.add("transfer", partial(handlers.transfer, transfers))
+        table.add("transfer_cancel", partial(handlers.transfer_cancel, transfers))
     return table

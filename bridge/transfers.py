@@ -63,9 +63,11 @@ class PbxControl(Protocol):
     async def take_outcome(self, transfer_id: str) -> str: ...
 
     async def call_out(self, exten: str, context: str, caller: str, variables: dict[str, str],
-                       timeout: int) -> tuple[str, str]: ...
+                       timeout: int, channel_id: str) -> tuple[str, str]: ...
 
     async def bridge(self, channel1: str, channel2: str) -> None: ...
+
+    async def hangup_uniqueid(self, uniqueid: str) -> None: ...
 
 
 @dataclass
@@ -122,10 +124,14 @@ class TransferService:
     async def _warm(self, transfer: dict, control: PbxControl, exten: str, plan: TransferPlan) -> None:
         number = transfer["caller_number"] or "anonymous"
         leg, status = await control.call_out(
-            exten, WARM_CONTEXT, f'"{number}" <{number}>', self._stamps(transfer, plan, {}), plan.answer_timeout)
+            exten, WARM_CONTEXT, f'"{number}" <{number}>', self._stamps(transfer, plan, {}), plan.answer_timeout,
+            channel_id=_leg_id(transfer["id"]))
         current = self.store.transfer(transfer["id"])
         if not leg:
             self._apply(current, "failed", status, None)
+            return
+        if current["state"] == "cancelled":
+            await control.hangup_uniqueid(_leg_id(transfer["id"]))
             return
         try:
             await control.bridge(transfer["citizen_channel"], leg)
@@ -174,6 +180,22 @@ class TransferService:
             reason = _failure_reason(dialstatus)
             self.store.move(transfer_id, "returned", reason)
             log.warning("transfer %s returned to the first operator: %s", transfer_id, reason)
+
+    async def cancel(self, pbx: str, citizen_channel: str) -> dict:
+        """Cancel the call's warm transfer while the other side still rings;
+        the citizen stays with the operator. (A blind one has already left.)"""
+        control = self.controls.get(pbx)
+        if control is None:
+            raise TransferError("transfer-pbx-unknown", f"no PBX {pbx!r}")
+        facts = await control.channel_facts(citizen_channel) if citizen_channel else {}
+        transfer = self.store.active_transfer_for_call(pbx, facts.get("uniqueid", ""))
+        if transfer is None:
+            raise TransferError("transfer-not-active", "this call has no transfer to cancel")
+        if transfer["mode"] != "warm" or transfer["state"] != "dialing":
+            raise TransferError("transfer-not-cancellable", "the citizen has already been handed over")
+        self.store.move(transfer["id"], "cancelled", "cancelled by the operator")
+        await control.hangup_uniqueid(_leg_id(transfer["id"]))
+        return self.store.transfer(transfer["id"])
 
     def get(self, transfer_id: str) -> dict:
         try:
@@ -232,6 +254,11 @@ class TransferService:
                 "LINKDESK_RETURN_QUEUE": transfer["return_queue"] or "",
                 "LINKDESK_ANSWER_TIMEOUT": str(plan.answer_timeout),
                 "LINKDESK_WARM": "1" if transfer["mode"] == "warm" else ""}
+
+
+def _leg_id(transfer_id: str) -> str:
+    """The uniqueid given to a warm transfer's outgoing call, to find it again."""
+    return f"{transfer_id}-leg"
 
 
 def _failure_reason(dialstatus: str) -> str:

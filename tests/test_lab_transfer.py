@@ -199,3 +199,20 @@ async def test_warm_transfer_keeps_the_operator_on_until_12345_answers(lab, phon
         transfer = await until(lambda: (t := linkdesk_transfer_by_order(linkdesk, order_id))["state"] == "completed" and t)
         assert (transfer["mode"], transfer["trigger"]) == ("warm", "key")
         assert await citizen.finished(40) == 0, "the citizen talked to 12345 to the end"
+
+
+@on_loop
+async def test_the_cancel_key_stops_a_ringing_warm_transfer_and_the_citizen_stays(lab, phones, linkdesk):
+    await linkdesk.ready()
+    async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
+        operator_110 = phones.operator(lab["110"].operators[0], press="*2 *0", press_after=1.0)
+        receivers = [phones.operator(op, answer_after=30.0) for op in lab["12345"].operators]
+        citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=10)
+        await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        await ami12345.wait_for("AgentCalled", CallerIDNum=CITIZEN)
+        cancelled = await until(lambda: [t for t in _stored_transfers(linkdesk.store) if t["state"] == "cancelled"])
+        assert cancelled[0]["mode"] == "warm"
+        await ami12345.wait_for("QueueCallerAbandon", CallerIDNum=CITIZEN)
+        assert "\nBYE sip:" not in operator_110.messages(), "the citizen stayed with the operator"
+        assert await citizen.finished(30) == 0
+        assert not any("AgentConnect" == e.name for e in ami12345.events)

@@ -118,3 +118,62 @@ async def test_resync_settles_what_happened_while_linkdesk_was_away(tmp_path):
     assert service.get(transfer["id"])["state"] == "completed"
     assert [e["state"] for e in service.store.timeline(transfer["id"])] == [
         "requested", "dialing", "answered", "completed"]
+
+
+class RingingPbx(ScriptedPbx):
+    """The other side rings until the test says otherwise."""
+
+    def __init__(self):
+        super().__init__()
+        import asyncio
+        self.answer = asyncio.get_event_loop().create_future()
+
+    async def call_out(self, exten, context, caller, variables, timeout, channel_id):
+        self.actions.append(("call_out", exten, context, caller, channel_id))
+        return await self.answer
+
+    async def bridge(self, channel1, channel2):
+        self.actions.append(("bridge", channel1, channel2))
+
+    async def hangup_uniqueid(self, uniqueid):
+        self.actions.append(("hangup", uniqueid))
+
+
+@on_loop
+async def test_a_warm_transfer_calls_out_as_the_citizen_and_bridges_on_answer(tmp_path):
+    import asyncio
+    service, pbx = _service(tmp_path, RingingPbx())
+    transfer = await service.request(TransferRequest(pbx="110", to="12345", mode="warm", operator="1101"))
+    await asyncio.sleep(0)
+    assert ("call_out", "12345", "linkdesk-warm", '"13800138000" <13800138000>', f"{transfer['id']}-leg") in pbx.actions
+    assert not any(a[0] == "redirect" for a in pbx.actions), "the citizen stays with the operator"
+    pbx.answer.set_result(("Local/12345@linkdesk-warm-00000001;1", "ANSWER"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert pbx.actions[-1] == ("bridge", "PJSIP/anonymous-00000000", "Local/12345@linkdesk-warm-00000001;1")
+    assert service.get(transfer["id"])["state"] == "completed"
+
+
+@on_loop
+async def test_cancelling_a_ringing_warm_transfer_hangs_up_the_call_out(tmp_path):
+    import asyncio
+    service, pbx = _service(tmp_path, RingingPbx())
+    transfer = await service.request(TransferRequest(pbx="110", to="12345", mode="warm", operator="1101"))
+    cancelled = await service.cancel("110", "PJSIP/anonymous-00000000")
+    assert cancelled["state"] == "cancelled"
+    assert pbx.actions[-1] == ("hangup", f"{transfer['id']}-leg")
+    pbx.answer.set_result(("", "CANCEL"))
+    await asyncio.sleep(0)
+    assert service.get(transfer["id"])["state"] == "cancelled"
+    with pytest.raises(TransferError) as err:
+        await service.cancel("110", "PJSIP/anonymous-00000000")
+    assert err.value.reason == "transfer-not-active"
+
+
+@on_loop
+async def test_a_blind_transfer_cannot_be_cancelled_once_the_citizen_left(tmp_path):
+    service, _ = _service(tmp_path)
+    await service.request(TransferRequest(pbx="110", to="12345", operator="1101"))
+    with pytest.raises(TransferError) as err:
+        await service.cancel("110", "PJSIP/anonymous-00000000")
+    assert err.value.reason == "transfer-not-cancellable"

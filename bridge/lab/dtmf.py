@@ -26,10 +26,12 @@ def _packet(seq: int, timestamp: int, event: int, end: bool, duration: int, mark
     return b"\x00" * 12 + b"\x08\x00" + ip
 
 
-def write_dtmf_pcap(keys: str, path: Path, gap_ms: int = 200) -> Path:
-    """`keys` (digits, * and #) as one RTP event stream, 100 ms per key."""
+def write_dtmf_pcap(keys: str, path: Path, gap_ms: int = 200, part: int = 0) -> Path:
+    """`keys` (digits, * and #) as one RTP event stream, 100 ms per key. Later
+    `part`s of one call continue the sequence numbers and timestamps, or the
+    PBX would take them for replays of the first part."""
     out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
-    seq, clock_ms, timestamp = 1000, 0, 160_000
+    seq, clock_ms, timestamp = 1000 + 500 * part, 0, 160_000 + 400_000 * part
     for key in keys:
         event = EVENTS[key]
         for n in range(8):

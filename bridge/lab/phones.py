@@ -78,12 +78,15 @@ class SippPhone:
 
 
 def _keys(press: str, after: float, workdir: Path) -> str:
-    """Scenario steps that send `press` as RFC 4733 events, `after` s after answering."""
-    if not press:
-        return ""
-    pcap = write_dtmf_pcap(press, workdir / f"keys-{len(press)}-{abs(hash(press))}.pcap")
-    return (f'<pause milliseconds="{int(after * 1000)}" />\n'
-            f'  <nop><action><exec play_pcap_audio="{pcap}" /></action></nop>')
+    """Scenario steps that send `press` as RFC 4733 events, `after` s after
+    answering; a space in `press` is a 2 s pause ("*2 *0": warm, then cancel)."""
+    steps = []
+    for number, keys in enumerate(press.split()):
+        pcap = write_dtmf_pcap(keys, workdir / f"keys-{number}-{abs(hash(keys))}.pcap", part=number)
+        pause = after if number == 0 else 2.0
+        steps.append(f'<pause milliseconds="{int(pause * 1000)}" />\n'
+                     f'  <nop><action><exec play_pcap_audio="{pcap}" /></action></nop>')
+    return "\n  ".join(steps)
 
 
 class SippPhones:
