@@ -65,11 +65,18 @@ class AmiPbxControl:
     async def bridge(self, channel1: str, channel2: str) -> None:
         await self.actions.bridge(channel1, channel2)
 
-    async def hangup_uniqueid(self, uniqueid: str) -> None:
-        """Hang up the channel with this uniqueid, if it is still there."""
+    async def channel_named(self, uniqueid: str) -> str | None:
+        """The name of the live channel with this uniqueid, or None."""
         for channel in await self.actions.core_show_channels():
             if channel.get("Uniqueid") == uniqueid:
-                await self.actions.hangup(channel["Channel"])
+                return channel["Channel"]
+        return None
+
+    async def hangup_uniqueid(self, uniqueid: str) -> None:
+        """Hang up the channel with this uniqueid, if it is still there."""
+        name = await self.channel_named(uniqueid)
+        if name is not None:
+            await self.actions.hangup(name)
 
     async def take_outcome(self, transfer_id: str) -> str:
         """What the dialplan recorded for a transfer (`answered`, `failed:<DIALSTATUS>`)

@@ -16,11 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Protocol
-
 from bridge.numbers import InvalidNumber, caller_number
 from bridge.store import NotFound, Store, TransferConflict, new_id
+from bridge.transfer_model import (PbxControl, TransferError, TransferPlan, TransferRequest,  # noqa: F401
+                                   failure_reason, leg_id)
 
 log = logging.getLogger("linkdesk.transfers")
 
@@ -31,61 +30,11 @@ LANES = ("normal", "emergency")
 ORDER_KIND = {"12345": ("work", "WO"), "110": ("police", "PO")}
 
 
-class TransferError(Exception):
-    """A refused or failed transfer; `reason` is a stable id shown by AGI, HTTP and logs."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class TransferPlan:
-    """What one PBX can transfer to: (target platform, lane) → extension in linkdesk-transfer."""
-
-    pbx: str
-    platform: str
-    targets: dict[tuple[str, str], str] = field(default_factory=dict)
-    answer_timeout: int = 20
-
-
-class PbxControl(Protocol):
-    """What the service needs from a PBX; the AMI adapter provides it."""
-
-    async def channel_facts(self, channel: str) -> dict[str, str]: ...
-
-    async def bridged_call(self, operator: str) -> tuple[str, str] | None: ...
-
-    async def stamp(self, channel: str, variables: dict[str, str]) -> None: ...
-
-    async def redirect(self, channel: str, context: str, exten: str) -> None: ...
-
-    async def take_outcome(self, transfer_id: str) -> str: ...
-
-    async def call_out(self, exten: str, context: str, caller: str, variables: dict[str, str],
-                       timeout: int, channel_id: str) -> tuple[str, str]: ...
-
-    async def bridge(self, channel1: str, channel2: str) -> None: ...
-
-    async def hangup_uniqueid(self, uniqueid: str) -> None: ...
-
-
-@dataclass
-class TransferRequest:
-    pbx: str
-    to: str
-    mode: str = "blind"
-    lane: str = "normal"
-    trigger: str = "http"
-    citizen_channel: str = ""
-    operator_channel: str = ""
-    operator: str = ""
-
-
 class TransferService:
     def __init__(self, store: Store, plans: dict[str, TransferPlan], controls: dict[str, PbxControl]):
         self.store, self.plans, self.controls = store, plans, controls
         self._calling: set[asyncio.Task] = set()
+        self._warm_here: set[str] = set()   # warm call-outs this process is waiting on
 
     async def request(self, req: TransferRequest) -> dict:
         """Validate, store, stamp and move; the stored transfer, or TransferError."""
@@ -117,21 +66,31 @@ class TransferService:
         """Warm: the citizen stays with the operator while linkdesk calls the
         other side; when it answers, the citizen is bridged to it and the
         operator's leg ends. No answer: nothing moved, the call goes on."""
-        task = asyncio.ensure_future(self._warm(transfer, control, exten, plan))
+        self._track(self._warm(transfer, control, exten, plan))
+
+    def _track(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
         self._calling.add(task)
         task.add_done_callback(self._calling.discard)
 
     async def _warm(self, transfer: dict, control: PbxControl, exten: str, plan: TransferPlan) -> None:
+        self._warm_here.add(transfer["id"])
+        try:
+            await self._call_and_bridge(transfer, control, exten, plan)
+        finally:
+            self._warm_here.discard(transfer["id"])
+
+    async def _call_and_bridge(self, transfer: dict, control: PbxControl, exten: str, plan: TransferPlan) -> None:
         number = transfer["caller_number"] or "anonymous"
         leg, status = await control.call_out(
             exten, WARM_CONTEXT, f'"{number}" <{number}>', self._stamps(transfer, plan, {}), plan.answer_timeout,
-            channel_id=_leg_id(transfer["id"]))
+            channel_id=leg_id(transfer["id"]))
         current = self.store.transfer(transfer["id"])
         if not leg:
             self._apply(current, "failed", status, None)
             return
         if current["state"] == "cancelled":
-            await control.hangup_uniqueid(_leg_id(transfer["id"]))
+            await control.hangup_uniqueid(leg_id(transfer["id"]))
             return
         try:
             await control.bridge(transfer["citizen_channel"], leg)
@@ -164,9 +123,30 @@ class TransferService:
                 # Stored, but the citizen was never moved: still with the operator.
                 self.store.move(transfer["id"], "failed", "linkdesk-restarted-before-acting")
                 continue
+            if transfer["mode"] == "warm" and transfer["id"] not in self._warm_here:
+                self._track(self._settle_warm(transfer, self.controls[pbx], self.plans[pbx]))
+                continue
             outcome = await self.controls[pbx].take_outcome(transfer["id"])
             state, _, dialstatus = outcome.partition(":")
             self._apply(transfer, state, dialstatus, None)
+
+    async def _settle_warm(self, transfer: dict, control: PbxControl, plan: TransferPlan) -> None:
+        """A warm call-out started before linkdesk restarted: wait for its outcome,
+        then bridge the answered call to the citizen, or record the return."""
+        for _ in range(plan.answer_timeout + 5):
+            state, _, dialstatus = (await control.take_outcome(transfer["id"])).partition(":")
+            if state == "failed":
+                self._apply(transfer, state, dialstatus, None)
+                return
+            leg = await control.channel_named(leg_id(transfer["id"])) if state == "answered" else None
+            if leg:
+                await control.bridge(transfer["citizen_channel"], leg)
+                self.store.move(transfer["id"], "answered", "the receiver answered", receiver_channel=leg)
+                self.store.move(transfer["id"], "completed", "citizen bridged with the receiver")
+                return
+            await asyncio.sleep(1)
+        await control.hangup_uniqueid(leg_id(transfer["id"]))
+        self.store.move(transfer["id"], "returned", "transfer-no-answer")
 
     def _apply(self, transfer: dict, state: str, dialstatus: str, channel: str | None) -> None:
         if transfer["state"] not in ("requested", "dialing", "answered"):
@@ -177,7 +157,7 @@ class TransferService:
             if transfer["mode"] == "blind":
                 self.store.move(transfer_id, "completed", "handed over")
         elif state == "failed":
-            reason = _failure_reason(dialstatus)
+            reason = failure_reason(dialstatus)
             self.store.move(transfer_id, "returned", reason)
             log.warning("transfer %s returned to the first operator: %s", transfer_id, reason)
 
@@ -194,7 +174,7 @@ class TransferService:
         if transfer["mode"] != "warm" or transfer["state"] != "dialing":
             raise TransferError("transfer-not-cancellable", "the citizen has already been handed over")
         self.store.move(transfer["id"], "cancelled", "cancelled by the operator")
-        await control.hangup_uniqueid(_leg_id(transfer["id"]))
+        await control.hangup_uniqueid(leg_id(transfer["id"]))
         return self.store.transfer(transfer["id"])
 
     def get(self, transfer_id: str) -> dict:
@@ -254,14 +234,3 @@ class TransferService:
                 "LINKDESK_RETURN_QUEUE": transfer["return_queue"] or "",
                 "LINKDESK_ANSWER_TIMEOUT": str(plan.answer_timeout),
                 "LINKDESK_WARM": "1" if transfer["mode"] == "warm" else ""}
-
-
-def _leg_id(transfer_id: str) -> str:
-    """The uniqueid given to a warm transfer's outgoing call, to find it again."""
-    return f"{transfer_id}-leg"
-
-
-def _failure_reason(dialstatus: str) -> str:
-    return {"NOANSWER": "transfer-no-answer", "BUSY": "transfer-target-busy",
-            "CHANUNAVAIL": "transfer-target-unreachable", "CONGESTION": "transfer-target-unreachable",
-            "CANCEL": "transfer-cancelled"}.get(dialstatus.upper(), "transfer-target-unreachable")

@@ -177,3 +177,24 @@ async def test_a_blind_transfer_cannot_be_cancelled_once_the_citizen_left(tmp_pa
     with pytest.raises(TransferError) as err:
         await service.cancel("110", "PJSIP/anonymous-00000000")
     assert err.value.reason == "transfer-not-cancellable"
+
+
+@on_loop
+async def test_after_a_restart_an_answered_warm_call_out_is_bridged_to_the_citizen(tmp_path):
+    import asyncio
+
+    class AnsweredWhileAway(RingingPbx):
+        async def take_outcome(self, transfer_id):
+            return "answered"
+
+        async def channel_named(self, uniqueid):
+            return "Local/12345@linkdesk-warm-00000009;1"
+
+    first, _ = _service(tmp_path, RingingPbx())
+    transfer = await first.request(TransferRequest(pbx="110", to="12345", mode="warm", operator="1101"))
+    restarted, pbx = _service(tmp_path, AnsweredWhileAway())   # same store, a new process
+    await restarted.resync("110")
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert ("bridge", "PJSIP/anonymous-00000000", "Local/12345@linkdesk-warm-00000009;1") in pbx.actions
+    assert restarted.get(transfer["id"])["state"] == "completed"
