@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+
 from bridge.numbers import InvalidNumber, caller_number
 from bridge.store import NotFound, Store, TransferConflict, new_id
 from bridge.transfer_model import (PbxControl, TransferError, TransferPlan, TransferRequest,  # noqa: F401
