@@ -216,3 +216,26 @@ async def test_the_cancel_key_stops_a_ringing_warm_transfer_and_the_citizen_stay
         assert "\nBYE sip:" not in operator_110.messages(), "the citizen stayed with the operator"
         assert await citizen.finished(30) == 0
         assert not any("AgentConnect" == e.name for e in ami12345.events)
+
+
+@on_loop
+async def test_a_withheld_number_stays_withheld_on_display_but_travels_for_the_record(lab, phones, linkdesk):
+    await linkdesk.ready()
+    async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
+        operator_110 = phones.operator(lab["110"].operators[0])
+        receivers = [phones.operator(op) for op in lab["12345"].operators]
+        citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=10, withheld=True)
+        await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        shown_110 = _first_invite(operator_110)
+        assert CITIZEN not in _header(shown_110, "From"), "110's display keeps it withheld"
+
+        status, body = await linkdesk.api("POST", "/v1/transfers", {"operator": "1101", "to": "12345"})
+        assert status == 201, body
+        assert body["transfer"]["caller_number"] == "anonymous"
+        await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        invite = next(_first_invite(p) for p in receivers if _first_invite(p))
+        assert CITIZEN not in _header(invite, "From"), "12345's display keeps it withheld"
+        assert _header(invite, "X-Linkdesk-Caller") == CITIZEN, "the number travels for the record"
+        stored = linkdesk_transfer_by_order(linkdesk, body["order_id"])
+        assert (stored["caller_number"], stored["caller_withheld"]) == (CITIZEN, 1)
+        assert await citizen.finished(30) == 0

@@ -96,11 +96,19 @@ class SippPhones:
         self.workdir = workdir
         self.started: list[SippPhone] = []
 
-    def citizen(self, pbx: PbxSpec, number: str, caller: str, talk_seconds: float = 2.0) -> SippPhone:
-        """A citizen with number `caller` dials `number` on `pbx`, talks, hangs up."""
-        scenario = self.workdir / f"citizen-{int(talk_seconds * 1000)}.xml"
-        scenario.write_text((SCENARIOS / "citizen.xml").read_text().replace(
-            "TALK_MS", str(int(talk_seconds * 1000))))
+    def citizen(self, pbx: PbxSpec, number: str, caller: str, talk_seconds: float = 2.0,
+                withheld: bool = False) -> SippPhone:
+        """A citizen with number `caller` dials `number` on `pbx`, talks, hangs up.
+        `withheld`: the number goes only in P-Asserted-Identity, with Privacy: id."""
+        text = (SCENARIOS / "citizen.xml").read_text().replace("TALK_MS", str(int(talk_seconds * 1000)))
+        if withheld:
+            text = text.replace('From: "[$caller]" <sip:[$caller]@[local_ip]:[local_port]>',
+                                'From: "Anonymous" <sip:anonymous@anonymous.invalid>')
+            text = text.replace("Subject: linkdesk lab citizen",
+                                "Subject: linkdesk lab citizen\n      "
+                                "P-Asserted-Identity: <sip:[$caller]@[local_ip]>\n      Privacy: id")
+        scenario = self.workdir / f"citizen-{int(talk_seconds * 1000)}-{'withheld' if withheld else 'shown'}.xml"
+        scenario.write_text(text)
         return self._start("citizen", [
             "-sf", str(scenario), "-set", "caller", caller,
             "-s", number, f"{pbx.sip_host}:{pbx.sip_port}", "-p", str(free_udp_port())])
