@@ -6,10 +6,11 @@ Each round: a sipp citizen calls 110, the 110 operator's sipp phone presses
 the PBX (DTMFEnd, AMI Timestamp), from linkdesk's store (request received →
 citizen moved) and from sipp's message trace; one host, one clock.
 
-    .venv/bin/python bench/transfer.py [--rounds 10]
+    .venv/bin/python bench/transfer.py [--rounds 10] [--concurrent 20]
 
-The lab has two operators a side, so transfers run one at a time here; 20
-concurrent transfers need twenty phones a side (not in the lab yet).
+One at a time, the lab's operators 1101 and 2101/2102 take part; twenty at
+once, the bench phones (1201-1220 on 110, 2201-2220 on 12345), each side
+played by one sipp process.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from ami.connection import AmiConnection, AmiEndpoint  # noqa: E402
 from bridge.lab import pbx as lab_pbx  # noqa: E402
-from bridge.lab.layout import default_paths, load_specs  # noqa: E402
+from bridge.lab.layout import Operator, default_paths, load_specs  # noqa: E402
 from bridge.lab.phones import SippPhones  # noqa: E402
 from lab_linkdesk import Linkdesk  # noqa: E402
 
@@ -54,12 +55,41 @@ async def one_round(specs, phones: SippPhones, dtmf: list, service: Linkdesk) ->
     return {"total": invite_at - float(key["Timestamp"]), "linkdesk": dialing - received}
 
 
+async def concurrent_round(specs, phones: SippPhones, dtmf: list, service: Linkdesk, count: int) -> list[dict]:
+    """`count` citizens at once through the bench queue; one result per transfer."""
+    dtmf.clear()
+    operators = phones.operator(Operator("1201", "127.0.0.1", 5180), press="*1", press_after=1.0)
+    receivers = phones.operator(Operator("2201", "127.0.0.1", 5280), answer_after=0.5)
+    await asyncio.sleep(2.5)  # both phones qualified by their PBXs
+    citizens = [phones.citizen(specs["110"], "1108", f"139{n:08d}", talk_seconds=5) for n in range(count)]
+    for citizen in citizens:
+        await citizen.finished(90)
+    operators.stop()
+    receivers.stop()
+    keys = {e["Channel"]: float(e["Timestamp"]) for e in dtmf if e.get("Digit") == "1"}
+    invites = {order: at for at, order in _invites(receivers.messages())}
+    with sqlite3.connect(service.store) as db:
+        rows = db.execute("SELECT t.operator_channel, t.order_id, t.received_at, e.at FROM transfers t "
+                          "JOIN transfer_events e ON e.transfer_id = t.id WHERE e.state = 'dialing'").fetchall()
+    return [{"total": invites[order] - keys[channel], "linkdesk": dialing - received}
+            for channel, order, received, dialing in rows if order in invites and channel in keys]
+
+
+def _invites(messages: str) -> list[tuple[float, str]]:
+    found = []
+    for match in re.finditer(r"-{10,} (\S+ \S+)\n[^\n]*\n\nINVITE sip:(.*?)\n\n", messages, re.S):
+        order = re.search(r"^X-Linkdesk-Order:\s*(\S+)", match.group(2), re.M)
+        if order:
+            found.append((datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp(), order.group(1)))
+    return found
+
+
 def _invite_time(messages: str) -> float | None:
     match = re.search(r"-{10,} (\S+ \S+)\n[^\n]*\n\nINVITE sip:", messages)
     return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp() if match else None
 
 
-async def main(rounds: int) -> None:
+async def main(rounds: int, concurrent: int) -> None:
     paths = default_paths()
     specs = load_specs(paths)
     lab_pbx.up(paths, specs, lambda line: None)
@@ -75,22 +105,25 @@ async def main(rounds: int) -> None:
             watcher.start()
             await watcher.wait_logged_in(10)
             phones = SippPhones(Path(tmp))
-            results = []
+            single = []
             for _ in range(rounds):
-                results.append(await one_round(specs, phones, dtmf, service))
+                single.append(await one_round(specs, phones, dtmf, service))
                 await asyncio.sleep(1.0)
+            many = await concurrent_round(specs, phones, dtmf, service, concurrent) if concurrent else []
         finally:
             watcher.close()
             service.stop()
-    _print(results)
+    _print(single, f"{len(single)} transfers one at a time")
+    if many:
+        _print(many, f"{len(many)} of {concurrent} transfers at once")
 
 
-def _print(results: list[dict]) -> None:
+def _print(results: list[dict], title: str) -> None:
     def pct(values, q):
         ordered = sorted(values)
         return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
 
-    print(f"One-click transfer 110 → 12345, {len(results)} transfers one at a time\n")
+    print(f"\nOne-click transfer 110 → 12345, {title}\n")
     print(f"{'':<38}{'p50 ms':>9}{'p99 ms':>9}")
     for key, label in (("total", "key press → INVITE at 12345 softphone"), ("linkdesk", "linkdesk's part")):
         values = [r[key] for r in results]
@@ -104,4 +137,6 @@ def _print(results: list[dict]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=10)
-    asyncio.run(main(parser.parse_args().rounds))
+    parser.add_argument("--concurrent", type=int, default=20, help="transfers at once (0: skip; at most 20)")
+    args = parser.parse_args()
+    asyncio.run(main(args.rounds, min(args.concurrent, 20)))

@@ -87,13 +87,13 @@ async def test_the_connection_survives_a_pbx_restart_and_resyncs_within_5_s(lab)
     connection.start()
     try:
         first = await asyncio.wait_for(resynced.get(), 10)
-        assert {q["Queue"] for q in first} == {"110-intake", "110-emergency"}
+        assert {"110-intake", "110-emergency"} <= {q["Queue"] for q in first}
         restart = subprocess.run(["chroot", str(paths.root), "/usr/sbin/asterisk", "-C",
                                   "/etc/linkdesk-lab/110/asterisk.conf", "-rx", "core restart now"],
                                  capture_output=True, text=True, timeout=30)
         assert restart.returncode == 0, restart.stderr
         again = await asyncio.wait_for(resynced.get(), 5)
-        assert {q["Queue"] for q in again} == {"110-intake", "110-emergency"}
+        assert {"110-intake", "110-emergency"} <= {q["Queue"] for q in again}
         assert connection.logins == 2 and connection.logged_in
     finally:
         connection.close()
