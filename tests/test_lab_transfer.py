@@ -32,6 +32,15 @@ def _first_invite(phone) -> str:
     return messages[start:messages.find("\n\n", start)] if start >= 0 else ""
 
 
+def _call_with_keys(lab, phones, press: str, answer_after: float = 0.3, talk_seconds: float = 12):
+    """The 110 operator's phone (pressing `press` after answering), the 12345
+    operators' phones (answering after `answer_after` s), and a citizen calling 110."""
+    operator_110 = phones.operator(lab["110"].operators[0], press=press, press_after=1.0)
+    receivers = [phones.operator(op, answer_after=answer_after) for op in lab["12345"].operators]
+    citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=talk_seconds)
+    return operator_110, receivers, citizen
+
+
 async def _citizen_with_110_operator(lab, phones, ami110, talk_seconds=12.0):
     operator = phones.operator(lab["110"].operators[0])
     citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=talk_seconds)
@@ -76,9 +85,7 @@ async def _receiving_channel_caller(ami12345, answered) -> str:
 async def test_blind_transfer_by_the_dtmf_key_on_a_sip_softphone(lab, phones, linkdesk):
     await linkdesk.ready()
     async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
-        operator_110 = phones.operator(lab["110"].operators[0], press="*1", press_after=1.0)
-        citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=12)
-        receivers = [phones.operator(op) for op in lab["12345"].operators]
+        operator_110, receivers, citizen = _call_with_keys(lab, phones, "*1")
         await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
 
         answered = await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN)
@@ -185,9 +192,7 @@ async def test_malformed_json_and_unknown_ids_are_refused(lab, linkdesk):
 async def test_warm_transfer_keeps_the_operator_on_until_12345_answers(lab, phones, linkdesk):
     await linkdesk.ready()
     async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
-        operator_110 = phones.operator(lab["110"].operators[0], press="*2", press_after=1.0)
-        receivers = [phones.operator(op, answer_after=2.0) for op in lab["12345"].operators]
-        citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=12)
+        operator_110, receivers, citizen = _call_with_keys(lab, phones, "*2", answer_after=2.0)
         await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
         await ami12345.wait_for("AgentCalled", CallerIDNum=CITIZEN)
         assert "\nBYE sip:" not in operator_110.messages(), "the operator stays while 12345 rings"
@@ -205,9 +210,8 @@ async def test_warm_transfer_keeps_the_operator_on_until_12345_answers(lab, phon
 async def test_the_cancel_key_stops_a_ringing_warm_transfer_and_the_citizen_stays(lab, phones, linkdesk):
     await linkdesk.ready()
     async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
-        operator_110 = phones.operator(lab["110"].operators[0], press="*2 *0", press_after=1.0)
-        receivers = [phones.operator(op, answer_after=30.0) for op in lab["12345"].operators]
-        citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=10)
+        operator_110, receivers, citizen = _call_with_keys(lab, phones, "*2 *0", answer_after=30.0,
+                                                           talk_seconds=10)
         await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
         await ami12345.wait_for("AgentCalled", CallerIDNum=CITIZEN)
         cancelled = await until(lambda: [t for t in _stored_transfers(linkdesk.store) if t["state"] == "cancelled"])
