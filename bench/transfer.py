@@ -9,8 +9,7 @@ citizen moved) and from sipp's message trace; one host, one clock.
     .venv/bin/python bench/transfer.py [--rounds 10] [--concurrent 20]
 
 One at a time, the lab's operators 1101 and 2101/2102 take part; twenty at
-once, the bench phones (1201-1220 on 110, 2201-2220 on 12345), each side
-played by one sipp process.
+once, the bench phones (1201-1220 on 110, 2201-2220 on 12345), one sipp each.
 """
 
 from __future__ import annotations
@@ -58,16 +57,18 @@ async def one_round(specs, phones: SippPhones, dtmf: list, service: Linkdesk) ->
 async def concurrent_round(specs, phones: SippPhones, dtmf: list, service: Linkdesk, count: int) -> list[dict]:
     """`count` citizens at once through the bench queue; one result per transfer."""
     dtmf.clear()
-    operators = phones.operator(Operator("1201", "127.0.0.1", 5180), press="*1", press_after=1.0)
-    receivers = phones.operator(Operator("2201", "127.0.0.1", 5280), answer_after=0.5)
-    await asyncio.sleep(2.5)  # both phones qualified by their PBXs
-    citizens = [phones.citizen(specs["110"], "1108", f"139{n:08d}", talk_seconds=5) for n in range(count)]
+    operators = [phones.operator(Operator(str(1201 + n), "127.0.0.1", 5181 + n), press="*1", press_after=1.0)
+                 for n in range(20)]
+    receivers = [phones.operator(Operator(str(2201 + n), "127.0.0.1", 5281 + n), answer_after=0.5)
+                 for n in range(20)]
+    await asyncio.sleep(2.5)  # the phones qualified by their PBXs
+    citizens = [phones.citizen(specs["110"], "1108", f"139{n:08d}", talk_seconds=15) for n in range(count)]
     for citizen in citizens:
         await citizen.finished(90)
-    operators.stop()
-    receivers.stop()
+    for phone in (*operators, *receivers):
+        phone.stop()
     keys = {e["Channel"]: float(e["Timestamp"]) for e in dtmf if e.get("Digit") == "1"}
-    invites = {order: at for at, order in _invites(receivers.messages())}
+    invites = {order: at for phone in receivers for at, order in _invites(phone.messages())}
     with sqlite3.connect(service.store) as db:
         rows = db.execute("SELECT t.operator_channel, t.order_id, t.received_at, e.at FROM transfers t "
                           "JOIN transfer_events e ON e.transfer_id = t.id WHERE e.state = 'dialing'").fetchall()

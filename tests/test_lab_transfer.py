@@ -154,7 +154,7 @@ async def test_linkdesk_killed_between_key_press_and_answer_still_completes(lab,
     try:
         await second.ready()
         done = await until(lambda: (t := linkdesk_transfer_by_order(second, dialing[0]["order_id"]))
-                           ["state"] == "completed" and t)
+                           ["state"] == "completed" and t, timeout=40)
         assert done["id"] == dialing[0]["id"]
         assert any(_header(_first_invite(p), "X-Linkdesk-Order") == done["order_id"] for p in receivers)
         assert await citizen.finished(40) == 0, "the citizen stayed on the line throughout"

@@ -82,7 +82,9 @@ def _keys(press: str, after: float, workdir: Path) -> str:
     answering; a space in `press` is a 2 s pause ("*2 *0": warm, then cancel)."""
     steps = []
     for number, keys in enumerate(press.split()):
-        pcap = write_dtmf_pcap(keys, workdir / f"keys-{number}-{abs(hash(keys))}.pcap", part=number)
+        pcap = workdir / f"keys-{number}-{keys.encode().hex()}.pcap"
+        if not pcap.exists():  # other phones may be playing it already
+            write_dtmf_pcap(keys, pcap, part=number)
         pause = after if number == 0 else 2.0
         steps.append(f'<pause milliseconds="{int(pause * 1000)}" />\n'
                      f'  <nop><action><exec play_pcap_audio="{pcap}" /></action></nop>')
@@ -107,7 +109,8 @@ class SippPhones:
             text = text.replace("Subject: linkdesk lab citizen",
                                 "Subject: linkdesk lab citizen\n      "
                                 "P-Asserted-Identity: <sip:[$caller]@[local_ip]>\n      Privacy: id")
-        scenario = self.workdir / f"citizen-{int(talk_seconds * 1000)}-{'withheld' if withheld else 'shown'}.xml"
+        # One file per phone: a sipp still reading a shared file would see it rewritten.
+        scenario = self.workdir / f"citizen-{len(self.started)}.xml"
         scenario.write_text(text)
         return self._start("citizen", [
             "-sf", str(scenario), "-set", "caller", caller,
@@ -117,7 +120,7 @@ class SippPhones:
                  press_after: float = 1.0) -> SippPhone:
         """The softphone of `operator`: rings, answers after `answer_after` s,
         presses the keys `press` (e.g. "*1") `press_after` s later, waits for BYE."""
-        scenario = self.workdir / f"operator-{operator.extension}-{press or 'none'}.xml"
+        scenario = self.workdir / f"operator-{operator.extension}-{len(self.started)}.xml"
         scenario.write_text((SCENARIOS / "operator.xml").read_text().replace("<!--KEYS-->", _keys(press, press_after, self.workdir)))
         # Not `-m 1`: the PBX qualifies phones with OPTIONS, which -aa answers
         # and sipp would count as calls. The phone runs until stopped.
