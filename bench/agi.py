@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import subprocess
@@ -91,12 +92,11 @@ async def one_session(port: int) -> tuple[float, int]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(ENV)
     commands = 0
-    try:
+    # The server may close after its last command, before our reply lands.
+    with contextlib.suppress(ConnectionResetError):
         while await reader.readline():
             commands += 1
             writer.write(REPLY)
-    except ConnectionResetError:
-        pass  # the server closed after its last command, before our reply landed
     writer.close()
     return time.perf_counter() - started, commands
 

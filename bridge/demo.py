@@ -18,7 +18,7 @@ from pathlib import Path
 from ami.connection import AmiConnection, AmiEndpoint
 from bridge.lab import pbx as lab_pbx
 from bridge.lab.layout import default_paths, lab_settings, load_specs
-from bridge.lab.phones import SippPhones
+from bridge.lab.phones import SippPhones, sip_header
 from bridge.lab.procs import stop_child
 
 CITIZEN = "13800138000"
@@ -28,7 +28,8 @@ def run(http_port: int = 8573) -> int:
     """Bring the lab up if needed, run the demo call, print the timeline."""
     paths = default_paths()
     specs = load_specs(paths)
-    already_up = all(rec.alive() for rec in lab_pbx.load_state(paths).values()) and lab_pbx.load_state(paths)
+    records = lab_pbx.load_state(paths)
+    already_up = bool(records) and all(record.alive() for record in records.values())
     lab_pbx.up(paths, specs, print)
     try:
         with tempfile.TemporaryDirectory(prefix="linkdesk-demo-") as workdir:
@@ -92,8 +93,9 @@ def _narrate(pbx: str, event, timeline: Timeline) -> None:
 
 
 def _report(receivers, http_port: int, store: Path) -> None:
-    invite = next((_invite(p.messages()) for p in receivers if "INVITE sip:" in p.messages()), "")
-    seen = {h: _header(invite, h) for h in ("From", "P-Asserted-Identity", "X-Linkdesk-Order", "X-Linkdesk-Caller")}
+    invite = next((i for p in receivers if (i := p.first_invite())), "")
+    seen = {h: sip_header(invite, h) or "(none)"
+            for h in ("From", "P-Asserted-Identity", "X-Linkdesk-Order", "X-Linkdesk-Caller")}
     print("\nWhat the 12345 operator's phone received:")
     for header, value in seen.items():
         print(f"  {header}: {value}")
@@ -118,16 +120,6 @@ def _stored(http_port: int, store: Path, order: str) -> list[dict]:
         with urllib.request.urlopen(request, timeout=5) as reply:
             transfers.append(json.loads(reply.read())["transfer"])
     return transfers
-
-
-def _invite(messages: str) -> str:
-    start = messages.find("INVITE sip:")
-    return messages[start:messages.find("\n\n", start)]
-
-
-def _header(message: str, name: str) -> str:
-    match = re.search(rf"^{name}:\s*(.+)$", message, re.MULTILINE | re.IGNORECASE)
-    return match.group(1).strip() if match else "(none)"
 
 
 def _start_service(workdir: Path, http_port: int) -> tuple[subprocess.Popen, Path]:

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from ami_probe import EventRecorder, on_loop
+from bridge.lab.phones import sip_header
 from lab_linkdesk import LAB_TOKENS, Linkdesk, until
 
 CITIZEN = "13800138000"
@@ -19,17 +20,6 @@ def linkdesk(tmp_path):
     service = Linkdesk(tmp_path)
     yield service
     service.stop()
-
-
-def _header(message: str, name: str) -> str:
-    match = re.search(rf"^{name}:\s*(.+)$", message, re.MULTILINE | re.IGNORECASE)
-    return match.group(1).strip() if match else ""
-
-
-def _first_invite(phone) -> str:
-    messages = phone.messages()
-    start = messages.find("INVITE sip:")
-    return messages[start:messages.find("\n\n", start)] if start >= 0 else ""
 
 
 def _call_with_keys(lab, phones, press: str, answer_after: float = 0.3, talk_seconds: float = 12):
@@ -63,10 +53,10 @@ async def test_blind_transfer_by_http_carries_number_and_order_to_the_12345_oper
         answered = await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN)
         assert answered.Queue == "12345-intake"
         await operator_110.hung_up(10)  # the 110 operator is free at once
-        invite = next(_first_invite(p) for p in receivers if _first_invite(p))
-        assert CITIZEN in _header(invite, "From") and CITIZEN in _header(invite, "P-Asserted-Identity")
-        assert _header(invite, "X-Linkdesk-Order") == order_id
-        assert _header(invite, "X-Linkdesk-Caller") == CITIZEN
+        invite = next(p.first_invite() for p in receivers if p.first_invite())
+        assert CITIZEN in sip_header(invite, "From") and CITIZEN in sip_header(invite, "P-Asserted-Identity")
+        assert sip_header(invite, "X-Linkdesk-Order") == order_id
+        assert sip_header(invite, "X-Linkdesk-Caller") == CITIZEN
 
         shown = await until(lambda: (r := linkdesk.call("GET", f"/v1/transfers/{body['transfer']['id']}"))
                             and r[1]["transfer"]["state"] == "completed" and r[1])
@@ -90,9 +80,9 @@ async def test_blind_transfer_by_the_dtmf_key_on_a_sip_softphone(lab, phones, li
 
         answered = await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN)
         await operator_110.hung_up(10)  # the 110 operator is free at once
-        invite = next(_first_invite(p) for p in receivers if _first_invite(p))
-        assert CITIZEN in _header(invite, "From") and CITIZEN in _header(invite, "P-Asserted-Identity")
-        order_id = _header(invite, "X-Linkdesk-Order")
+        invite = next(p.first_invite() for p in receivers if p.first_invite())
+        assert CITIZEN in sip_header(invite, "From") and CITIZEN in sip_header(invite, "P-Asserted-Identity")
+        order_id = sip_header(invite, "X-Linkdesk-Order")
         assert re.fullmatch(r"WO-[0-9a-f]{12}", order_id)
         assert await _receiving_channel_caller(ami12345, answered) == CITIZEN
         transfer = await until(lambda: (t := linkdesk_transfer_by_order(linkdesk, order_id))["state"] == "completed" and t)
@@ -107,8 +97,8 @@ async def test_blind_transfer_by_a_dialplan_agi_call(lab, phones, linkdesk):
         receivers = [phones.operator(op) for op in lab["12345"].operators]
         citizen = phones.citizen(lab["110"], "110999", CITIZEN, talk_seconds=6)
         answered = await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN)
-        invite = next(_first_invite(p) for p in receivers if _first_invite(p))
-        order_id = _header(invite, "X-Linkdesk-Order")
+        invite = next(p.first_invite() for p in receivers if p.first_invite())
+        order_id = sip_header(invite, "X-Linkdesk-Order")
         assert await _receiving_channel_caller(ami12345, answered) == CITIZEN
         transfer = await until(lambda: (t := linkdesk_transfer_by_order(linkdesk, order_id))["state"] == "completed" and t)
         assert transfer["trigger"] == "dialplan"
@@ -156,7 +146,7 @@ async def test_linkdesk_killed_between_key_press_and_answer_still_completes(lab,
         done = await until(lambda: (t := linkdesk_transfer_by_order(second, dialing[0]["order_id"]))
                            ["state"] == "completed" and t, timeout=40)
         assert done["id"] == dialing[0]["id"]
-        assert any(_header(_first_invite(p), "X-Linkdesk-Order") == done["order_id"] for p in receivers)
+        assert any(sip_header(p.first_invite(), "X-Linkdesk-Order") == done["order_id"] for p in receivers)
         assert await citizen.finished(40) == 0, "the citizen stayed on the line throughout"
     finally:
         second.stop()
@@ -198,9 +188,9 @@ async def test_warm_transfer_keeps_the_operator_on_until_12345_answers(lab, phon
         assert "\nBYE sip:" not in operator_110.messages(), "the operator stays while 12345 rings"
         await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN)
         await operator_110.hung_up(10)
-        invite = next(_first_invite(p) for p in receivers if _first_invite(p))
-        assert CITIZEN in _header(invite, "From") and CITIZEN in _header(invite, "P-Asserted-Identity")
-        order_id = _header(invite, "X-Linkdesk-Order")
+        invite = next(p.first_invite() for p in receivers if p.first_invite())
+        assert CITIZEN in sip_header(invite, "From") and CITIZEN in sip_header(invite, "P-Asserted-Identity")
+        order_id = sip_header(invite, "X-Linkdesk-Order")
         transfer = await until(lambda: (t := linkdesk_transfer_by_order(linkdesk, order_id))["state"] == "completed" and t)
         assert (transfer["mode"], transfer["trigger"]) == ("warm", "key")
         assert await citizen.finished(40) == 0, "the citizen talked to 12345 to the end"
@@ -230,16 +220,16 @@ async def test_a_withheld_number_stays_withheld_on_display_but_travels_for_the_r
         receivers = [phones.operator(op) for op in lab["12345"].operators]
         citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=10, withheld=True)
         await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
-        shown_110 = _first_invite(operator_110)
-        assert CITIZEN not in _header(shown_110, "From"), "110's display keeps it withheld"
+        shown_110 = operator_110.first_invite()
+        assert CITIZEN not in sip_header(shown_110, "From"), "110's display keeps it withheld"
 
         status, body = await linkdesk.api("POST", "/v1/transfers", {"operator": "1101", "to": "12345"})
         assert status == 201, body
         assert body["transfer"]["caller_number"] == "anonymous"
         await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN)
-        invite = next(_first_invite(p) for p in receivers if _first_invite(p))
-        assert CITIZEN not in _header(invite, "From"), "12345's display keeps it withheld"
-        assert _header(invite, "X-Linkdesk-Caller") == CITIZEN, "the number travels for the record"
+        invite = next(p.first_invite() for p in receivers if p.first_invite())
+        assert CITIZEN not in sip_header(invite, "From"), "12345's display keeps it withheld"
+        assert sip_header(invite, "X-Linkdesk-Caller") == CITIZEN, "the number travels for the record"
         stored = linkdesk_transfer_by_order(linkdesk, body["order_id"])
         assert (stored["caller_number"], stored["caller_withheld"]) == (CITIZEN, 1)
         assert await citizen.finished(30) == 0

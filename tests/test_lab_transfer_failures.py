@@ -12,7 +12,8 @@ from ami_probe import EventRecorder, on_loop
 from bridge.lab.layout import default_paths
 from conftest import run_linkdesk
 from lab_linkdesk import LAB_TOKENS, Linkdesk, until
-from test_lab_transfer import CITIZEN, _first_invite, _header, linkdesk_transfer_by_order
+from bridge.lab.phones import sip_header
+from test_lab_transfer import CITIZEN, linkdesk_transfer_by_order
 
 pytestmark = pytest.mark.lab
 
@@ -34,8 +35,8 @@ async def _transfer_then_expect_return(lab, phones, linkdesk) -> dict:
         assert status == 201, body
         await first_operator.hung_up(10)
         # The same operator's phone, free again, rings a second time: the citizen is back.
-        invites = await until(lambda: len(found := _invites(first_operator)) >= 2 and found, timeout=30)
-        assert CITIZEN in _header(invites[1], "From"), "the operator sees the same citizen again"
+        invites = await until(lambda: len(found := first_operator.invites()) >= 2 and found, timeout=30)
+        assert CITIZEN in sip_header(invites[1], "From"), "the operator sees the same citizen again"
         await ami110.wait_for("DialEnd", DialStatus="ANSWER", DestChannel=_dest(ami110, "PJSIP/1101-"))
         transfer = await until(lambda: (t := linkdesk_transfer_by_order(linkdesk, body["order_id"]))
                                ["state"] == "returned" and t)
@@ -49,19 +50,6 @@ def _contact_states(pbx: str, aors: tuple[str, ...]) -> set[str]:
                          capture_output=True, text=True, timeout=30).stdout
     return {line.split()[3] for line in out.splitlines()
             if line.strip().startswith("Contact:") and line.split()[1].split("/")[0] in aors}
-
-
-def _invites(phone) -> list[str]:
-    messages = phone.messages()
-    return [messages[i:messages.find("\n\n", i)] for i in _positions(messages, "INVITE sip:")]
-
-
-def _positions(text: str, needle: str) -> list[int]:
-    found, at = [], text.find(needle)
-    while at >= 0:
-        found.append(at)
-        at = text.find(needle, at + 1)
-    return found
 
 
 def _dest(ami, prefix: str) -> str:
@@ -116,8 +104,8 @@ async def test_emergency_lane_overtakes_waiting_intake_calls_and_creates_a_polic
         operator_110 = phones.operator(lab["110"].operators[0])
         first = await ami110.wait_for("AgentConnect", timeout=20)
         assert (first.CallerIDNum, first.Queue) == (CITIZEN, "110-emergency")
-        invite = _first_invite(operator_110)
-        order_id = _header(invite, "X-Linkdesk-Order")
+        invite = operator_110.first_invite()
+        order_id = sip_header(invite, "X-Linkdesk-Order")
         assert order_id.startswith("PO-")
         transfer = linkdesk_transfer_by_order(linkdesk, order_id)
         assert (transfer["lane"], transfer["target"], transfer["pbx"]) == ("emergency", "110", "12345")

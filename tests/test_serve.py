@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,11 +12,7 @@ import urllib.request
 
 import pytest
 
-
-def _free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from lab_linkdesk import free_tcp_port
 
 
 def _healthz(port: int) -> tuple[int, dict] | None:
@@ -44,7 +39,7 @@ class Serving:
     """A `linkdesk serve` process on a free port, stopped by pid."""
 
     def __init__(self, *args: str):
-        self.port = _free_tcp_port()
+        self.port = free_tcp_port()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bridge.cli", "serve", "--http-port", str(self.port), *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -71,7 +66,7 @@ def test_serve_logs_in_to_both_pbxs_and_reports_healthy(lab):
 
 def test_serve_reports_an_unreachable_pbx_as_degraded(tmp_path):
     config = tmp_path / "linkdesk.toml"
-    config.write_text(f'[pbx.110]\nami_port = {_free_tcp_port()}\nsecret = "x"\n')
+    config.write_text(f'[pbx.110]\nami_port = {free_tcp_port()}\nsecret = "x"\n')
     serving = Serving("--config", str(config))
     try:
         health = _until(lambda: _healthz(serving.port), 20)

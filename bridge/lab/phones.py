@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import subprocess
 from pathlib import Path
@@ -70,6 +71,16 @@ class SippPhone:
     def messages(self) -> str:
         return self.message_file.read_text(errors="replace") if self.message_file.exists() else ""
 
+    def invites(self) -> list[str]:
+        """Every INVITE this phone received (request line and headers), in order."""
+        return [block.split("\n\n", 1)[0] for block in re.findall(r"^INVITE sip:.*?(?:\n\n|\Z)", self.messages(),
+                                                                 re.MULTILINE | re.DOTALL)]
+
+    def first_invite(self) -> str:
+        """The first INVITE this phone received, or '' if it was never rung."""
+        invites = self.invites()
+        return invites[0] if invites else ""
+
     def output(self) -> str:
         return self.output_file.read_text(errors="replace") if self.output_file.exists() else ""
 
@@ -89,6 +100,12 @@ def _keys(press: str, after: float, workdir: Path) -> str:
         steps.append(f'<pause milliseconds="{int(pause * 1000)}" />\n'
                      f'  <nop><action><exec play_pcap_audio="{pcap}" /></action></nop>')
     return "\n  ".join(steps)
+
+
+def sip_header(message: str, name: str) -> str:
+    """The value of header `name` in a SIP message, '' when absent."""
+    match = re.search(rf"^{name}:\s*(.+)$", message, re.MULTILINE | re.IGNORECASE)
+    return match.group(1).strip() if match else ""
 
 
 class SippPhones:
