@@ -70,6 +70,17 @@ class AmiActions:
         reply = await self._ok({"Action": "Getvar", "Channel": channel, "Variable": variable})
         return reply.get("Value") or None
 
+    async def channel_variables(self, channel: str, names: list[str]) -> dict[str, str]:
+        """Variables and functions of one channel in one Status action
+        (`Variables:`); AmiActionFailed when there is no such channel."""
+        events = await self._list({"Action": "Status", "Channel": channel, "Variables": ",".join(names)},
+                                  "StatusComplete")
+        if not events:
+            raise AmiActionFailed(f"Status: no channel {channel!r}")
+        found = events[0].get("Variable") or []
+        pairs = [found] if isinstance(found, str) else found
+        return dict(pair.partition("=")[::2] for pair in pairs)
+
     async def hangup(self, channel: str, cause: int | None = None):
         action = {"Action": "Hangup", "Channel": channel}
         _put(action, Cause=None if cause is None else str(cause))

@@ -23,15 +23,14 @@ class AmiPbxControl:
 
     async def channel_facts(self, channel: str) -> dict[str, str]:
         """The FACTS of a live channel; {} when there is no such channel.
-        The Getvars go out together: one round trip's wait, not five."""
-        replies = await asyncio.gather(*(self.actions.getvar(channel, variable) for _, variable in FACTS),
-                                       return_exceptions=True)
-        if any(isinstance(reply, AmiActionFailed) for reply in replies):
+        One Status action with its Variables list: one action, not five."""
+        try:
+            values = await self.actions.channel_variables(channel, [variable for _, variable in FACTS])
+        except AmiActionFailed:
             return {}
-        for reply in replies:
-            if isinstance(reply, BaseException):
-                raise reply
-        return {key: reply or "" for (key, _), reply in zip(FACTS, replies)}
+        # Asterisk prints an unset variable as "(null)".
+        return {key: "" if values.get(variable) in (None, "(null)") else values[variable]
+                for key, variable in FACTS}
 
     async def bridged_call(self, operator: str) -> tuple[str, str] | None:
         """(operator's channel, the channel bridged with it) for extension `operator`."""
@@ -44,11 +43,16 @@ class AmiPbxControl:
                 return channel["Channel"], peer["Channel"]
         return None
 
-    async def stamp(self, channel: str, variables: dict[str, str]) -> None:
-        await asyncio.gather(*(self.actions.setvar(channel, name, value) for name, value in variables.items()))
-
-    async def redirect(self, channel: str, context: str, exten: str) -> None:
-        await self.actions.redirect(channel, context, exten)
+    async def hand_over(self, stamps: list[tuple[str, str, str]], move: tuple[str, str, str] | None) -> None:
+        """Set each (channel, variable, value), then, if given, redirect
+        (channel, context, exten). All are written before any reply is awaited
+        (gather starts them in order, and each writes at its first step);
+        Asterisk runs one AMI session's actions in order, so the move never
+        overtakes its stamps, and the whole costs one round trip."""
+        steps = [self.actions.setvar(channel, name, value) for channel, name, value in stamps]
+        if move is not None:
+            steps.append(self.actions.redirect(*move))
+        await asyncio.gather(*steps)
 
     async def call_out(self, exten: str, context: str, caller: str, variables: dict[str, str],
                        timeout: int, channel_id: str) -> tuple[str, str]:

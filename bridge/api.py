@@ -17,7 +17,7 @@ log = logging.getLogger("linkdesk.http")
 MAX_BODY = 64 * 1024
 STATUS = {"transfer-not-found": 404, "transfer-conflict": 409, "transfer-not-bridged": 409,
           "transfer-pbx-unknown": 400, "transfer-target-unknown": 400, "transfer-bad-arguments": 400,
-          "caller-number-invalid": 422, "transfer-action-failed": 502}
+          "caller-number-invalid": 422, "transfer-action-failed": 502, "transfer-not-cancellable": 409}
 
 
 class ApiError(Exception):
@@ -92,7 +92,8 @@ def text_field(body: dict, name: str, default: str | None = None) -> str:
 
 
 class TransfersResource(JsonResource):
-    """`POST /v1/transfers` starts one; `GET /v1/transfers/{id}` shows one with its timeline."""
+    """`POST /v1/transfers` starts one; `GET /v1/transfers/{id}` shows one with its
+    timeline; `DELETE /v1/transfers/{id}` cancels a warm one that still rings."""
 
     def __init__(self, tokens, loop, transfers: TransferService):
         super().__init__(tokens, loop)
@@ -104,7 +105,11 @@ class TransfersResource(JsonResource):
             return 201, await self._create(platform, read_json(request))
         if request.method == b"GET" and len(parts) == 1:
             return 200, self._show(platform, parts[0].decode("utf-8", "replace"))
-        raise ApiError(405, "method-not-allowed", "POST /v1/transfers or GET /v1/transfers/{id}")
+        if request.method == b"DELETE" and len(parts) == 1:
+            cancelled = await self.transfers.cancel_by_id(platform, parts[0].decode("utf-8", "replace"))
+            return 200, {"transfer": public(cancelled)}
+        raise ApiError(405, "method-not-allowed",
+                       "POST /v1/transfers, GET /v1/transfers/{id} or DELETE /v1/transfers/{id}")
 
     async def _create(self, platform: str, body: dict) -> dict:
         unknown = set(body) - {"operator", "to", "mode", "lane"}

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     loop = event_loop()
     connections = {endpoint.name: AmiConnection(endpoint, loop) for endpoint in config.pbxs}
     Path(config.store_path).parent.mkdir(parents=True, exist_ok=True)
-    transfers = TransferService(Store(config.store_path), config.plans,
+    transfers = TransferService(Store(config.store_path, sync=config.store_sync), config.plans,
                                 {name: AmiPbxControl(c) for name, c in connections.items()})
     for name, connection in connections.items():
         connection.subscribe("UserEvent", partial(_dialplan_event, transfers, name))

@@ -42,6 +42,7 @@ class Config:
     plans: dict[str, TransferPlan]
     tokens: dict[str, str]          # bearer token → platform
     store_path: str = "/var/lib/linkdesk/linkdesk.db"
+    store_sync: str = "normal"      # SQLite synchronous: "normal" or "full" (see README)
 
     def __repr__(self) -> str:
         return f"Config(http={self.http}, agi={self.agi}, pbxs={self.pbxs}, platforms={sorted(self.plans)})"
@@ -62,11 +63,14 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
     pbxs = tuple(_pbx(name, table, env) for name, table in tables.items())
     if not pbxs:
         raise ConfigError("no PBX configured: add [pbx.NAME] tables to the config file, or use --lab")
-    store = _typed(raw.get("store", {}), {"path": str}, "store")
+    store = _typed(raw.get("store", {}), {"path": str, "sync": str}, "store")
+    if store.get("sync", "normal") not in ("normal", "full"):
+        raise ConfigError(f"store.sync: expected \"normal\" or \"full\", got {store['sync']!r}")
     return Config(http=http, agi=_agi(raw.get("agi", {})), pbxs=pbxs,
                   plans={name: _plan(name, table.get("transfer", {})) for name, table in tables.items()},
                   tokens=_tokens(raw.get("tokens", {}), env),
-                  **({"store_path": store["path"]} if "store" in raw else {}))
+                  **({"store_path": store["path"]} if "path" in store else {}),
+                  **({"store_sync": store["sync"]} if "sync" in store else {}))
 
 
 def _merge(low: dict, high: dict) -> dict:

@@ -3,6 +3,7 @@ needs from a PBX. Shared by the service, its adapters and its tests."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -32,9 +33,9 @@ class PbxControl(Protocol):
 
     async def bridged_call(self, operator: str) -> tuple[str, str] | None: ...
 
-    async def stamp(self, channel: str, variables: dict[str, str]) -> None: ...
-
-    async def redirect(self, channel: str, context: str, exten: str) -> None: ...
+    async def hand_over(self, stamps: list[tuple[str, str, str]], move: tuple[str, str, str] | None) -> None:
+        """Set each (channel, variable, value), then, if given, redirect
+        (channel, context, exten); the move never overtakes its stamps."""
 
     async def take_outcome(self, transfer_id: str) -> str: ...
 
@@ -58,6 +59,34 @@ class TransferRequest:
     citizen_channel: str = ""
     operator_channel: str = ""
     operator: str = ""
+
+
+class PbxWait:
+    """Adds up the time a transfer spends waiting for a PBX's replies, so that
+    the log can tell linkdesk's own part of a transfer from the PBX's."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    async def on(self, awaitable):
+        start = time.perf_counter()
+        try:
+            return await awaitable
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+STAMP_FIELDS = ("transfer_id", "order_id", "caller", "return_to", "return_queue", "answer_timeout")
+
+
+def pack_stamp(values: dict[str, str]) -> str:
+    """The citizen's LINKDESK_STAMP: STAMP_FIELDS joined by `|`, one Setvar that
+    the dialplan's `linkdesk-unstamp` splits again (so a channel is stamped
+    all at once or not at all). A field holding `|` is refused."""
+    fields = [str(values.get(name) or "") for name in STAMP_FIELDS]
+    if any("|" in value for value in fields):
+        raise TransferError("transfer-bad-arguments", "a transfer field contains '|'")
+    return "|".join(fields)
 
 
 def leg_id(transfer_id: str) -> str:

@@ -20,7 +20,7 @@ import time
 from bridge.numbers import InvalidNumber, caller_number
 from bridge.store import NotFound, Store, TransferConflict, new_id
 from bridge.transfer_model import (PbxControl, TransferError, TransferPlan, TransferRequest,  # noqa: F401
-                                   failure_reason, leg_id)
+                                   PbxWait, failure_reason, leg_id, pack_stamp)
 
 log = logging.getLogger("linkdesk.transfers")
 
@@ -39,29 +39,33 @@ class TransferService:
 
     async def request(self, req: TransferRequest) -> dict:
         """Validate, store, stamp and move; the stored transfer, or TransferError."""
-        received_at = time.time()
+        received_at, started, waited = time.time(), time.perf_counter(), PbxWait()
         plan, exten = self._route(req)
         control = self.controls[req.pbx]
         if not req.citizen_channel:
-            await self._find_call(req, control)
-        facts = await control.channel_facts(req.citizen_channel)
+            await waited.on(self._find_call(req, control))
+        facts = await waited.on(control.channel_facts(req.citizen_channel))
         if not facts.get("uniqueid"):
             raise TransferError("transfer-not-bridged", f"no live citizen channel {req.citizen_channel!r}")
         transfer = self._store_new(req, plan, facts, received_at)
         try:
-            stamps = [control.stamp(req.citizen_channel, self._stamps(transfer, plan, facts))]
+            stamps = [(req.citizen_channel, "LINKDESK_STAMP", self._stamp(transfer, plan))]
+            if req.mode == "warm":
+                stamps.append((req.citizen_channel, "LINKDESK_WARM", "1"))
             if req.operator_channel:
-                stamps.append(control.stamp(req.operator_channel, {"LINKDESK_ORDER_ID": transfer["order_id"]}))
-            await asyncio.gather(*stamps)
-            if req.mode == "blind":
-                await control.redirect(req.citizen_channel, TRANSFER_CONTEXT, exten)
-            else:
+                stamps.append((req.operator_channel, "LINKDESK_ORDER_ID", transfer["order_id"]))
+            move = (req.citizen_channel, TRANSFER_CONTEXT, exten) if req.mode == "blind" else None
+            await waited.on(control.hand_over(stamps, move))
+            if req.mode == "warm":
                 self._start_warm(transfer, control, exten, plan)
         except Exception as exc:
             reason = getattr(exc, "reason", "transfer-action-failed")
             self.store.move(transfer["id"], "failed", reason)
             raise TransferError(reason, f"the PBX refused the transfer: {exc}") from exc
-        return self.store.move(transfer["id"], "dialing", f"to {plan.targets[(req.to, req.lane)]}")
+        moved = self.store.move(transfer["id"], "dialing", f"to {plan.targets[(req.to, req.lane)]}")
+        log.info("transfer %s dialing: %.2f ms in linkdesk, %.2f ms waiting on PBX %s", transfer["id"],
+                 (time.perf_counter() - started - waited.seconds) * 1000, waited.seconds * 1000, req.pbx)
+        return moved
 
     def _start_warm(self, transfer: dict, control: PbxControl, exten: str, plan: TransferPlan) -> None:
         """Warm: the citizen stays with the operator while linkdesk calls the
@@ -84,7 +88,7 @@ class TransferService:
     async def _call_and_bridge(self, transfer: dict, control: PbxControl, exten: str, plan: TransferPlan) -> None:
         number = transfer["caller_number"] or "anonymous"
         leg, status = await control.call_out(
-            exten, WARM_CONTEXT, f'"{number}" <{number}>', self._stamps(transfer, plan, {}), plan.answer_timeout,
+            exten, WARM_CONTEXT, f'"{number}" <{number}>', self._call_variables(transfer), plan.answer_timeout,
             channel_id=leg_id(transfer["id"]))
         current = self.store.transfer(transfer["id"])
         if not leg:
@@ -172,8 +176,20 @@ class TransferService:
         transfer = self.store.active_transfer_for_call(pbx, facts.get("uniqueid", ""))
         if transfer is None:
             raise TransferError("transfer-not-active", "this call has no transfer to cancel")
+        return await self._cancel(transfer, control)
+
+    async def cancel_by_id(self, platform: str, transfer_id: str) -> dict:
+        """Cancel transfer `transfer_id`, which `platform` started (others see no such transfer)."""
+        transfer = self.get(transfer_id)
+        if transfer["pbx"] != platform:
+            raise TransferError("transfer-not-found", f"no transfer {transfer_id!r}")
+        return await self._cancel(transfer, self.controls[platform])
+
+    async def _cancel(self, transfer: dict, control: PbxControl) -> dict:
         if transfer["mode"] != "warm" or transfer["state"] != "dialing":
-            raise TransferError("transfer-not-cancellable", "the citizen has already been handed over")
+            raise TransferError("transfer-not-cancellable", "the citizen has already been handed over"
+                                if transfer["state"] in ("dialing", "answered", "completed") else
+                                f"the transfer is {transfer['state']}")
         self.store.move(transfer["id"], "cancelled", "cancelled by the operator")
         await control.hangup_uniqueid(leg_id(transfer["id"]))
         return self.store.transfer(transfer["id"])
@@ -226,12 +242,14 @@ class TransferService:
             raise TransferError(exc.reason, str(exc)) from None
 
     @staticmethod
-    def _stamps(transfer: dict, plan: TransferPlan, facts: dict[str, str]) -> dict[str, str]:
+    def _stamp(transfer: dict, plan: TransferPlan) -> str:
+        return pack_stamp({"transfer_id": transfer["id"], "order_id": transfer["order_id"],
+                           "caller": transfer["caller_number"], "return_to": transfer["return_to"],
+                           "return_queue": transfer["return_queue"], "answer_timeout": str(plan.answer_timeout)})
+
+    @staticmethod
+    def _call_variables(transfer: dict) -> dict[str, str]:
         # `__` makes them inherited by the trunk leg, where the pre-dial
         # handler turns them into X-Linkdesk-* headers.
         return {"__LINKDESK_TRANSFER_ID": transfer["id"], "__LINKDESK_ORDER_ID": transfer["order_id"],
-                "__LINKDESK_CALLER": transfer["caller_number"],
-                "LINKDESK_RETURN_TO": transfer["return_to"] or "",
-                "LINKDESK_RETURN_QUEUE": transfer["return_queue"] or "",
-                "LINKDESK_ANSWER_TIMEOUT": str(plan.answer_timeout),
-                "LINKDESK_WARM": "1" if transfer["mode"] == "warm" else ""}
+                "__LINKDESK_CALLER": transfer["caller_number"]}

@@ -32,16 +32,29 @@ def render_extensions(plan: PbxDialplan) -> str:
     agi = plan.agi_url
     return HEADER.format(pbx=plan.pbx) + f"""
 ; The citizen's channel is moved here by linkdesk (AMI Redirect), stamped with
-; __LINKDESK_TRANSFER_ID, __LINKDESK_ORDER_ID, __LINKDESK_CALLER,
-; LINKDESK_RETURN_TO, LINKDESK_RETURN_QUEUE and LINKDESK_ANSWER_TIMEOUT. Every
-; path ends with the citizen talking to a person or queued, even if linkdesk
-; is down.
+; LINKDESK_STAMP (see linkdesk-unstamp). Every path ends with the citizen
+; talking to a person or queued, even if linkdesk is down.
 [linkdesk-transfer]
-exten => _X.,1,UserEvent(LinkdeskTransfer,Transfer: ${{LINKDESK_TRANSFER_ID}},State: dialing,Target: ${{EXTEN}})
+exten => _X.,1,Gosub(linkdesk-unstamp,s,1)
+ same => n,GotoIf($["${{LINKDESK_TRANSFER_ID}}" = ""]?linkdesk-return,s,1)
+ same => n,UserEvent(LinkdeskTransfer,Transfer: ${{LINKDESK_TRANSFER_ID}},State: dialing,Target: ${{EXTEN}})
  same => n,Dial(PJSIP/${{EXTEN}}@{plan.trunk},${{LINKDESK_ANSWER_TIMEOUT}},b(linkdesk-predial^s^1)U(linkdesk-answered^s^1))
  same => n,GotoIf($["${{DIALSTATUS}}" = "ANSWER"]?done)
  same => n,Goto(linkdesk-return,s,1)
  same => n(done),Hangup()
+
+; linkdesk stamps a citizen in one Setvar, all at once or not at all:
+; LINKDESK_STAMP = transfer id|order id|citizen's number|operator to return
+; to|queue to return to|answer timeout. Split here; the first three are
+; inherited (`__`) by the trunk leg.
+[linkdesk-unstamp]
+exten => s,1,Set(__LINKDESK_TRANSFER_ID=${{CUT(LINKDESK_STAMP,|,1)}})
+ same => n,Set(__LINKDESK_ORDER_ID=${{CUT(LINKDESK_STAMP,|,2)}})
+ same => n,Set(__LINKDESK_CALLER=${{CUT(LINKDESK_STAMP,|,3)}})
+ same => n,Set(LINKDESK_RETURN_TO=${{CUT(LINKDESK_STAMP,|,4)}})
+ same => n,Set(LINKDESK_RETURN_QUEUE=${{CUT(LINKDESK_STAMP,|,5)}})
+ same => n,Set(LINKDESK_ANSWER_TIMEOUT=${{IF($["${{CUT(LINKDESK_STAMP,|,6)}}" = ""]?20:${{CUT(LINKDESK_STAMP,|,6)}})}})
+ same => n,Return()
 
 ; Warm transfers: linkdesk calls the other side here as the citizen, while
 ; the citizen stays with the operator; on answer it bridges the two.
@@ -52,7 +65,8 @@ exten => _X.,1,Dial(PJSIP/${{EXTEN}}@{plan.trunk},,b(linkdesk-predial^s^1)U(link
 ; A citizen whose operator hung up while a warm transfer rings waits here to
 ; be bridged; if nobody answers in time, the citizen goes back to the queue.
 [linkdesk-warm-hold]
-exten => s,1,Wait(${{LINKDESK_ANSWER_TIMEOUT}})
+exten => s,1,Gosub(linkdesk-unstamp,s,1)
+ same => n,Wait(${{LINKDESK_ANSWER_TIMEOUT}})
  same => n,Set(DIALSTATUS=NOANSWER)
  same => n,Goto(linkdesk-return,s,1)
 

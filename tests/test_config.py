@@ -55,12 +55,25 @@ def test_secret_file_is_read_and_secrets_never_show_in_a_repr(tmp_path):
     ("[http]\nport = true\n[pbx.1]\nsecret='x'\n", "http.port: expected int"),
     ("[http\n", "not valid TOML"),
     ("", "no PBX configured"),
+    ("[store]\nsync = 'sometimes'\n[pbx.1]\nsecret='x'\n", "store.sync: expected"),
 ])
 def test_bad_config_names_the_setting(tmp_path, text, message):
     path = tmp_path / "bad.toml"
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_config(str(path), env={})
+
+
+def test_store_sync_setting_reaches_sqlite(tmp_path):
+    from bridge.store import Store
+
+    path = tmp_path / "c.toml"
+    path.write_text(f'[store]\npath = "{tmp_path}/l.db"\nsync = "full"\n[pbx.1]\nsecret = "x"\n')
+    config = load_config(str(path), env={})
+    assert (config.store_path, config.store_sync) == (f"{tmp_path}/l.db", "full")
+    full, default = Store(config.store_path, sync=config.store_sync), Store(tmp_path / "d.db")
+    assert full.db.execute("PRAGMA synchronous").fetchone() == (2,)
+    assert default.db.execute("PRAGMA synchronous").fetchone() == (1,)
 
 
 def test_bad_port_in_environment_is_named():

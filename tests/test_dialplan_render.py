@@ -11,7 +11,7 @@ PLAN = PbxDialplan(pbx="12345", trunk="to-110", home_queue="12345-intake", targe
 def test_contexts_use_the_configured_trunk_queue_and_agi_address():
     text = render_extensions(PbxDialplan(pbx="110", trunk="trunk-x", home_queue="q-home", agi_url="agi://10.0.0.5:4573"))
     names = [s.name for s in parse_conf(text)]
-    assert names == ["linkdesk-transfer", "linkdesk-warm", "linkdesk-warm-hold", "linkdesk-answered",
+    assert names == ["linkdesk-transfer", "linkdesk-unstamp", "linkdesk-warm", "linkdesk-warm-hold", "linkdesk-answered",
                      "linkdesk-return", "linkdesk-predial", "linkdesk-inbound"]
     assert "PJSIP/${EXTEN}@trunk-x," in text and "?q-home:" in text and "agi://10.0.0.5:4573/inbound" in text
 

@@ -213,6 +213,33 @@ async def test_the_cancel_key_stops_a_ringing_warm_transfer_and_the_citizen_stay
 
 
 @on_loop
+async def test_http_cancel_stops_a_ringing_warm_transfer_and_refuses_what_it_cannot_cancel(lab, phones, linkdesk):
+    await linkdesk.ready()
+    async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
+        operator_110, citizen = await _citizen_with_110_operator(lab, phones, ami110, talk_seconds=10)
+        for op in lab["12345"].operators:
+            phones.operator(op, answer_after=30.0)
+        status, body = await linkdesk.api("POST", "/v1/transfers", {"operator": "1101", "to": "12345", "mode": "warm"})
+        assert status == 201, body
+        path = f"/v1/transfers/{body['transfer']['id']}"
+        await ami12345.wait_for("AgentCalled", CallerIDNum=CITIZEN)
+
+        got, reply = await linkdesk.api("DELETE", path, token=LAB_TOKENS["12345"])
+        assert (got, reply["error"]["id"]) == (404, "transfer-not-found"), "only the platform that started it"
+        got, reply = await linkdesk.api("DELETE", path)
+        assert (got, reply["transfer"]["state"]) == (200, "cancelled"), reply
+        got, reply = await linkdesk.api("DELETE", path)
+        assert (got, reply["error"]["id"]) == (409, "transfer-not-cancellable")
+        got, reply = await linkdesk.api("DELETE", "/v1/transfers/tr-000000000000")
+        assert (got, reply["error"]["id"]) == (404, "transfer-not-found")
+
+        await ami12345.wait_for("QueueCallerAbandon", CallerIDNum=CITIZEN)
+        assert "\nBYE sip:" not in operator_110.messages(), "the citizen stayed with the operator"
+        assert await citizen.finished(30) == 0
+        assert not any("AgentConnect" == e.name for e in ami12345.events)
+
+
+@on_loop
 async def test_a_withheld_number_stays_withheld_on_display_but_travels_for_the_record(lab, phones, linkdesk):
     await linkdesk.ready()
     async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:

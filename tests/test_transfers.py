@@ -26,13 +26,12 @@ class ScriptedPbx:
     async def bridged_call(self, operator):
         return ("PJSIP/1101-00000001", "PJSIP/anonymous-00000000") if operator == "1101" else None
 
-    async def stamp(self, channel, variables):
-        self.actions.append(("stamp", channel, dict(variables)))
-
-    async def redirect(self, channel, context, exten):
-        if self.refuse_redirect:
+    async def hand_over(self, stamps, move):
+        if move and self.refuse_redirect:
             raise RuntimeError("No such channel")
-        self.actions.append(("redirect", channel, context, exten))
+        self.actions.extend(("stamp", *stamp) for stamp in stamps)
+        if move:
+            self.actions.append(("redirect", *move))
 
     async def take_outcome(self, transfer_id):
         return ""
@@ -50,10 +49,9 @@ async def test_a_transfer_is_stored_then_stamped_then_moved(tmp_path):
     transfer = await service.request(TransferRequest(pbx="110", to="12345", operator="1101"))
     assert transfer["state"] == "dialing" and transfer["caller_number"] == "13800138000"
     assert transfer["order_id"].startswith("WO-")
-    stamp = pbx.actions[0][2]
-    assert stamp["__LINKDESK_ORDER_ID"] == transfer["order_id"] and stamp["__LINKDESK_CALLER"] == "13800138000"
-    assert stamp["LINKDESK_RETURN_TO"] == "PJSIP/1101" and stamp["LINKDESK_RETURN_QUEUE"] == "110-intake"
-    assert pbx.actions[1] == ("stamp", "PJSIP/1101-00000001", {"LINKDESK_ORDER_ID": transfer["order_id"]})
+    assert pbx.actions[0] == ("stamp", "PJSIP/anonymous-00000000", "LINKDESK_STAMP",
+                              f"{transfer['id']}|{transfer['order_id']}|13800138000|PJSIP/1101|110-intake|20")
+    assert pbx.actions[1] == ("stamp", "PJSIP/1101-00000001", "LINKDESK_ORDER_ID", transfer["order_id"])
     assert pbx.actions[2] == ("redirect", "PJSIP/anonymous-00000000", "linkdesk-transfer", "12345")
     assert service.store.order(transfer["order_id"])["kind"] == "work"
 
@@ -88,12 +86,16 @@ async def test_refusals_name_their_reason_and_change_nothing(tmp_path, req, reas
     assert pbx.actions == [] and service.store.active_transfers() == []
 
 
+@pytest.mark.parametrize("facts, reason", [
+    ({"caller": "138\r\nAction: Hangup"}, "caller-number-invalid"),
+    ({"queue": "110|intake"}, "transfer-bad-arguments"),   # would break the one-Setvar stamp
+])
 @on_loop
-async def test_a_caller_id_with_cr_lf_is_refused_before_anything_is_stored(tmp_path):
-    service, pbx = _service(tmp_path, ScriptedPbx({**CITIZEN_FACTS, "caller": "138\r\nAction: Hangup"}))
+async def test_hostile_channel_facts_are_refused_before_the_pbx_is_touched(tmp_path, facts, reason):
+    service, pbx = _service(tmp_path, ScriptedPbx({**CITIZEN_FACTS, **facts}))
     with pytest.raises(TransferError) as err:
         await service.request(TransferRequest(pbx="110", to="12345", operator="1101"))
-    assert err.value.reason == "caller-number-invalid"
+    assert err.value.reason == reason
     assert pbx.actions == [] and service.store.active_transfers() == []
 
 
