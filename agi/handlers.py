@@ -5,9 +5,13 @@ Each is one small async function; the deciding happens in `bridge/`.
 
 from __future__ import annotations
 
+import logging
+
 from agi.request import AgiError, AgiRequest
 from bridge.numbers import InvalidNumber, normalise
 from bridge.orders import is_order_id
+
+log = logging.getLogger("linkdesk.agi")
 
 
 async def ping(request: AgiRequest) -> None:
@@ -43,14 +47,29 @@ async def transfer(transfers, request: AgiRequest) -> None:
 
 
 async def transfer_cancel(transfers, request: AgiRequest) -> None:
-    """`transfer_cancel?pbx=110` on the operator's channel: cancel the call's warm transfer."""
+    """`transfer_cancel?pbx=110` on the operator's channel: cancel the warm
+    transfer of the three-way room the operator is in (the room's cancel key),
+    or of the call the operator is bridged with."""
     from bridge.transfers import TransferError
 
-    peer = await request.get_variable("BRIDGEPEER") or ""
+    pbx = request.args.get("pbx", "")
+    room = await request.get_variable("LINKDESK_CONFERENCE") or ""
     try:
-        await transfers.cancel(request.args.get("pbx", ""), peer)
+        if room:
+            await transfers.cancel_in_room(pbx, room)
+        else:
+            await transfers.cancel(pbx, await request.get_variable("BRIDGEPEER") or "")
     except TransferError as exc:
         raise AgiError(exc.reason, str(exc)) from None
+
+
+async def conference_leave(request: AgiRequest) -> None:
+    """`conference_leave?pbx=110`, run by the dialplan once an operator left a
+    three-way room by key (or was taken out): the others stay. Logged, so
+    that the room's timeline says who left how."""
+    room = await request.get_variable("LINKDESK_CONFERENCE") or ""
+    result = await request.get_variable("CONFBRIDGE_RESULT") or ""
+    log.info("operator %s left three-way room %s (%s)", request.channel, room or "?", result or "?")
 
 
 async def inbound(request: AgiRequest) -> None:

@@ -107,6 +107,11 @@ class AmiActions:
         return await self._list({"Action": "ConfbridgeList", "Conference": conference},
                                 "ConfbridgeListComplete", empty_message="No active conferences")
 
+    async def confbridge_list_rooms(self) -> list:
+        """ConfbridgeListRooms events; [] when no conference runs."""
+        return await self._list({"Action": "ConfbridgeListRooms"}, "ConfbridgeListRoomsComplete",
+                                empty_message="No active conferences")
+
     async def confbridge_kick(self, conference: str, channel: str):
         return await self._ok({"Action": "ConfbridgeKick", "Conference": conference, "Channel": channel})
 

@@ -6,6 +6,9 @@ import asyncio
 
 from ami.actions import AmiActionFailed, AmiActions
 from ami.connection import AmiConnection
+from bridge.transfer_model import Move
+
+CONFERENCE_DIAL = "linkdesk-conference-dial"
 
 # What the service learns of the citizen's channel: its id, its number and
 # presentation, and the queue and operator it came through (for the return).
@@ -43,31 +46,46 @@ class AmiPbxControl:
                 return channel["Channel"], peer["Channel"]
         return None
 
-    async def hand_over(self, stamps: list[tuple[str, str, str]], move: tuple[str, str, str] | None) -> None:
-        """Set each (channel, variable, value), then, if given, redirect
-        (channel, context, exten). All are written before any reply is awaited
+    async def hand_over(self, stamps: list[tuple[str, str, str]], move: Move | None) -> None:
+        """Set each (channel, variable, value), then, if given, make the move
+        (a Redirect, of two channels at once with `extra_*`). All are written before any reply is awaited
         (gather starts them in order, and each writes at its first step);
         Asterisk runs one AMI session's actions in order, so the move never
         overtakes its stamps, and the whole costs one round trip."""
         steps = [self.actions.setvar(channel, name, value) for channel, name, value in stamps]
         if move is not None:
-            steps.append(self.actions.redirect(*move))
+            steps.append(self.actions.redirect(
+                move.channel, move.context, move.exten, extra_channel=move.extra_channel,
+                extra_context=move.context if move.extra_channel else None, extra_exten=move.extra_exten,
+                extra_priority=1 if move.extra_channel else None))
         await asyncio.gather(*steps)
 
-    async def call_out(self, exten: str, context: str, caller: str, variables: dict[str, str],
-                       timeout: int, channel_id: str) -> tuple[str, str]:
-        """Call `exten@context` (the far side) as `caller`; when it answers, its
-        channel waits to be bridged. ("", reason) when it does not answer."""
+    async def call_into_room(self, exten: str, room: str, caller: str, variables: dict[str, str],
+                             timeout: int, channel_id: str) -> tuple[str, str]:
+        """Call `exten` through linkdesk-conference-dial as `caller`; when it
+        answers, its channel joins ConfBridge `room` as an operator (it does
+        so in Asterisk, whether linkdesk is still there or not).
+        (channel, "ANSWER"), or ("", reason) when it does not answer."""
         try:
             outcome = await self.actions.originate(
-                f"Local/{exten}@{context}/n", application="Wait", data="3600", caller_id=caller,
+                f"Local/{exten}@{CONFERENCE_DIAL}/n", application="ConfBridge",
+                data=f"{room},linkdesk_bridge,linkdesk_operator,linkdesk_menu", caller_id=caller,
                 variables=variables, timeout=timeout, channel_id=channel_id)
         except AmiActionFailed as exc:
             return "", _ORIGINATE_REASONS.get(str(exc).rsplit(": ", 1)[-1], "CHANUNAVAIL")
         return outcome.get("Channel", ""), "ANSWER"
 
-    async def bridge(self, channel1: str, channel2: str) -> None:
-        await self.actions.bridge(channel1, channel2)
+    async def conference_listing(self) -> dict[str, list[dict]]:
+        """Every ConfBridge room and its ConfbridgeList entries."""
+        rooms = [room["Conference"] for room in await self.actions.confbridge_list_rooms()]
+        listings = await asyncio.gather(*(self.actions.confbridge_list(room) for room in rooms))
+        return {room: [dict(entry) for entry in listing] for room, listing in zip(rooms, listings)}
+
+    async def kick(self, room: str, channel: str) -> None:
+        await self.actions.confbridge_kick(room, channel)
+
+    async def mute(self, room: str, channel: str, muted: bool) -> None:
+        await (self.actions.confbridge_mute if muted else self.actions.confbridge_unmute)(room, channel)
 
     async def channel_named(self, uniqueid: str) -> str | None:
         """The name of the live channel with this uniqueid, or None."""

@@ -11,13 +11,16 @@ import logging
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
+from bridge.conferences import ConferenceError
 from bridge.transfers import TransferError, TransferRequest, TransferService
 
 log = logging.getLogger("linkdesk.http")
 MAX_BODY = 64 * 1024
 STATUS = {"transfer-not-found": 404, "transfer-conflict": 409, "transfer-not-bridged": 409,
           "transfer-pbx-unknown": 400, "transfer-target-unknown": 400, "transfer-bad-arguments": 400,
-          "caller-number-invalid": 422, "transfer-action-failed": 502, "transfer-not-cancellable": 409}
+          "caller-number-invalid": 422, "transfer-action-failed": 502, "transfer-not-cancellable": 409,
+          "conference-not-found": 404, "conference-participant-unknown": 404, "conference-ended": 409,
+          "conference-not-a-participant": 409, "conference-action-failed": 502}
 
 
 class ApiError(Exception):
@@ -46,7 +49,7 @@ class JsonResource(Resource):
             status, body = await self.handle(platform, request)
         except ApiError as exc:
             status, body = exc.status, {"error": {"id": exc.reason, "message": str(exc)}}
-        except TransferError as exc:
+        except (TransferError, ConferenceError) as exc:
             status, body = STATUS.get(exc.reason, 400), {"error": {"id": exc.reason, "message": str(exc)}}
         except Exception:
             log.exception("HTTP %s %s failed", request.method, request.path)

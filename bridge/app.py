@@ -20,6 +20,8 @@ from agi.hosting import listen
 from ami.connection import AmiConnection
 from ami.control import AmiPbxControl
 from bridge.api import TransfersResource
+from bridge.api_conferences import ConferencesResource
+from bridge.conference_service import ConferenceService
 from bridge.config import ConfigError, load_config
 from bridge.http import build_root
 from bridge.reactor import event_loop
@@ -37,8 +39,9 @@ def lab_base() -> dict:
     return lab_settings(default_paths())
 
 
-async def _resync(transfers: TransferService, pbx: str, _connection) -> None:
+async def _resync(transfers: TransferService, conferences: ConferenceService, pbx: str, _connection) -> None:
     await transfers.resync(pbx)
+    await conferences.resync(pbx)
 
 
 async def _dialplan_event(transfers: TransferService, pbx: str, event) -> None:
@@ -76,13 +79,17 @@ def run(args: argparse.Namespace) -> int:
     loop = event_loop()
     connections = {endpoint.name: AmiConnection(endpoint, loop) for endpoint in config.pbxs}
     Path(config.store_path).parent.mkdir(parents=True, exist_ok=True)
-    transfers = TransferService(Store(config.store_path, sync=config.store_sync), config.plans,
-                                {name: AmiPbxControl(c) for name, c in connections.items()})
+    store = Store(config.store_path, sync=config.store_sync)
+    controls = {name: AmiPbxControl(c) for name, c in connections.items()}
+    transfers = TransferService(store, config.plans, controls)
+    conferences = ConferenceService(store, controls)
     for name, connection in connections.items():
         connection.subscribe("UserEvent", partial(_dialplan_event, transfers, name))
-        connection.on_login(partial(_resync, transfers, name))
+        connection.subscribe("Confbridge*", partial(conferences.on_event, name))
+        connection.on_login(partial(_resync, transfers, conferences, name))
         connection.start()
-    v1 = {b"transfers": TransfersResource(config.tokens, loop, transfers)}
+    v1 = {b"transfers": TransfersResource(config.tokens, loop, transfers),
+          b"conferences": ConferencesResource(config.tokens, loop, conferences)}
     reactor.listenTCP(config.http.port, Site(build_root(connections.values(), v1)), interface=config.http.host)
     agi = FastAgiFactory(build_route_table(transfers), config.agi.limits, loop)
     reactor.callWhenRunning(_start_fastagi, agi, config.agi.host, config.agi.port, loop)

@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dialplan = commands.add_parser("dialplan", help="the Asterisk files linkdesk needs")
     dialplan_commands = dialplan.add_subparsers(dest="dialplan_command", required=True)
-    render = dialplan_commands.add_parser("render", help="write linkdesk-extensions.conf and linkdesk-features.conf")
+    render = dialplan_commands.add_parser("render", help="write linkdesk-extensions.conf, linkdesk-features.conf and linkdesk-confbridge.conf")
     render.add_argument("--pbx", required=True, help="which PBX (e.g. 110)")
     render.add_argument("--out", default=".", help="folder to write into (the PBX's astetcdir)")
     render.add_argument("--config", help="TOML config with [pbx.NAME.dialplan] tables")

@@ -16,6 +16,7 @@ def build_route_table(transfers=None) -> RouteTable:
     table = RouteTable()
     table.add("ping", handlers.ping)
     table.add("inbound", handlers.inbound)
+    table.add("conference_leave", handlers.conference_leave)
     if transfers is not None:
         table.add("transfer", partial(handlers.transfer, transfers))
         table.add("transfer_cancel", partial(handlers.transfer_cancel, transfers))

@@ -65,6 +65,10 @@ class Store:
             id TEXT PRIMARY KEY, kind TEXT NOT NULL, from_platform TEXT NOT NULL,
             to_platform TEXT NOT NULL, caller_number TEXT NOT NULL, caller_withheld INTEGER NOT NULL,
             transfer_id TEXT, state TEXT NOT NULL, created_at REAL NOT NULL)""")
+        self.db.execute("""CREATE TABLE IF NOT EXISTS conferences (
+            id TEXT PRIMARY KEY, pbx TEXT NOT NULL, started_at REAL NOT NULL, ended_at REAL)""")
+        self.db.execute("""CREATE TABLE IF NOT EXISTS conference_events (
+            conference_id TEXT NOT NULL, at REAL NOT NULL, what TEXT NOT NULL, channel TEXT, role TEXT)""")
         self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def create_transfer(self, transfer: dict, order: dict) -> dict:
@@ -107,6 +111,10 @@ class Store:
             f"pbx = ? AND call_id = ? AND state IN {ACTIVE_STATES}", [pbx, call_id]))
         return rows[0] if rows else None
 
+    def active_transfer_for_order(self, order_id: str) -> dict | None:
+        rows = list(self.db["transfers"].rows_where(f"order_id = ? AND state IN {ACTIVE_STATES}", [order_id]))
+        return rows[0] if rows else None
+
     def active_transfers(self) -> list[dict]:
         return list(self.db["transfers"].rows_where(f"state IN {ACTIVE_STATES}"))
 
@@ -115,6 +123,30 @@ class Store:
 
     def order(self, order_id: str) -> dict:
         return self.db["orders"].get(order_id)
+
+    def conference_event(self, conference_id: str, pbx: str, what: str, channel: str | None = None,
+                         role: str | None = None) -> None:
+        """Add to a conference's timeline (`started`, `joined`, `left`, `muted`,
+        `unmuted`, `ended`), creating its record on first sight."""
+        now = time.time()
+        with self.db.conn:
+            self.db.conn.execute("INSERT OR IGNORE INTO conferences (id, pbx, started_at) VALUES (?, ?, ?)",
+                                 [conference_id, pbx, now])
+            if what == "ended":
+                self.db.conn.execute("UPDATE conferences SET ended_at = ? WHERE id = ?", [now, conference_id])
+            self.db.conn.execute("INSERT INTO conference_events (conference_id, at, what, channel, role) "
+                                 "VALUES (?, ?, ?, ?, ?)", [conference_id, now, what, channel, role])
+
+    def conference(self, conference_id: str) -> dict | None:
+        rows = list(self.db["conferences"].rows_where("id = ?", [conference_id]))
+        return rows[0] if rows else None
+
+    def conference_timeline(self, conference_id: str) -> list[dict]:
+        return list(self.db["conference_events"].rows_where("conference_id = ?", [conference_id], order_by="at"))
+
+    def order_or_none(self, order_id: str) -> dict | None:
+        rows = list(self.db["orders"].rows_where("id = ?", [order_id]))
+        return rows[0] if rows else None
 
     def _event(self, transfer_id: str, state: str, detail: str | None, at: float) -> None:
         self.db.conn.execute("INSERT INTO transfer_events (transfer_id, at, state, detail) VALUES (?, ?, ?, ?)",

@@ -26,6 +26,18 @@ class TransferPlan:
     answer_timeout: int = 20
 
 
+@dataclass(frozen=True)
+class Move:
+    """A Redirect: `channel` to `exten`@`context`, and with it, if given,
+    `extra_channel` to `extra_exten` in the same context (Asterisk moves both at once)."""
+
+    channel: str
+    context: str
+    exten: str
+    extra_channel: str | None = None
+    extra_exten: str | None = None
+
+
 class PbxControl(Protocol):
     """What the service needs from a PBX; the AMI adapter provides it."""
 
@@ -33,16 +45,20 @@ class PbxControl(Protocol):
 
     async def bridged_call(self, operator: str) -> tuple[str, str] | None: ...
 
-    async def hand_over(self, stamps: list[tuple[str, str, str]], move: tuple[str, str, str] | None) -> None:
-        """Set each (channel, variable, value), then, if given, redirect
-        (channel, context, exten); the move never overtakes its stamps."""
+    async def hand_over(self, stamps: list[tuple[str, str, str]], move: Move | None) -> None:
+        """Set each (channel, variable, value), then, if given, make the move;
+        the move never overtakes its stamps."""
 
     async def take_outcome(self, transfer_id: str) -> str: ...
 
-    async def call_out(self, exten: str, context: str, caller: str, variables: dict[str, str],
-                       timeout: int, channel_id: str) -> tuple[str, str]: ...
+    async def call_into_room(self, exten: str, room: str, caller: str, variables: dict[str, str],
+                             timeout: int, channel_id: str) -> tuple[str, str]: ...
 
-    async def bridge(self, channel1: str, channel2: str) -> None: ...
+    async def conference_listing(self) -> dict[str, list[dict]]: ...
+
+    async def kick(self, room: str, channel: str) -> None: ...
+
+    async def mute(self, room: str, channel: str, muted: bool) -> None: ...
 
     async def hangup_uniqueid(self, uniqueid: str) -> None: ...
 

@@ -6,6 +6,7 @@ number and moved into the PBX's `linkdesk-transfer` context, whose dialplan
 crosses the trunk and, if the other side does not answer in time or cannot
 be reached, takes the citizen back to the operator or to the head of their
 queue. The dialplan reports each step with a `LinkdeskTransfer` UserEvent.
+A warm transfer is a three-way call instead (bridge/threeway.py).
 
 States: requested → dialing → answered → completed, or returned / failed /
 cancelled. This module imports neither Twisted nor panoramisk.
@@ -18,14 +19,14 @@ import logging
 import time
 
 from bridge.numbers import InvalidNumber, caller_number
+from bridge import threeway
 from bridge.store import NotFound, Store, TransferConflict, new_id
-from bridge.transfer_model import (PbxControl, TransferError, TransferPlan, TransferRequest,  # noqa: F401
+from bridge.transfer_model import (Move, PbxControl, TransferError, TransferPlan, TransferRequest,  # noqa: F401
                                    PbxWait, failure_reason, leg_id, pack_stamp)
 
 log = logging.getLogger("linkdesk.transfers")
 
 TRANSFER_CONTEXT = "linkdesk-transfer"
-WARM_CONTEXT = "linkdesk-warm"
 MODES = ("blind", "warm")
 LANES = ("normal", "emergency")
 ORDER_KIND = {"12345": ("work", "WO"), "110": ("police", "PO")}
@@ -35,7 +36,6 @@ class TransferService:
     def __init__(self, store: Store, plans: dict[str, TransferPlan], controls: dict[str, PbxControl]):
         self.store, self.plans, self.controls = store, plans, controls
         self._calling: set[asyncio.Task] = set()
-        self._warm_here: set[str] = set()   # warm call-outs this process is waiting on
 
     async def request(self, req: TransferRequest) -> dict:
         """Validate, store, stamp and move; the stored transfer, or TransferError."""
@@ -49,15 +49,16 @@ class TransferService:
             raise TransferError("transfer-not-bridged", f"no live citizen channel {req.citizen_channel!r}")
         transfer = self._store_new(req, plan, facts, received_at)
         try:
-            stamps = [(req.citizen_channel, "LINKDESK_STAMP", self._stamp(transfer, plan))]
             if req.mode == "warm":
-                stamps.append((req.citizen_channel, "LINKDESK_WARM", "1"))
-            if req.operator_channel:
-                stamps.append((req.operator_channel, "LINKDESK_ORDER_ID", transfer["order_id"]))
-            move = (req.citizen_channel, TRANSFER_CONTEXT, exten) if req.mode == "blind" else None
+                stamps, move = threeway.into_room(req, transfer, plan.platform, self._stamp(transfer, plan))
+            else:
+                stamps = [(req.citizen_channel, "LINKDESK_STAMP", self._stamp(transfer, plan))]
+                if req.operator_channel:
+                    stamps.append((req.operator_channel, "LINKDESK_ORDER_ID", transfer["order_id"]))
+                move = Move(req.citizen_channel, TRANSFER_CONTEXT, exten)
             await waited.on(control.hand_over(stamps, move))
             if req.mode == "warm":
-                self._start_warm(transfer, control, exten, plan)
+                self._track(self._call_receiver(transfer, control, exten, plan))
         except Exception as exc:
             reason = getattr(exc, "reason", "transfer-action-failed")
             self.store.move(transfer["id"], "failed", reason)
@@ -67,45 +68,16 @@ class TransferService:
                  (time.perf_counter() - started - waited.seconds) * 1000, waited.seconds * 1000, req.pbx)
         return moved
 
-    def _start_warm(self, transfer: dict, control: PbxControl, exten: str, plan: TransferPlan) -> None:
-        """Warm: the citizen stays with the operator while linkdesk calls the
-        other side; when it answers, the citizen is bridged to it and the
-        operator's leg ends. No answer: nothing moved, the call goes on."""
-        self._track(self._warm(transfer, control, exten, plan))
-
     def _track(self, coroutine) -> None:
         task = asyncio.ensure_future(coroutine)
         self._calling.add(task)
         task.add_done_callback(self._calling.discard)
 
-    async def _warm(self, transfer: dict, control: PbxControl, exten: str, plan: TransferPlan) -> None:
-        self._warm_here.add(transfer["id"])
-        try:
-            await self._call_and_bridge(transfer, control, exten, plan)
-        finally:
-            self._warm_here.discard(transfer["id"])
-
-    async def _call_and_bridge(self, transfer: dict, control: PbxControl, exten: str, plan: TransferPlan) -> None:
-        number = transfer["caller_number"] or "anonymous"
-        leg, status = await control.call_out(
-            exten, WARM_CONTEXT, f'"{number}" <{number}>', self._call_variables(transfer), plan.answer_timeout,
-            channel_id=leg_id(transfer["id"]))
-        current = self.store.transfer(transfer["id"])
-        if not leg:
-            self._apply(current, "failed", status, None)
-            return
-        if current["state"] == "cancelled":
-            await control.hangup_uniqueid(leg_id(transfer["id"]))
-            return
-        try:
-            await control.bridge(transfer["citizen_channel"], leg)
-        except Exception as exc:
-            log.warning("warm transfer %s: bridging failed: %s", transfer["id"], exc)
-            self.store.move(transfer["id"], "returned", "transfer-bridge-failed")
-            return
-        if self.store.transfer(transfer["id"])["state"] == "dialing":
-            self.store.move(transfer["id"], "answered", "the receiver answered", receiver_channel=leg)
-        self.store.move(transfer["id"], "completed", "citizen bridged with the receiver")
+    async def _call_receiver(self, transfer: dict, control: PbxControl, exten: str, plan: TransferPlan) -> None:
+        """The other platform called into the three-way room. Its answer and
+        failure also come as dialplan events; whichever comes first counts."""
+        leg, status = await threeway.call_receiver(transfer, control, exten, plan)
+        self._apply(self.store.transfer(transfer["id"]), "answered" if leg else "failed", status, leg or None)
 
     async def on_dialplan_event(self, pbx: str, fields: dict[str, str]) -> None:
         """A `LinkdeskTransfer` UserEvent from the dialplan: answered, or failed (returned)."""
@@ -128,30 +100,9 @@ class TransferService:
                 # Stored, but the citizen was never moved: still with the operator.
                 self.store.move(transfer["id"], "failed", "linkdesk-restarted-before-acting")
                 continue
-            if transfer["mode"] == "warm" and transfer["id"] not in self._warm_here:
-                self._track(self._settle_warm(transfer, self.controls[pbx], self.plans[pbx]))
-                continue
             outcome = await self.controls[pbx].take_outcome(transfer["id"])
             state, _, dialstatus = outcome.partition(":")
             self._apply(transfer, state, dialstatus, None)
-
-    async def _settle_warm(self, transfer: dict, control: PbxControl, plan: TransferPlan) -> None:
-        """A warm call-out started before linkdesk restarted: wait for its outcome,
-        then bridge the answered call to the citizen, or record the return."""
-        for _ in range(plan.answer_timeout + 5):
-            state, _, dialstatus = (await control.take_outcome(transfer["id"])).partition(":")
-            if state == "failed":
-                self._apply(transfer, state, dialstatus, None)
-                return
-            leg = await control.channel_named(leg_id(transfer["id"])) if state == "answered" else None
-            if leg:
-                await control.bridge(transfer["citizen_channel"], leg)
-                self.store.move(transfer["id"], "answered", "the receiver answered", receiver_channel=leg)
-                self.store.move(transfer["id"], "completed", "citizen bridged with the receiver")
-                return
-            await asyncio.sleep(1)
-        await control.hangup_uniqueid(leg_id(transfer["id"]))
-        self.store.move(transfer["id"], "returned", "transfer-no-answer")
 
     def _apply(self, transfer: dict, state: str, dialstatus: str, channel: str | None) -> None:
         if transfer["state"] not in ("requested", "dialing", "answered"):
@@ -159,12 +110,14 @@ class TransferService:
         transfer_id = transfer["id"]
         if state == "answered" and transfer["state"] != "answered":
             self.store.move(transfer_id, "answered", "the receiver answered", receiver_channel=channel)
-            if transfer["mode"] == "blind":
-                self.store.move(transfer_id, "completed", "handed over")
+            self.store.move(transfer_id, "completed", "handed over" if transfer["mode"] == "blind"
+                            else "the receiver joined the three-way call")
         elif state == "failed":
             reason = failure_reason(dialstatus)
             self.store.move(transfer_id, "returned", reason)
             log.warning("transfer %s returned to the first operator: %s", transfer_id, reason)
+            if transfer["mode"] == "warm":
+                self._track(threeway.dissolve(transfer, self.controls[transfer["pbx"]]))
 
     async def cancel(self, pbx: str, citizen_channel: str) -> dict:
         """Cancel the call's warm transfer while the other side still rings;
@@ -177,6 +130,13 @@ class TransferService:
         if transfer is None:
             raise TransferError("transfer-not-active", "this call has no transfer to cancel")
         return await self._cancel(transfer, control)
+
+    async def cancel_in_room(self, pbx: str, room: str) -> dict:
+        """Cancel the warm transfer of three-way room `room` (the cancel key in the room)."""
+        transfer = self.store.active_transfer_for_order(room)
+        if transfer is None or transfer["pbx"] != pbx:
+            raise TransferError("transfer-not-active", "this room has no transfer to cancel")
+        return await self._cancel(transfer, self.controls[pbx])
 
     async def cancel_by_id(self, platform: str, transfer_id: str) -> dict:
         """Cancel transfer `transfer_id`, which `platform` started (others see no such transfer)."""
@@ -192,6 +152,7 @@ class TransferService:
                                 f"the transfer is {transfer['state']}")
         self.store.move(transfer["id"], "cancelled", "cancelled by the operator")
         await control.hangup_uniqueid(leg_id(transfer["id"]))
+        self._track(threeway.dissolve(transfer, control))
         return self.store.transfer(transfer["id"])
 
     def get(self, transfer_id: str) -> dict:
@@ -246,10 +207,3 @@ class TransferService:
         return pack_stamp({"transfer_id": transfer["id"], "order_id": transfer["order_id"],
                            "caller": transfer["caller_number"], "return_to": transfer["return_to"],
                            "return_queue": transfer["return_queue"], "answer_timeout": str(plan.answer_timeout)})
-
-    @staticmethod
-    def _call_variables(transfer: dict) -> dict[str, str]:
-        # `__` makes them inherited by the trunk leg, where the pre-dial
-        # handler turns them into X-Linkdesk-* headers.
-        return {"__LINKDESK_TRANSFER_ID": transfer["id"], "__LINKDESK_ORDER_ID": transfer["order_id"],
-                "__LINKDESK_CALLER": transfer["caller_number"]}

@@ -1,8 +1,9 @@
 """Renders, from linkdesk's config, the Asterisk files a PBX needs for linkdesk.
 
-`linkdesk-extensions.conf`: the transfer, warm-call, return, pre-dial and
+`linkdesk-extensions.conf`: the transfer, conference, return, pre-dial and
 inbound contexts; `linkdesk-features.conf`: the transfer keys (features.conf
-applicationmap lines). A site `#include`s both, so that numbers, queues and
+applicationmap lines); `linkdesk-confbridge.conf`: the operators' keys in a
+three-way room (a ConfBridge menu). A site `#include`s all three, so that numbers, queues and
 keys live in linkdesk's config alone.
 """
 
@@ -56,20 +57,6 @@ exten => s,1,Set(__LINKDESK_TRANSFER_ID=${{CUT(LINKDESK_STAMP,|,1)}})
  same => n,Set(LINKDESK_ANSWER_TIMEOUT=${{IF($["${{CUT(LINKDESK_STAMP,|,6)}}" = ""]?20:${{CUT(LINKDESK_STAMP,|,6)}})}})
  same => n,Return()
 
-; Warm transfers: linkdesk calls the other side here as the citizen, while
-; the citizen stays with the operator; on answer it bridges the two.
-[linkdesk-warm]
-exten => _X.,1,Dial(PJSIP/${{EXTEN}}@{plan.trunk},,b(linkdesk-predial^s^1)U(linkdesk-answered^s^1))
- same => n,Hangup()
-
-; A citizen whose operator hung up while a warm transfer rings waits here to
-; be bridged; if nobody answers in time, the citizen goes back to the queue.
-[linkdesk-warm-hold]
-exten => s,1,Gosub(linkdesk-unstamp,s,1)
- same => n,Wait(${{LINKDESK_ANSWER_TIMEOUT}})
- same => n,Set(DIALSTATUS=NOANSWER)
- same => n,Goto(linkdesk-return,s,1)
-
 ; On the trunk leg once the other side answers. The outcome is also kept in
 ; a global variable, where a restarted linkdesk finds what it missed.
 [linkdesk-answered]
@@ -83,13 +70,63 @@ exten => s,1,Set(GLOBAL(LINKDESK_OUTCOME_${{LINKDESK_TRANSFER_ID}})=answered)
 exten => s,1,Set(GLOBAL(LINKDESK_OUTCOME_${{LINKDESK_TRANSFER_ID}})=failed:${{DIALSTATUS}})
  same => n,UserEvent(LinkdeskTransfer,Transfer: ${{LINKDESK_TRANSFER_ID}},State: failed,Reason: ${{DIALSTATUS}})
  same => n,Set(__LINKDESK_TRANSFER_ID=)
- same => n,Set(LINKDESK_WARM=)
  same => n,GotoIf($["${{LINKDESK_RETURN_TO}}" = ""]?queue)
  same => n,Dial(${{LINKDESK_RETURN_TO}},20)
  same => n,GotoIf($["${{DIALSTATUS}}" = "ANSWER"]?end)
  same => n(queue),Set(QUEUE_PRIO=100)
  same => n,Queue(${{IF($["${{LINKDESK_RETURN_QUEUE}}" = ""]?{plan.home_queue}:${{LINKDESK_RETURN_QUEUE}})}},r)
  same => n(end),Hangup()
+
+; Three-way calls. linkdesk redirects the citizen (exten `citizen`) and the
+; first operator (exten `operator`) here together, each stamped with
+; LINKDESK_CONFERENCE (the room: the order id) and LINKDESK_ROLE; the other
+; platform is called into the room through linkdesk-conference-dial. The
+; citizen's profile ends with the last operator (end_marked): a citizen left
+; alone goes to the head of the queue they came from, even if linkdesk is down.
+[linkdesk-conference]
+exten => citizen,1,Gosub(linkdesk-unstamp,s,1)
+ same => n,ConfBridge(${{LINKDESK_CONFERENCE}},linkdesk_bridge,linkdesk_citizen)
+ same => n,GotoIf($["${{CONFBRIDGE_RESULT}}" = "ENDMARKED"]?alone)
+ same => n,Hangup()
+ same => n(alone),UserEvent(LinkdeskConference,Conference: ${{LINKDESK_CONFERENCE}},State: citizen-alone)
+ same => n,Set(QUEUE_PRIO=100)
+ same => n,Queue(${{IF($["${{LINKDESK_RETURN_QUEUE}}" = ""]?{plan.home_queue}:${{LINKDESK_RETURN_QUEUE}})}},r)
+ same => n,Hangup()
+exten => operator,1,ConfBridge(${{LINKDESK_CONFERENCE}},linkdesk_bridge,linkdesk_operator,linkdesk_menu)
+ same => n,GotoIf($["${{CONFBRIDGE_RESULT}}" = "HANGUP"]?end)
+ same => n,AGI({agi}/conference_leave?pbx={plan.pbx})
+ same => n(end),Hangup()
+; The room dissolves (the other platform never answered): linkdesk redirects
+; the citizen here, stamped with LINKDESK_PEER (the operator's channel), and
+; the operator to `held`, and the two talk as before (Bridge is tried again
+; for a second: the operator's redirect may land after the citizen's).
+; Operator gone: the head of the queue.
+exten => rejoin,1,Set(LINKDESK_TRIES=0)
+ same => n(try),Bridge(${{LINKDESK_PEER}})
+ same => n,GotoIf($["${{BRIDGERESULT}}" = "SUCCESS"]?end)
+ same => n,Set(LINKDESK_TRIES=$[${{LINKDESK_TRIES}} + 1])
+ same => n,ExecIf($[${{LINKDESK_TRIES}} < 10]?Wait(0.1))
+ same => n,GotoIf($[${{LINKDESK_TRIES}} < 10]?try)
+ same => n,Set(QUEUE_PRIO=100)
+ same => n,Queue(${{IF($["${{LINKDESK_RETURN_QUEUE}}" = ""]?{plan.home_queue}:${{LINKDESK_RETURN_QUEUE}})}},r)
+ same => n(end),Hangup()
+exten => held,1,Wait(10)
+ same => n,Hangup()
+
+; The other platform, called into a room as the citizen (the far side of the
+; Local channel that joins the room when this Dial is answered).
+[linkdesk-conference-dial]
+exten => _X.,1,UserEvent(LinkdeskTransfer,Transfer: ${{LINKDESK_TRANSFER_ID}},State: dialing,Target: ${{EXTEN}})
+ same => n,Dial(PJSIP/${{EXTEN}}@{plan.trunk},${{LINKDESK_ANSWER_TIMEOUT}},b(linkdesk-predial^s^1)U(linkdesk-answered^s^1))
+ same => n,GotoIf($["${{DIALSTATUS}}" = "ANSWER"]?end)
+ same => n,Set(GLOBAL(LINKDESK_OUTCOME_${{LINKDESK_TRANSFER_ID}})=failed:${{DIALSTATUS}})
+ same => n,UserEvent(LinkdeskTransfer,Transfer: ${{LINKDESK_TRANSFER_ID}},State: failed,Reason: ${{DIALSTATUS}})
+ same => n(end),Hangup()
+
+; ConfBridge menu keys of an operator in a room (linkdesk_menu).
+[linkdesk-conference-key]
+exten => cancel,1,AGI({agi}/transfer_cancel?pbx={plan.pbx})
+ same => n,Return()
 
 ; Pre-dial handler on an outgoing channel (the trunk leg, or an operator's
 ; phone): carries the order id and the citizen's number as headers.
@@ -116,8 +153,22 @@ def render_features(plan: PbxDialplan) -> str:
     for target in plan.emergency:
         lines.append(f"linkdesk_emergency => {plan.keys['emergency']},self,AGI,{route}&to={target}&lane=emergency")
     lines.append(f"linkdesk_xfer_cancel => {plan.keys['cancel']},self,AGI,{plan.agi_url}/transfer_cancel?pbx={plan.pbx}")
-    lines.append(f"linkdesk_conf_leave => {plan.keys['leave']},self,AGI,{plan.agi_url}/conference_leave?pbx={plan.pbx}")
     return "\n".join(lines) + "\n"
+
+
+def render_confbridge(plan: PbxDialplan) -> str:
+    """The ConfBridge menu of an operator in a three-way room (features.conf
+    keys do not reach a channel in ConfBridge): leave, and cancel the call
+    to the other platform while it rings. A key may not start with `#`:
+    confbridge.conf would read the line as a directive."""
+    for name in ("leave", "cancel"):
+        if plan.keys[name].startswith("#"):
+            raise ValueError(f"the {name} key {plan.keys[name]!r} cannot start with '#' in a ConfBridge menu")
+    return HEADER.format(pbx=plan.pbx) + f"""[linkdesk_menu]
+type = menu
+{plan.keys['leave']} = leave_conference
+{plan.keys['cancel']} = dialplan_exec(linkdesk-conference-key,cancel,1)
+"""
 
 
 def write_files(plan: PbxDialplan, folder: Path) -> list[Path]:
@@ -125,7 +176,8 @@ def write_files(plan: PbxDialplan, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in (("linkdesk-extensions.conf", render_extensions(plan)),
-                       ("linkdesk-features.conf", render_features(plan))):
+                       ("linkdesk-features.conf", render_features(plan)),
+                       ("linkdesk-confbridge.conf", render_confbridge(plan))):
         (folder / name).write_text(text)
         written.append(folder / name)
     return written

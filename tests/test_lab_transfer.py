@@ -179,24 +179,6 @@ async def test_malformed_json_and_unknown_ids_are_refused(lab, linkdesk):
 
 
 @on_loop
-async def test_warm_transfer_keeps_the_operator_on_until_12345_answers(lab, phones, linkdesk):
-    await linkdesk.ready()
-    async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
-        operator_110, receivers, citizen = _call_with_keys(lab, phones, "*2", answer_after=2.0)
-        await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
-        await ami12345.wait_for("AgentCalled", CallerIDNum=CITIZEN)
-        assert "\nBYE sip:" not in operator_110.messages(), "the operator stays while 12345 rings"
-        await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN)
-        await operator_110.hung_up(10)
-        invite = next(p.first_invite() for p in receivers if p.first_invite())
-        assert CITIZEN in sip_header(invite, "From") and CITIZEN in sip_header(invite, "P-Asserted-Identity")
-        order_id = sip_header(invite, "X-Linkdesk-Order")
-        transfer = await until(lambda: (t := linkdesk_transfer_by_order(linkdesk, order_id))["state"] == "completed" and t)
-        assert (transfer["mode"], transfer["trigger"]) == ("warm", "key")
-        assert await citizen.finished(40) == 0, "the citizen talked to 12345 to the end"
-
-
-@on_loop
 async def test_the_cancel_key_stops_a_ringing_warm_transfer_and_the_citizen_stays(lab, phones, linkdesk):
     await linkdesk.ready()
     async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:

@@ -3,10 +3,13 @@ before any action, and what is refused without changing anything."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from ami_probe import on_loop
 from bridge.store import Store
+from bridge.transfer_model import Move
 from bridge.transfers import TransferError, TransferPlan, TransferRequest, TransferService
 
 CITIZEN_FACTS = {"uniqueid": "1700000000.1", "caller": "+86 138-0013-8000", "presentation": "allowed_not_screened",
@@ -31,7 +34,7 @@ class ScriptedPbx:
             raise RuntimeError("No such channel")
         self.actions.extend(("stamp", *stamp) for stamp in stamps)
         if move:
-            self.actions.append(("redirect", *move))
+            self.actions.append(("redirect", move))
 
     async def take_outcome(self, transfer_id):
         return ""
@@ -52,7 +55,7 @@ async def test_a_transfer_is_stored_then_stamped_then_moved(tmp_path):
     assert pbx.actions[0] == ("stamp", "PJSIP/anonymous-00000000", "LINKDESK_STAMP",
                               f"{transfer['id']}|{transfer['order_id']}|13800138000|PJSIP/1101|110-intake|20")
     assert pbx.actions[1] == ("stamp", "PJSIP/1101-00000001", "LINKDESK_ORDER_ID", transfer["order_id"])
-    assert pbx.actions[2] == ("redirect", "PJSIP/anonymous-00000000", "linkdesk-transfer", "12345")
+    assert pbx.actions[2] == ("redirect", Move("PJSIP/anonymous-00000000", "linkdesk-transfer", "12345"))
     assert service.store.order(transfer["order_id"])["kind"] == "work"
 
 
@@ -127,49 +130,77 @@ class RingingPbx(ScriptedPbx):
 
     def __init__(self):
         super().__init__()
-        import asyncio
         self.answer = asyncio.get_event_loop().create_future()
 
-    async def call_out(self, exten, context, caller, variables, timeout, channel_id):
-        self.actions.append(("call_out", exten, context, caller, channel_id))
+    async def call_into_room(self, exten, room, caller, variables, timeout, channel_id):
+        self.actions.append(("call_into_room", exten, room, caller, variables["LINKDESK_ROLE"], channel_id))
         return await self.answer
-
-    async def bridge(self, channel1, channel2):
-        self.actions.append(("bridge", channel1, channel2))
 
     async def hangup_uniqueid(self, uniqueid):
         self.actions.append(("hangup", uniqueid))
 
 
-@on_loop
-async def test_a_warm_transfer_calls_out_as_the_citizen_and_bridges_on_answer(tmp_path):
-    import asyncio
-    service, pbx = _service(tmp_path, RingingPbx())
-    transfer = await service.request(TransferRequest(pbx="110", to="12345", mode="warm", operator="1101"))
-    await asyncio.sleep(0)
-    assert ("call_out", "12345", "linkdesk-warm", '"13800138000" <13800138000>', f"{transfer['id']}-leg") in pbx.actions
-    assert not any(a[0] == "redirect" for a in pbx.actions), "the citizen stays with the operator"
-    pbx.answer.set_result(("Local/12345@linkdesk-warm-00000001;1", "ANSWER"))
+async def _settled():
     for _ in range(5):
         await asyncio.sleep(0)
-    assert pbx.actions[-1] == ("bridge", "PJSIP/anonymous-00000000", "Local/12345@linkdesk-warm-00000001;1")
+
+
+@on_loop
+async def test_a_warm_transfer_moves_citizen_and_operator_into_a_room_and_calls_12345_into_it(tmp_path):
+    service, pbx = _service(tmp_path, RingingPbx())
+    transfer = await service.request(TransferRequest(pbx="110", to="12345", mode="warm", operator="1101"))
+    await _settled()
+    room = transfer["order_id"]
+    citizen, operator = "PJSIP/anonymous-00000000", "PJSIP/1101-00000001"
+    assert ("stamp", citizen, "LINKDESK_ROLE", "citizen") in pbx.actions
+    assert ("stamp", operator, "LINKDESK_ROLE", "110") in pbx.actions
+    assert ("stamp", citizen, "LINKDESK_CONFERENCE", room) in pbx.actions
+    assert ("redirect", Move(citizen, "linkdesk-conference", "citizen", operator, "operator")) in pbx.actions
+    assert pbx.actions[-1] == ("call_into_room", "12345", room, '"13800138000" <13800138000>', "12345",
+                               f"{transfer['id']}-leg")
+    pbx.answer.set_result(("Local/12345@linkdesk-conference-dial-00000001;1", "ANSWER"))
+    await _settled()
     assert service.get(transfer["id"])["state"] == "completed"
 
 
 @on_loop
-async def test_cancelling_a_ringing_warm_transfer_hangs_up_the_call_out(tmp_path):
-    import asyncio
+async def test_no_answer_returns_the_transfer_and_dissolves_the_room_back_to_citizen_and_operator(tmp_path):
     service, pbx = _service(tmp_path, RingingPbx())
     transfer = await service.request(TransferRequest(pbx="110", to="12345", mode="warm", operator="1101"))
-    cancelled = await service.cancel("110", "PJSIP/anonymous-00000000")
+    pbx.answer.set_result(("", "NOANSWER"))
+    await _settled()
+    assert (service.get(transfer["id"])["state"], service.get(transfer["id"])["reason"]) == (
+        "returned", "transfer-no-answer")
+    assert pbx.actions[-2:] == [
+        ("stamp", "PJSIP/anonymous-00000000", "LINKDESK_PEER", "PJSIP/1101-00000001"),
+        ("redirect", Move("PJSIP/anonymous-00000000", "linkdesk-conference", "rejoin", "PJSIP/1101-00000001", "held"))]
+
+
+@on_loop
+async def test_cancelling_a_ringing_warm_transfer_hangs_up_the_call_and_dissolves_the_room(tmp_path):
+    service, pbx = _service(tmp_path, RingingPbx())
+    transfer = await service.request(TransferRequest(pbx="110", to="12345", mode="warm", operator="1101"))
+    cancelled = await service.cancel_in_room("110", transfer["order_id"])
     assert cancelled["state"] == "cancelled"
-    assert pbx.actions[-1] == ("hangup", f"{transfer['id']}-leg")
+    await _settled()
+    assert ("hangup", f"{transfer['id']}-leg") in pbx.actions
+    assert pbx.actions[-1][1].exten == "rejoin"
     pbx.answer.set_result(("", "CANCEL"))
-    await asyncio.sleep(0)
+    await _settled()
     assert service.get(transfer["id"])["state"] == "cancelled"
     with pytest.raises(TransferError) as err:
-        await service.cancel("110", "PJSIP/anonymous-00000000")
+        await service.cancel_in_room("110", transfer["order_id"])
     assert err.value.reason == "transfer-not-active"
+
+
+@on_loop
+async def test_a_warm_transfer_needs_the_operators_call(tmp_path):
+    service, pbx = _service(tmp_path, RingingPbx())
+    with pytest.raises(TransferError) as err:
+        await service.request(TransferRequest(pbx="110", to="12345", mode="warm",
+                                              citizen_channel="PJSIP/anonymous-00000000"))
+    assert err.value.reason == "transfer-bad-arguments"
+    assert pbx.actions == [] and service.store.active_transfers() == []
 
 
 @on_loop
@@ -182,22 +213,14 @@ async def test_a_blind_transfer_cannot_be_cancelled_once_the_citizen_left(tmp_pa
 
 
 @on_loop
-async def test_after_a_restart_an_answered_warm_call_out_is_bridged_to_the_citizen(tmp_path):
-    import asyncio
-
+async def test_after_a_restart_a_warm_transfer_answered_meanwhile_is_completed(tmp_path):
     class AnsweredWhileAway(RingingPbx):
         async def take_outcome(self, transfer_id):
             return "answered"
 
-        async def channel_named(self, uniqueid):
-            return "Local/12345@linkdesk-warm-00000009;1"
-
     first, first_pbx = _service(tmp_path, RingingPbx())
     transfer = await first.request(TransferRequest(pbx="110", to="12345", mode="warm", operator="1101"))
-    first_pbx.answer.cancel()   # that process died with its call-out
-    restarted, pbx = _service(tmp_path, AnsweredWhileAway())   # same store, a new process
+    first_pbx.answer.cancel()   # that process died while 12345 rang
+    restarted, _ = _service(tmp_path, AnsweredWhileAway())   # same store, a new process
     await restarted.resync("110")
-    for _ in range(5):
-        await asyncio.sleep(0)
-    assert ("bridge", "PJSIP/anonymous-00000000", "Local/12345@linkdesk-warm-00000009;1") in pbx.actions
     assert restarted.get(transfer["id"])["state"] == "completed"

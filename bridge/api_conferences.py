@@ -1,0 +1,56 @@
+"""`/v1/conferences`: the three-way calls a platform takes part in.
+
+    GET    /v1/conferences                                   the platform's running conferences
+    GET    /v1/conferences/{id}                              one, with participants and timeline
+    POST   /v1/conferences/{id}/leave                        the platform's operator leaves; the others stay
+    POST   /v1/conferences/{id}/participants/{uniqueid}/mute   (or /unmute)
+    DELETE /v1/conferences/{id}/participants/{uniqueid}      take a participant out
+"""
+
+from __future__ import annotations
+
+from bridge.api import ApiError, JsonResource
+from bridge.conference_service import ConferenceService
+from bridge.conferences import ConferenceError
+
+USAGE = ("GET /v1/conferences[/{id}], POST /v1/conferences/{id}/leave, "
+         "POST|DELETE /v1/conferences/{id}/participants/{uniqueid}[/mute|/unmute]")
+
+
+class ConferencesResource(JsonResource):
+    def __init__(self, tokens, loop, conferences: ConferenceService):
+        super().__init__(tokens, loop)
+        self.conferences = conferences
+
+    async def handle(self, platform: str, request) -> tuple[int, dict]:
+        parts = [p.decode("utf-8", "replace") for p in request.postpath if p]
+        method = request.method
+        if method == b"GET" and not parts:
+            return 200, {"conferences": self.conferences.list(platform)}
+        if method == b"GET" and len(parts) == 1:
+            return 200, {"conference": self.conferences.show(platform, parts[0])}
+        if method == b"POST" and len(parts) == 2 and parts[1] == "leave":
+            return 200, {"left": await self._act(self.conferences.leave(platform, parts[0]))}
+        if len(parts) >= 3 and parts[1] == "participants":
+            return await self._participant(platform, method, parts)
+        raise ApiError(405, "method-not-allowed", USAGE)
+
+    async def _participant(self, platform: str, method: bytes, parts: list[str]) -> tuple[int, dict]:
+        conference, uniqueid = parts[0], parts[2]
+        if method == b"DELETE" and len(parts) == 3:
+            await self._act(self.conferences.kick(platform, conference, uniqueid))
+            return 200, {"kicked": uniqueid}
+        if method == b"POST" and len(parts) == 4 and parts[3] in ("mute", "unmute"):
+            await self._act(self.conferences.mute(platform, conference, uniqueid, parts[3] == "mute"))
+            return 200, {parts[3] + "d": uniqueid}
+        raise ApiError(405, "method-not-allowed", USAGE)
+
+    @staticmethod
+    async def _act(action):
+        """A ConfBridge action; the PBX's refusal as conference-action-failed."""
+        try:
+            return await action
+        except ConferenceError:
+            raise
+        except Exception as exc:
+            raise ConferenceError("conference-action-failed", f"the PBX refused: {exc}") from exc

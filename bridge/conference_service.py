@@ -1,0 +1,87 @@
+"""Three-way conferences as the platforms see and steer them.
+
+A conference's id is its order's shared id; a platform sees the conferences
+of the orders it sent or received, and no others (404, as for an unknown
+id). Participants come from the ConferenceTracker; every join, leave, mute
+and unmute is also kept in the store as the conference's timeline.
+
+This module imports neither Twisted nor panoramisk.
+"""
+
+from __future__ import annotations
+
+from bridge.conferences import ConferenceError, ConferenceTracker, Participant, Room
+from bridge.store import Store
+from bridge.transfer_model import PbxControl
+
+# ConfBridge event → timeline entry
+_TIMELINE = {"ConfbridgeStart": "started", "ConfbridgeJoin": "joined", "ConfbridgeLeave": "left",
+             "ConfbridgeMute": "muted", "ConfbridgeUnmute": "unmuted", "ConfbridgeEnd": "ended"}
+
+
+class ConferenceService:
+    def __init__(self, store: Store, controls: dict[str, PbxControl], tracker: ConferenceTracker | None = None):
+        self.store, self.controls = store, controls
+        self.tracker = tracker or ConferenceTracker()
+
+    def on_event(self, pbx: str, event: dict) -> None:
+        """A Confbridge* event from PBX `pbx`: the live state, and the timeline."""
+        before = self.tracker.rooms.get((pbx, event.get("Conference", "")))
+        known = before.participants.get(event.get("Channel", "")) if before else None
+        self.tracker.on_event(pbx, event)
+        what = _TIMELINE.get(event.get("Event", ""))
+        if what is None or not event.get("Conference"):
+            return
+        after = self.tracker.rooms.get((pbx, event["Conference"]))
+        participant = (after.participants.get(event.get("Channel", "")) if after else None) or known
+        self.store.conference_event(event["Conference"], pbx, what, event.get("Channel") or None,
+                                    participant.role if participant else None)
+
+    async def resync(self, pbx: str) -> None:
+        await self.tracker.resync(pbx, self.controls[pbx])
+
+    def list(self, platform: str) -> list[dict]:
+        return [room for room in self.tracker.list() if self._visible(platform, room["id"])]
+
+    def show(self, platform: str, conference_id: str) -> dict:
+        room = self._room(platform, conference_id)
+        return {**room.public(), "timeline": self.store.conference_timeline(conference_id)}
+
+    async def kick(self, platform: str, conference_id: str, uniqueid: str) -> None:
+        room = self._room(platform, conference_id)
+        await self.controls[room.pbx].kick(room.id, self._participant(room, uniqueid).channel)
+
+    async def mute(self, platform: str, conference_id: str, uniqueid: str, muted: bool) -> None:
+        room = self._room(platform, conference_id)
+        await self.controls[room.pbx].mute(room.id, self._participant(room, uniqueid).channel, muted)
+
+    async def leave(self, platform: str, conference_id: str) -> list[str]:
+        """The platform's operator(s) leave the room; the others stay. The channels taken out."""
+        room = self._room(platform, conference_id)
+        mine = [p for p in room.participants.values() if p.role == platform]
+        if not mine:
+            raise ConferenceError("conference-not-a-participant", f"no operator of {platform} is in this conference")
+        for participant in mine:
+            await self.controls[room.pbx].kick(room.id, participant.channel)
+        return [p.channel for p in mine]
+
+    def _room(self, platform: str, conference_id: str) -> Room:
+        if not self._visible(platform, conference_id):
+            raise ConferenceError("conference-not-found", f"no conference {conference_id!r}")
+        for (pbx, room_id), room in self.tracker.rooms.items():
+            if room_id == conference_id:
+                return room
+        if self.store.conference(conference_id):
+            raise ConferenceError("conference-ended", f"conference {conference_id} has ended")
+        raise ConferenceError("conference-not-found", f"no conference {conference_id!r}")
+
+    def _visible(self, platform: str, conference_id: str) -> bool:
+        order = self.store.order_or_none(conference_id)
+        return order is not None and platform in (order["from_platform"], order["to_platform"])
+
+    @staticmethod
+    def _participant(room: Room, uniqueid: str) -> Participant:
+        for participant in room.participants.values():
+            if participant.uniqueid == uniqueid:
+                return participant
+        raise ConferenceError("conference-participant-unknown", f"no participant {uniqueid!r} in {room.id}")
