@@ -61,14 +61,14 @@ class AmiPbxControl:
         await asyncio.gather(*steps)
 
     async def call_into_room(self, exten: str, room: str, caller: str, variables: dict[str, str],
-                             timeout: int, channel_id: str) -> tuple[str, str]:
-        """Call `exten` through linkdesk-conference-dial as `caller`; when it
+                             timeout: int, channel_id: str, via: str = CONFERENCE_DIAL) -> tuple[str, str]:
+        """Call `exten` through context `via` as `caller`; when it
         answers, its channel joins ConfBridge `room` as an operator (it does
         so in Asterisk, whether linkdesk is still there or not).
         (channel, "ANSWER"), or ("", reason) when it does not answer."""
         try:
             outcome = await self.actions.originate(
-                f"Local/{exten}@{CONFERENCE_DIAL}/n", application="ConfBridge",
+                f"Local/{exten}@{via}/n", application="ConfBridge",
                 data=f"{room},linkdesk_bridge,linkdesk_operator,linkdesk_menu", caller_id=caller,
                 variables=variables, timeout=timeout, channel_id=channel_id)
         except AmiActionFailed as exc:

@@ -20,7 +20,8 @@ STATUS = {"transfer-not-found": 404, "transfer-conflict": 409, "transfer-not-bri
           "transfer-pbx-unknown": 400, "transfer-target-unknown": 400, "transfer-bad-arguments": 400,
           "caller-number-invalid": 422, "transfer-action-failed": 502, "transfer-not-cancellable": 409,
           "conference-not-found": 404, "conference-participant-unknown": 404, "conference-ended": 409,
-          "conference-not-a-participant": 409, "conference-action-failed": 502}
+          "conference-not-a-participant": 409, "conference-action-failed": 502,
+          "unit-not-found": 404}
 
 
 class ApiError(Exception):

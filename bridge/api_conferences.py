@@ -5,15 +5,16 @@
     POST   /v1/conferences/{id}/leave                        the platform's operator leaves; the others stay
     POST   /v1/conferences/{id}/participants/{uniqueid}/mute   (or /unmute)
     DELETE /v1/conferences/{id}/participants/{uniqueid}      take a participant out
+    POST   /v1/conferences/{id}/participants  {"unit": "gas"}  call a linkage unit in (202)
 """
 
 from __future__ import annotations
 
-from bridge.api import ApiError, JsonResource
+from bridge.api import ApiError, JsonResource, read_json, text_field
 from bridge.conference_service import ConferenceService
 from bridge.conferences import ConferenceError
 
-USAGE = ("GET /v1/conferences[/{id}], POST /v1/conferences/{id}/leave, "
+USAGE = ("GET /v1/conferences[/{id}], POST /v1/conferences/{id}/leave|participants, "
          "POST|DELETE /v1/conferences/{id}/participants/{uniqueid}[/mute|/unmute]")
 
 
@@ -31,6 +32,11 @@ class ConferencesResource(JsonResource):
             return 200, {"conference": self.conferences.show(platform, parts[0])}
         if method == b"POST" and len(parts) == 2 and parts[1] == "leave":
             return 200, {"left": await self._act(self.conferences.leave(platform, parts[0]))}
+        if method == b"POST" and len(parts) == 2 and parts[1] == "participants":
+            body = read_json(request)
+            if set(body) != {"unit"}:
+                raise ApiError(400, "bad-field", "send {\"unit\": \"<unit id>\"}")
+            return 202, self.conferences.add_unit(platform, parts[0], text_field(body, "unit"))
         if len(parts) >= 3 and parts[1] == "participants":
             return await self._participant(platform, method, parts)
         raise ApiError(405, "method-not-allowed", USAGE)

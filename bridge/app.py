@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     store = Store(config.store_path, sync=config.store_sync)
     controls = {name: AmiPbxControl(c) for name, c in connections.items()}
     transfers = TransferService(store, config.plans, controls)
-    conferences = ConferenceService(store, controls)
+    conferences = ConferenceService(store, controls, config.units)
     for name, connection in connections.items():
         connection.subscribe("UserEvent", partial(_dialplan_event, transfers, name))
         connection.subscribe("Confbridge*", partial(conferences.on_event, name))

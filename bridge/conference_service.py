@@ -10,19 +10,29 @@ This module imports neither Twisted nor panoramisk.
 
 from __future__ import annotations
 
+import asyncio
+
 from bridge.conferences import ConferenceError, ConferenceTracker, Participant, Room
-from bridge.store import Store
+from bridge.store import Store, new_id
+from bridge.threeway import ROLE
 from bridge.transfer_model import PbxControl
+from bridge.units import LinkageUnit
 
 # ConfBridge event → timeline entry
 _TIMELINE = {"ConfbridgeStart": "started", "ConfbridgeJoin": "joined", "ConfbridgeLeave": "left",
              "ConfbridgeMute": "muted", "ConfbridgeUnmute": "unmuted", "ConfbridgeEnd": "ended"}
 
 
+UNIT_DIAL = "linkdesk-unit-dial"
+UNIT_ANSWER_TIMEOUT = 30
+
+
 class ConferenceService:
-    def __init__(self, store: Store, controls: dict[str, PbxControl], tracker: ConferenceTracker | None = None):
-        self.store, self.controls = store, controls
+    def __init__(self, store: Store, controls: dict[str, PbxControl], units: dict[str, LinkageUnit] | None = None,
+                 tracker: ConferenceTracker | None = None):
+        self.store, self.controls, self.units = store, controls, units or {}
         self.tracker = tracker or ConferenceTracker()
+        self._calling: set[asyncio.Task] = set()
 
     def on_event(self, pbx: str, event: dict) -> None:
         """A Confbridge* event from PBX `pbx`: the live state, and the timeline."""
@@ -64,6 +74,27 @@ class ConferenceService:
         for participant in mine:
             await self.controls[room.pbx].kick(room.id, participant.channel)
         return [p.channel for p in mine]
+
+    def add_unit(self, platform: str, conference_id: str, unit_id: str) -> dict:
+        """Call linkage unit `unit_id` into the conference as the citizen; it
+        joins when it answers. The call's id (its uniqueid once it joins)."""
+        unit = self.units.get(unit_id)
+        if unit is None:
+            raise ConferenceError("unit-not-found", f"no linkage unit {unit_id!r} in the directory")
+        room = self._room(platform, conference_id)
+        order = self.store.order_or_none(conference_id) or {}
+        number = order.get("caller_number", "")
+        shown = "anonymous" if order.get("caller_withheld") or not number else number
+        call_id = new_id(f"{unit.id}-call")
+        variables = {"__LINKDESK_ORDER_ID": room.id, "__LINKDESK_CALLER": number, ROLE: unit.id,
+                     "LINKDESK_CONFERENCE": room.id, "_LINKDESK_DIAL": unit.dial,
+                     "_LINKDESK_ANSWER_TIMEOUT": str(UNIT_ANSWER_TIMEOUT)}
+        call = self.controls[room.pbx].call_into_room("s", room.id, f'"{shown}" <{shown}>', variables,
+                                                     UNIT_ANSWER_TIMEOUT, channel_id=call_id, via=UNIT_DIAL)
+        task = asyncio.ensure_future(call)
+        self._calling.add(task)
+        task.add_done_callback(self._calling.discard)
+        return {"call": call_id, "unit": unit.public()}
 
     def _room(self, platform: str, conference_id: str) -> Room:
         if not self._visible(platform, conference_id):

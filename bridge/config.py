@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
 from agi.fastagi import AgiLimits
 from ami.connection import AmiEndpoint
 from bridge.transfers import TransferPlan
+from bridge.units import LinkageUnit, UnitConfigError, unit_from_config
 
 
 class ConfigError(ValueError):
@@ -41,6 +42,7 @@ class Config:
     pbxs: tuple[AmiEndpoint, ...]
     plans: dict[str, TransferPlan]
     tokens: dict[str, str]          # bearer token → platform
+    units: dict[str, LinkageUnit] = field(default_factory=dict)
     store_path: str = "/var/lib/linkdesk/linkdesk.db"
     store_sync: str = "normal"      # SQLite synchronous: "normal" or "full" (see README)
 
@@ -68,9 +70,17 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
         raise ConfigError(f"store.sync: expected \"normal\" or \"full\", got {store['sync']!r}")
     return Config(http=http, agi=_agi(raw.get("agi", {})), pbxs=pbxs,
                   plans={name: _plan(name, table.get("transfer", {})) for name, table in tables.items()},
-                  tokens=_tokens(raw.get("tokens", {}), env),
+                  tokens=_tokens(raw.get("tokens", {}), env), units=_units(raw.get("units", {})),
                   **({"store_path": store["path"]} if "path" in store else {}),
                   **({"store_sync": store["sync"]} if "sync" in store else {}))
+
+
+def _units(tables: dict) -> dict[str, LinkageUnit]:
+    try:
+        return {unit_id: unit_from_config(unit_id, table if isinstance(table, dict) else {})
+                for unit_id, table in tables.items()}
+    except UnitConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _merge(low: dict, high: dict) -> dict:

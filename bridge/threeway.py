@@ -52,7 +52,9 @@ async def call_receiver(transfer: dict, control: PbxControl, exten: str, plan: T
     number = transfer["caller_number"] or "anonymous"
     variables = {"__LINKDESK_TRANSFER_ID": transfer["id"], "__LINKDESK_ORDER_ID": transfer["order_id"],
                  "__LINKDESK_CALLER": transfer["caller_number"], ROLE: transfer["target"],
-                 "LINKDESK_CONFERENCE": room_of(transfer), "LINKDESK_ANSWER_TIMEOUT": str(plan.answer_timeout)}
+                 "LINKDESK_CONFERENCE": room_of(transfer),
+                 # `_`: the Local channel's far side, which dials, inherits it
+                 "_LINKDESK_ANSWER_TIMEOUT": str(plan.answer_timeout)}
     return await control.call_into_room(exten, room_of(transfer), f'"{number}" <{number}>', variables,
                                         plan.answer_timeout, channel_id=leg_id(transfer["id"]))
 

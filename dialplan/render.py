@@ -123,6 +123,12 @@ exten => _X.,1,UserEvent(LinkdeskTransfer,Transfer: ${{LINKDESK_TRANSFER_ID}},St
  same => n,UserEvent(LinkdeskTransfer,Transfer: ${{LINKDESK_TRANSFER_ID}},State: failed,Reason: ${{DIALSTATUS}})
  same => n(end),Hangup()
 
+; A linkage unit (gas, power, water, fire, medical, …), called into a room
+; as the citizen; linkdesk passes the dial string of its directory entry.
+[linkdesk-unit-dial]
+exten => s,1,Dial(${{LINKDESK_DIAL}},${{LINKDESK_ANSWER_TIMEOUT}},b(linkdesk-predial^s^1))
+ same => n,Hangup()
+
 ; ConfBridge menu keys of an operator in a room (linkdesk_menu).
 [linkdesk-conference-key]
 exten => cancel,1,AGI({agi}/transfer_cancel?pbx={plan.pbx})

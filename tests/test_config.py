@@ -56,6 +56,7 @@ def test_secret_file_is_read_and_secrets_never_show_in_a_repr(tmp_path):
     ("[http\n", "not valid TOML"),
     ("", "no PBX configured"),
     ("[store]\nsync = 'sometimes'\n[pbx.1]\nsecret='x'\n", "store.sync: expected"),
+    ("[units.gas]\nname = 'Gas'\nnumber = '19 01'\n[pbx.1]\nsecret='x'\n", "units.gas.number"),
 ])
 def test_bad_config_names_the_setting(tmp_path, text, message):
     path = tmp_path / "bad.toml"
@@ -74,6 +75,13 @@ def test_store_sync_setting_reaches_sqlite(tmp_path):
     full, default = Store(config.store_path, sync=config.store_sync), Store(tmp_path / "d.db")
     assert full.db.execute("PRAGMA synchronous").fetchone() == (2,)
     assert default.db.execute("PRAGMA synchronous").fetchone() == (1,)
+
+
+def test_the_linkage_unit_directory_comes_from_the_file(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[units.fire]\nname = "Fire 119"\nnumber = "119"\ncategory = "fire"\n[pbx.1]\nsecret = "x"\n')
+    unit = load_config(str(path), env={}).units["fire"]
+    assert (unit.name, unit.number, unit.category, unit.dial) == ("Fire 119", "119", "fire", "PJSIP/119")
 
 
 def test_bad_port_in_environment_is_named():

@@ -3,10 +3,15 @@ one room, and nobody leaves the citizen alone (issue 5's proof)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import subprocess
+from dataclasses import dataclass
+
 import pytest
 
 from ami_probe import EventRecorder, on_loop
-from bridge.lab.phones import sip_header
+from bridge.lab.phones import SippPhone, sip_header
 from lab_linkdesk import LAB_TOKENS, Linkdesk, until
 
 CITIZEN = "13800138000"
@@ -35,29 +40,57 @@ async def _room_listing(ami, room: str) -> dict[str, str]:
 
 
 async def _bridge_of(ami, channel_prefix: str) -> str:
+    """The bridge of the live (Up) channel named `channel_prefix…` (a Local
+    channel's `;1` side); '' when it is not up or in no bridge."""
     channels = await ami.connection.send({"Action": "CoreShowChannels"})
-    found = [c for c in channels[1:] if c.get("Channel", "").startswith(channel_prefix)]
+    found = [c for c in channels[1:] if c.get("Channel", "").startswith(channel_prefix)
+             and not c["Channel"].endswith(";2") and c.get("ChannelStateDesc") == "Up"]
     return found[0].get("BridgeId", "") if found else ""
 
 
-async def _three_in_a_room(lab, phones, linkdesk, ami110, ami12345, operator_keys: str = "*2"):
-    """A citizen with 110 operator 1101, who presses the warm key; 12345 answers.
-    The room's id and the phones, once all three are in the room."""
-    operator_110 = phones.operator(lab["110"].operators[0], press=operator_keys, press_after=1.0)
-    receivers = [phones.operator(op, answer_after=0.3) for op in lab["12345"].operators]
-    citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=25)
-    await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
-    await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN)
-    joined = await until(lambda: [e for e in ami110.events if e.name == "ConfbridgeJoin"][2:] and
-                         [e for e in ami110.events if e.name == "ConfbridgeJoin"])
-    return joined[0].Conference, operator_110, receivers, citizen
+async def _bridged_together(ami, first: str, second: str, timeout: float = 10.0) -> str:
+    """The bridge both channels are in, once they are (channels move in steps); '' if never."""
+    for _ in range(int(timeout * 10)):
+        bridge = await _bridge_of(ami, first)
+        if bridge and bridge == await _bridge_of(ami, second):
+            return bridge
+        await asyncio.sleep(0.1)
+    return ""
+
+
+@dataclass
+class ThreeWay:
+    room: str
+    ami110: EventRecorder
+    ami12345: EventRecorder
+    operator_110: SippPhone
+    receivers: list[SippPhone]
+    citizen: SippPhone
+
+
+@contextlib.asynccontextmanager
+async def three_way_call(lab, phones, linkdesk, operator_keys: str = "*2"):
+    """A citizen with 110 operator 1101, who presses the warm key; 12345
+    answers. Yields once all three are in the room; the citizen hangs up after."""
+    await linkdesk.ready()
+    async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
+        operator_110 = phones.operator(lab["110"].operators[0], press=operator_keys, press_after=1.0)
+        receivers = [phones.operator(op, answer_after=0.3) for op in lab["12345"].operators]
+        citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=25)
+        await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        joined = await until(lambda: [e for e in ami110.events if e.name == "ConfbridgeJoin"][2:] and
+                             [e for e in ami110.events if e.name == "ConfbridgeJoin"])
+        try:
+            yield ThreeWay(joined[0].Conference, ami110, ami12345, operator_110, receivers, citizen)
+        finally:
+            citizen.stop()
 
 
 @on_loop
 async def test_warm_transfer_puts_citizen_110_and_12345_in_one_room_with_their_roles(lab, phones, linkdesk):
-    await linkdesk.ready()
-    async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
-        room, operator_110, receivers, citizen = await _three_in_a_room(lab, phones, linkdesk, ami110, ami12345)
+    async with three_way_call(lab, phones, linkdesk) as call:
+        room, ami110, receivers, operator_110 = call.room, call.ami110, call.receivers, call.operator_110
         assert room.startswith("WO-"), "the room is named by the work order"
         listed = await _room_listing(ami110, room)
         assert sorted(listed.values()) == ["110", "12345", "citizen"]
@@ -75,36 +108,41 @@ async def test_warm_transfer_puts_citizen_110_and_12345_in_one_room_with_their_r
         assert "\nBYE sip:" not in operator_110.messages(), "the 110 operator stays on"
         timeline = [(step["what"], step["role"]) for step in body["conference"]["timeline"]]
         assert ("joined", "citizen") in timeline and ("joined", "12345") in timeline
-        citizen.stop()
+
+        citizen = next(p for p in body["conference"]["participants"] if p["role"] == "citizen")
+        path = f"/v1/conferences/{room}/participants/{citizen['uniqueid']}"
+        assert (await linkdesk.api("POST", path + "/mute"))[0] == 200
+        muted = await call.ami110.wait_for("ConfbridgeMute", Channel=citizen["channel"])
+        assert muted.Conference == room
+        shown = await until(lambda: next(p for p in linkdesk.call("GET", f"/v1/conferences/{room}")[1]
+                                         ["conference"]["participants"] if p["role"] == "citizen")["muted"])
+        assert shown is True
+        assert (await linkdesk.api("POST", path + "/unmute"))[0] == 200
+        await call.ami110.wait_for("ConfbridgeUnmute", Channel=citizen["channel"])
 
 
 @on_loop
 async def test_110_leaves_by_key_and_citizen_and_12345_stay_together(lab, phones, linkdesk):
-    await linkdesk.ready()
-    async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
-        room, operator_110, _, citizen = await _three_in_a_room(lab, phones, linkdesk, ami110, ami12345,
-                                                               operator_keys="*2 *4")
+    async with three_way_call(lab, phones, linkdesk, operator_keys="*2 *4") as call:
+        room, ami110, operator_110, citizen = call.room, call.ami110, call.operator_110, call.citizen
         await operator_110.hung_up(15)
         left = await ami110.wait_for("ConfbridgeLeave", Conference=room)
         assert left.Channel.startswith("PJSIP/1101-")
         assert sorted((await _room_listing(ami110, room)).values()) == ["12345", "citizen"]
-        citizen_bridge = await _bridge_of(ami110, "PJSIP/anonymous-")
-        assert citizen_bridge and citizen_bridge == await _bridge_of(ami110, "Local/12345@linkdesk-conference-dial")
+        assert await _bridged_together(ami110, "PJSIP/anonymous-", "Local/12345@linkdesk-conference-dial-")
         assert citizen.process.poll() is None, "the citizen is still talking"
-        citizen.stop()
 
 
 @on_loop
 async def test_12345_leaves_by_http_and_citizen_and_110_stay_then_110_leaves_and_the_citizen_queues_first(
         lab, phones, linkdesk):
-    await linkdesk.ready()
-    async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
-        room, operator_110, _, citizen = await _three_in_a_room(lab, phones, linkdesk, ami110, ami12345)
+    async with three_way_call(lab, phones, linkdesk) as call:
+        room, ami110, operator_110, citizen = call.room, call.ami110, call.operator_110, call.citizen
         status, body = await linkdesk.api("POST", f"/v1/conferences/{room}/leave", token=LAB_TOKENS["12345"])
         assert status == 200, body
         await until(lambda: [e for e in ami110.events if e.name == "ConfbridgeLeave"])
         assert sorted((await _room_listing(ami110, room)).values()) == ["110", "citizen"]
-        assert await _bridge_of(ami110, "PJSIP/anonymous-") == await _bridge_of(ami110, "PJSIP/1101-")
+        assert await _bridged_together(ami110, "PJSIP/anonymous-", "PJSIP/1101-")
 
         # Someone else is already waiting in 110-intake; the citizen must go ahead of them.
         waiting = phones.citizen(lab["110"], "110", "13900000009", talk_seconds=20)
@@ -117,8 +155,7 @@ async def test_12345_leaves_by_http_and_citizen_and_110_stay_then_110_leaves_and
         assert citizen.process.poll() is None
         status, body = await linkdesk.api("POST", f"/v1/conferences/{room}/participants/x/mute")
         assert (status, body["error"]["id"]) == (409, "conference-ended")
-        for phone in (citizen, waiting):
-            phone.stop()
+        waiting.stop()
 
 
 @on_loop
@@ -131,11 +168,8 @@ async def test_no_answer_dissolves_the_room_and_citizen_and_110_talk_again(lab, 
         citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=20)
         joined = await ami110.wait_for("ConfbridgeJoin")
         await ami110.wait_for("ConfbridgeEnd", Conference=joined.Conference, timeout=20)
-        await until(lambda: [e for e in ami110.events if e.name == "BridgeEnter"
-                             and e.Channel.startswith("PJSIP/anonymous-")
-                             and e.BridgeUniqueid != joined.BridgeUniqueid])
-        bridge = await _bridge_of(ami110, "PJSIP/anonymous-")
-        assert bridge and bridge == await _bridge_of(ami110, "PJSIP/1101-"), "citizen and 110 bridged again"
+        bridge = await _bridged_together(ami110, "PJSIP/anonymous-", "PJSIP/1101-")
+        assert bridge and bridge != joined.BridgeUniqueid, "citizen and 110 bridged again, out of the room"
         status, body = await impatient_linkdesk.api("GET", "/v1/transfers/" + _transfer_id(impatient_linkdesk))
         assert (body["transfer"]["state"], body["transfer"]["reason"]) == ("returned", "transfer-no-answer")
         assert "\nBYE sip:" not in operator_110.messages()
@@ -144,9 +178,8 @@ async def test_no_answer_dissolves_the_room_and_citizen_and_110_talk_again(lab, 
 
 @on_loop
 async def test_conference_requests_with_bad_input_get_clear_errors_and_change_nothing(lab, phones, linkdesk):
-    await linkdesk.ready()
-    async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
-        room, _, _, citizen = await _three_in_a_room(lab, phones, linkdesk, ami110, ami12345)
+    async with three_way_call(lab, phones, linkdesk) as call:
+        room, ami110 = call.room, call.ami110
         before = await _room_listing(ami110, room)
         for method, path, token, status, reason in [
             ("DELETE", f"/v1/conferences/{room}/participants/no-such-id", LAB_TOKENS["110"], 404,
@@ -159,10 +192,65 @@ async def test_conference_requests_with_bad_input_get_clear_errors_and_change_no
             got, body = await linkdesk.api(method, path, token=token)
             assert (got, body["error"]["id"]) == (status, reason), (method, path, body)
         assert await _room_listing(ami110, room) == before
-        citizen.stop()
 
 
 def _transfer_id(linkdesk) -> str:
     import sqlite3
     with sqlite3.connect(linkdesk.store) as db:
         return db.execute("SELECT id FROM transfers ORDER BY created_at DESC LIMIT 1").fetchone()[0]
+
+
+def _cut_ami_link(pid: int, ami_port: int) -> None:
+    """Abort (as a network fault would) process `pid`'s TCP connection to the AMI port."""
+    listing = subprocess.run(["ss", "-tnpH", "dst", "127.0.0.1", "dport", "=", str(ami_port)],
+                             capture_output=True, text=True, check=True).stdout
+    mine = [line.split()[3].rsplit(":", 1)[1] for line in listing.splitlines() if f"pid={pid}," in line]
+    assert mine, f"process {pid} has no connection to port {ami_port}"
+    for port in mine:
+        subprocess.run(["ss", "-K", "dst", "127.0.0.1", "dport", "=", str(ami_port), "sport", "=", port],
+                       capture_output=True, check=True)
+
+
+@on_loop
+async def test_after_the_ami_link_is_cut_the_participant_list_matches_asterisks_again(lab, phones, linkdesk):
+    async with three_way_call(lab, phones, linkdesk) as call:
+        room, ami110 = call.room, call.ami110
+        logins = linkdesk.log().count("AMI logged in to PBX 110")
+        _cut_ami_link(linkdesk.process.pid, lab["110"].ami_port)
+        # While linkdesk is away, the 12345 participant is taken out: an event it never sees.
+        receiver = next(ch for ch, role in (await _room_listing(ami110, room)).items() if role == "12345")
+        await ami110.connection.send({"Action": "ConfbridgeKick", "Conference": room, "Channel": receiver})
+        await until(lambda: linkdesk.log().count("AMI logged in to PBX 110") > logins, timeout=15)
+
+        async def matches():
+            listed = await _room_listing(ami110, room)
+            shown = (await linkdesk.api("GET", f"/v1/conferences/{room}"))[1]["conference"]["participants"]
+            return listed if {p["channel"]: p["role"] for p in shown} == listed else None
+
+        listed = None
+        for _ in range(50):
+            if (listed := await matches()) is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert listed is not None and sorted(listed.values()) == ["110", "citizen"]
+
+
+@on_loop
+async def test_a_linkage_unit_is_called_into_the_conference_with_the_citizens_number(lab, phones, linkdesk):
+    from bridge.lab.layout import Operator
+
+    async with three_way_call(lab, phones, linkdesk) as call:
+        room, ami110 = call.room, call.ami110
+        gas_line = phones.operator(Operator("1901", "127.0.0.1", 5173), answer_after=0.3)
+        await ami110.wait_for("ContactStatus", AOR="1901", ContactStatus="Reachable")
+        got, body = await linkdesk.api("POST", f"/v1/conferences/{room}/participants", {"unit": "no-such-unit"})
+        assert (got, body["error"]["id"]) == (404, "unit-not-found")
+        assert sorted((await _room_listing(ami110, room)).values()) == ["110", "12345", "citizen"]
+
+        got, body = await linkdesk.api("POST", f"/v1/conferences/{room}/participants", {"unit": "gas"})
+        assert got == 202, body
+        await until(lambda: len([e for e in ami110.events if e.name == "ConfbridgeJoin"]) >= 4)
+        assert sorted((await _room_listing(ami110, room)).values()) == ["110", "12345", "citizen", "gas"]
+        invite = gas_line.first_invite()
+        assert CITIZEN in sip_header(invite, "From") and CITIZEN in sip_header(invite, "P-Asserted-Identity")
+        assert sip_header(invite, "X-Linkdesk-Order") == room

@@ -102,7 +102,7 @@ def lab_settings(paths: Paths) -> dict:
     pbx = {name: {"host": spec.ami_host, "ami_port": spec.ami_port, "username": spec.ami_user,
                   "secret": spec.ami_secret, "transfer": lab["pbx"][name].get("transfer", {})}
            for name, spec in load_specs(paths).items()}
-    return {"pbx": pbx, "tokens": lab.get("tokens", {})}
+    return {"pbx": pbx, "tokens": lab.get("tokens", {}), "units": lab.get("units", {})}
 
 
 def lab_dialplans(paths: Paths) -> dict:
