@@ -12,6 +12,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
 from bridge.conferences import ConferenceError
+from bridge.orders import OrderError
 from bridge.transfers import TransferError, TransferRequest, TransferService
 
 log = logging.getLogger("linkdesk.http")
@@ -21,7 +22,8 @@ STATUS = {"transfer-not-found": 404, "transfer-conflict": 409, "transfer-not-bri
           "caller-number-invalid": 422, "transfer-action-failed": 502, "transfer-not-cancellable": 409,
           "conference-not-found": 404, "conference-participant-unknown": 404, "conference-ended": 409,
           "conference-not-a-participant": 409, "conference-action-failed": 502,
-          "unit-not-found": 404}
+          "unit-not-found": 404, "order-not-found": 404, "order-forbidden": 403, "order-illegal-move": 409,
+          "order-version-conflict": 409, "order-bad-field": 400, "webhook-bad-field": 400}
 
 
 class ApiError(Exception):
@@ -50,8 +52,9 @@ class JsonResource(Resource):
             status, body = await self.handle(platform, request)
         except ApiError as exc:
             status, body = exc.status, {"error": {"id": exc.reason, "message": str(exc)}}
-        except (TransferError, ConferenceError) as exc:
-            status, body = STATUS.get(exc.reason, 400), {"error": {"id": exc.reason, "message": str(exc)}}
+        except (TransferError, ConferenceError, OrderError) as exc:
+            status = STATUS.get(exc.reason, 400)
+            body = {"error": {"id": exc.reason, "message": str(exc), **getattr(exc, "extra", {})}}
         except Exception:
             log.exception("HTTP %s %s failed", request.method, request.path)
             status, body = 500, {"error": {"id": "internal-error", "message": "unexpected error"}}
@@ -76,16 +79,22 @@ class JsonResource(Resource):
 
 def read_json(request) -> dict:
     """The request's JSON object body; ApiError 413/400 if too large or not an object."""
+    return read_raw_json(request)[1]
+
+
+def read_raw_json(request) -> tuple[bytes, dict]:
+    """The body's bytes and its JSON object; ApiError 413/400 if too large or not an object."""
     length = int(request.getHeader(b"content-length") or 0)
-    if length > MAX_BODY:
+    raw = request.content.read(MAX_BODY + 1)
+    if length > MAX_BODY or len(raw) > MAX_BODY:
         raise ApiError(413, "body-too-large", f"the body may be at most {MAX_BODY} bytes")
     try:
-        body = json.loads(request.content.read(MAX_BODY + 1) or b"{}")
+        body = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "body-not-json", "the body must be a JSON object") from None
     if not isinstance(body, dict):
         raise ApiError(400, "body-not-json", "the body must be a JSON object")
-    return body
+    return raw, body
 
 
 def text_field(body: dict, name: str, default: str | None = None) -> str:

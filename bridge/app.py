@@ -21,9 +21,12 @@ from ami.connection import AmiConnection
 from ami.control import AmiPbxControl
 from bridge.api import TransfersResource
 from bridge.api_conferences import ConferencesResource
+from bridge.api_orders import OrdersResource, WebhookResource
 from bridge.conference_service import ConferenceService
 from bridge.config import ConfigError, load_config
 from bridge.http import build_root
+from bridge.orders import OrderService
+from bridge.outbox import Outbox
 from bridge.reactor import event_loop
 from bridge.routing import build_route_table
 from bridge.store import Store
@@ -83,16 +86,21 @@ def run(args: argparse.Namespace) -> int:
     controls = {name: AmiPbxControl(c) for name, c in connections.items()}
     transfers = TransferService(store, config.plans, controls)
     conferences = ConferenceService(store, controls, config.units)
+    orders = OrderService(store.db.conn, set(config.plans), on_rejected=transfers.take_back)
+    outbox = Outbox(orders, config.delivery)
     for name, connection in connections.items():
         connection.subscribe("UserEvent", partial(_dialplan_event, transfers, name))
         connection.subscribe("Confbridge*", partial(conferences.on_event, name))
         connection.on_login(partial(_resync, transfers, conferences, name))
         connection.start()
     v1 = {b"transfers": TransfersResource(config.tokens, loop, transfers),
-          b"conferences": ConferencesResource(config.tokens, loop, conferences)}
+          b"conferences": ConferencesResource(config.tokens, loop, conferences),
+          b"orders": OrdersResource(config.tokens, loop, orders),
+          b"webhook": WebhookResource(config.tokens, loop, orders)}
     reactor.listenTCP(config.http.port, Site(build_root(connections.values(), v1)), interface=config.http.host)
     agi = FastAgiFactory(build_route_table(transfers), config.agi.limits, loop)
     reactor.callWhenRunning(_start_fastagi, agi, config.agi.host, config.agi.port, loop)
+    reactor.callWhenRunning(outbox.start)
     reactor.addSystemEventTrigger("before", "shutdown", lambda: [c.close() for c in connections.values()])
     settle_heap()
     log.info("linkdesk serving HTTP on %s:%d, FastAGI on %s:%d, for PBXs %s", config.http.host,

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from bridge import orders_cli
 from bridge.lab.layout import LabError, default_paths, load_specs
 
 
@@ -122,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--config", help="TOML config with [pbx.NAME.dialplan] tables")
     render.add_argument("--lab", action="store_true", help="render for the lab PBXs")
     dialplan.set_defaults(func=_dialplan)
+
+    orders_cli.add_parser(commands)
 
     lab = commands.add_parser("lab", help="the two-PBX Asterisk lab")
     lab_commands = lab.add_subparsers(dest="lab_command", required=True)

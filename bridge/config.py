@@ -14,6 +14,7 @@ from typing import Mapping
 
 from agi.fastagi import AgiLimits
 from ami.connection import AmiEndpoint
+from bridge.outbox import DeliveryTiming
 from bridge.transfers import TransferPlan
 from bridge.units import LinkageUnit, UnitConfigError, unit_from_config
 
@@ -43,6 +44,7 @@ class Config:
     plans: dict[str, TransferPlan]
     tokens: dict[str, str]          # bearer token → platform
     units: dict[str, LinkageUnit] = field(default_factory=dict)
+    delivery: DeliveryTiming = DeliveryTiming()
     store_path: str = "/var/lib/linkdesk/linkdesk.db"
     store_sync: str = "normal"      # SQLite synchronous: "normal" or "full" (see README)
 
@@ -71,8 +73,23 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
     return Config(http=http, agi=_agi(raw.get("agi", {})), pbxs=pbxs,
                   plans={name: _plan(name, table.get("transfer", {})) for name, table in tables.items()},
                   tokens=_tokens(raw.get("tokens", {}), env), units=_units(raw.get("units", {})),
+                  delivery=_delivery(raw.get("orders", {})),
                   **({"store_path": store["path"]} if "path" in store else {}),
                   **({"store_sync": store["sync"]} if "sync" in store else {}))
+
+
+def _delivery(table: dict) -> DeliveryTiming:
+    """[orders]: webhook retries (retry_base, retry_cap, seconds) and acceptance
+    deadlines per priority (deadlines = { urgent = 60, … })."""
+    fields = _typed(table, {"retry_base": (int, float), "retry_cap": (int, float), "deadlines": dict}, "orders")
+    deadlines = dict(DeliveryTiming().deadlines)
+    for priority, seconds in fields.pop("deadlines", {}).items():
+        if priority not in deadlines or not isinstance(seconds, (int, float)) or seconds <= 0:
+            raise ConfigError(f"orders.deadlines.{priority}: a priority of {sorted(deadlines)} and seconds > 0")
+        deadlines[priority] = float(seconds)
+    if any(value <= 0 for value in fields.values()):
+        raise ConfigError("orders: retry_base and retry_cap are seconds > 0")
+    return DeliveryTiming(**{k: float(v) for k, v in fields.items()}, deadlines=tuple(deadlines.items()))
 
 
 def _units(tables: dict) -> dict[str, LinkageUnit]:

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import sqlite_utils
 
-ACTIVE_STATES = ("requested", "dialing", "answered")
-SCHEMA_VERSION = 1
+from bridge.migrations import ACTIVE_TRANSFER_STATES, migrate
+from bridge.order_store import OrderStore
+
+ACTIVE_STATES = ACTIVE_TRANSFER_STATES
 
 
 class TransferConflict(Exception):
@@ -45,31 +47,8 @@ class Store:
         if str(path) != ":memory:":
             self.db.enable_wal()
         self.db.execute(f"PRAGMA synchronous = {'FULL' if sync == 'full' else 'NORMAL'}")
-        self._create_schema()
-
-    def _create_schema(self) -> None:
-        self.db.execute("""CREATE TABLE IF NOT EXISTS transfers (
-            id TEXT PRIMARY KEY, call_id TEXT NOT NULL, pbx TEXT NOT NULL, target TEXT NOT NULL,
-            mode TEXT NOT NULL, lane TEXT NOT NULL, trigger TEXT NOT NULL,
-            operator_channel TEXT, citizen_channel TEXT NOT NULL, return_to TEXT, return_queue TEXT,
-            caller_number TEXT NOT NULL, caller_withheld INTEGER NOT NULL, order_id TEXT NOT NULL,
-            state TEXT NOT NULL, reason TEXT, receiver_channel TEXT,
-            received_at REAL, created_at REAL NOT NULL, updated_at REAL NOT NULL)""")
-        if "received_at" not in self.db["transfers"].columns_dict:
-            self.db["transfers"].add_column("received_at", float)  # stores made before it existed
-        self.db.execute(f"""CREATE UNIQUE INDEX IF NOT EXISTS one_active_transfer_per_call
-            ON transfers(pbx, call_id) WHERE state IN {ACTIVE_STATES}""")
-        self.db.execute("""CREATE TABLE IF NOT EXISTS transfer_events (
-            transfer_id TEXT NOT NULL, at REAL NOT NULL, state TEXT NOT NULL, detail TEXT)""")
-        self.db.execute("""CREATE TABLE IF NOT EXISTS orders (
-            id TEXT PRIMARY KEY, kind TEXT NOT NULL, from_platform TEXT NOT NULL,
-            to_platform TEXT NOT NULL, caller_number TEXT NOT NULL, caller_withheld INTEGER NOT NULL,
-            transfer_id TEXT, state TEXT NOT NULL, created_at REAL NOT NULL)""")
-        self.db.execute("""CREATE TABLE IF NOT EXISTS conferences (
-            id TEXT PRIMARY KEY, pbx TEXT NOT NULL, started_at REAL NOT NULL, ended_at REAL)""")
-        self.db.execute("""CREATE TABLE IF NOT EXISTS conference_events (
-            conference_id TEXT NOT NULL, at REAL NOT NULL, what TEXT NOT NULL, channel TEXT, role TEXT)""")
-        self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self.schema_version = migrate(self.db.conn)
+        self.orders = OrderStore(self.db.conn)
 
     def create_transfer(self, transfer: dict, order: dict) -> dict:
         """Store a new transfer (state `requested`) and its order in one commit."""
@@ -78,10 +57,13 @@ class Store:
                "created_at": now, "updated_at": now}
         try:
             with self.db.conn:
-                self._insert("orders", {**order, "transfer_id": transfer["id"], "state": "created",
-                                        "created_at": now})
+                order_row = {**order, "transfer_id": transfer["id"], "call_uniqueid": transfer["call_id"],
+                             "state": "created", "version": 1, "created_at": now, "updated_at": now}
+                self._insert("orders", order_row)
                 self._insert("transfers", row)
                 self._event(transfer["id"], "requested", f"by {transfer['trigger']}", now)
+                self.orders.record(order_row, order["from_platform"], "created",
+                                   {"transfer": transfer["id"]}, [order["to_platform"]])
         except sqlite3.IntegrityError as exc:
             raise TransferConflict(f"call {transfer['call_id']} already has an active transfer") from exc
         return row

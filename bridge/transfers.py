@@ -27,6 +27,7 @@ from bridge.transfer_model import (Move, PbxControl, TransferError, TransferPlan
 log = logging.getLogger("linkdesk.transfers")
 
 TRANSFER_CONTEXT = "linkdesk-transfer"
+RETURN_CONTEXT = "linkdesk-return"
 MODES = ("blind", "warm")
 LANES = ("normal", "emergency")
 ORDER_KIND = {"12345": ("work", "WO"), "110": ("police", "PO")}
@@ -154,6 +155,30 @@ class TransferService:
         await control.hangup_uniqueid(leg_id(transfer["id"]))
         self._track(threeway.dissolve(transfer, control))
         return self.store.transfer(transfer["id"])
+
+    def take_back(self, order: dict) -> None:
+        """The receiving platform rejected the transfer's order: if the citizen
+        is still on the line, they go back to the first operator (or the head
+        of their queue); in a three-way call, the receiver is taken out."""
+        if order.get("transfer_id"):
+            self._track(self._take_back(self.store.transfer(order["transfer_id"]), order.get("reason") or ""))
+
+    async def _take_back(self, transfer: dict, reason: str) -> None:
+        control = self.controls[transfer["pbx"]]
+        if transfer["mode"] == "warm":
+            listing = (await control.conference_listing()).get(threeway.room_of(transfer), [])
+            receivers = [e["Channel"] for e in listing if e.get("ChanVariable") == f"{threeway.ROLE}={transfer['target']}"]
+            for channel in receivers:
+                await control.kick(threeway.room_of(transfer), channel)
+            taken = bool(receivers)
+        else:
+            taken = bool(await control.channel_facts(transfer["citizen_channel"]))
+            if taken:
+                await control.hand_over([(transfer["citizen_channel"], "LINKDESK_REJECTED", "1")],
+                                        Move(transfer["citizen_channel"], RETURN_CONTEXT, "s"))
+        if taken:
+            self.store.move(transfer["id"], "returned", "order-rejected")
+            log.warning("transfer %s returned to the first operator: order rejected (%s)", transfer["id"], reason)
 
     def get(self, transfer_id: str) -> dict:
         try:

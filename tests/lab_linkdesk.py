@@ -27,7 +27,7 @@ def free_tcp_port() -> int:
 class Linkdesk:
     """`linkdesk serve --lab` on a free HTTP port and FastAGI 4573, stopped by pid."""
 
-    def __init__(self, workdir: Path, answer_timeout: int | None = None):
+    def __init__(self, workdir: Path, answer_timeout: int | None = None, extra_config: str = ""):
         self.http_port = free_tcp_port()
         self.store = workdir / "linkdesk.db"
         config = workdir / "linkdesk.toml"
@@ -35,7 +35,7 @@ class Linkdesk:
         if answer_timeout is not None:
             for pbx in ("110", "12345"):
                 lines.append(f"[pbx.{pbx}.transfer]\nanswer_timeout = {answer_timeout}\n")
-        config.write_text("\n".join(lines))
+        config.write_text("\n".join([*lines, extra_config]))
         self.log_file = workdir / "linkdesk.log"
         self.process = self._spawn(config)
 
@@ -52,9 +52,10 @@ class Linkdesk:
                 await asyncio.sleep(0.1)
 
     def call(self, method: str, path: str, body=None, token: str | None = LAB_TOKENS["110"],
-             raw: bytes | None = None) -> tuple[int, dict]:
+             raw: bytes | None = None, headers: dict | None = None) -> tuple[int, dict]:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=data, method=method)
+        request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=data, method=method,
+                                         headers=headers or {})
         if token:
             request.add_header("Authorization", f"Bearer {token}")
         try:

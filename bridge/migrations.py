@@ -1,0 +1,85 @@
+"""The store's schema, as numbered migrations run at start-up.
+
+`PRAGMA user_version` holds the number of the last migration applied; each
+pending one runs in its own transaction, so a store is always at one
+version or the next, never between. Add a migration at the end; never
+change one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+ACTIVE_TRANSFER_STATES = ("requested", "dialing", "answered")
+
+
+def _v1_transfers_and_conferences(db: sqlite3.Connection) -> None:
+    db.execute("""CREATE TABLE IF NOT EXISTS transfers (
+        id TEXT PRIMARY KEY, call_id TEXT NOT NULL, pbx TEXT NOT NULL, target TEXT NOT NULL,
+        mode TEXT NOT NULL, lane TEXT NOT NULL, trigger TEXT NOT NULL,
+        operator_channel TEXT, citizen_channel TEXT NOT NULL, return_to TEXT, return_queue TEXT,
+        caller_number TEXT NOT NULL, caller_withheld INTEGER NOT NULL, order_id TEXT NOT NULL,
+        state TEXT NOT NULL, reason TEXT, receiver_channel TEXT,
+        received_at REAL, created_at REAL NOT NULL, updated_at REAL NOT NULL)""")
+    db.execute(f"""CREATE UNIQUE INDEX IF NOT EXISTS one_active_transfer_per_call
+        ON transfers(pbx, call_id) WHERE state IN {ACTIVE_TRANSFER_STATES}""")
+    db.execute("""CREATE TABLE IF NOT EXISTS transfer_events (
+        transfer_id TEXT NOT NULL, at REAL NOT NULL, state TEXT NOT NULL, detail TEXT)""")
+    db.execute("""CREATE TABLE IF NOT EXISTS orders (
+        id TEXT PRIMARY KEY, kind TEXT NOT NULL, from_platform TEXT NOT NULL,
+        to_platform TEXT NOT NULL, caller_number TEXT NOT NULL, caller_withheld INTEGER NOT NULL,
+        transfer_id TEXT, state TEXT NOT NULL, created_at REAL NOT NULL)""")
+    db.execute("""CREATE TABLE IF NOT EXISTS conferences (
+        id TEXT PRIMARY KEY, pbx TEXT NOT NULL, started_at REAL NOT NULL, ended_at REAL)""")
+    db.execute("""CREATE TABLE IF NOT EXISTS conference_events (
+        conference_id TEXT NOT NULL, at REAL NOT NULL, what TEXT NOT NULL, channel TEXT, role TEXT)""")
+
+
+def _v2_order_circulation(db: sqlite3.Connection) -> None:
+    """Orders get their case fields, a version, a timestamp per state; plus
+    the audit trail, the outbox, webhooks and idempotency keys. Stores made
+    by builds before migrations existed are completed first."""
+    _v1_transfers_and_conferences(db)
+    if "received_at" not in [row[1] for row in db.execute("PRAGMA table_info(transfers)")]:
+        db.execute("ALTER TABLE transfers ADD COLUMN received_at REAL")
+    for column in ("category TEXT", "summary TEXT", "location TEXT", "priority TEXT NOT NULL DEFAULT 'normal'",
+                   "call_uniqueid TEXT", "call_linkedid TEXT", "conference_id TEXT", "reason TEXT", "result TEXT",
+                   "version INTEGER NOT NULL DEFAULT 1", "updated_at REAL", "delivered_at REAL",
+                   "accepted_at REAL", "rejected_at REAL", "closed_at REAL", "escalated_at REAL"):
+        db.execute(f"ALTER TABLE orders ADD COLUMN {column}")
+    db.execute("UPDATE orders SET updated_at = created_at WHERE updated_at IS NULL")
+    db.execute("CREATE INDEX orders_by_to ON orders(to_platform, created_at)")
+    db.execute("CREATE INDEX orders_by_from ON orders(from_platform, created_at)")
+    db.execute("""CREATE TABLE order_events (
+        id TEXT PRIMARY KEY, order_id TEXT NOT NULL, at REAL NOT NULL, actor TEXT NOT NULL,
+        action TEXT NOT NULL, version INTEGER NOT NULL, detail TEXT)""")
+    db.execute("CREATE INDEX order_events_by_order ON order_events(order_id, at)")
+    db.execute("""CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, platform TEXT NOT NULL,
+        payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL,
+        done_at REAL, last_error TEXT, UNIQUE(event_id, platform))""")
+    db.execute("CREATE INDEX outbox_due ON outbox(next_at) WHERE done_at IS NULL")
+    db.execute("""CREATE TABLE webhooks (
+        platform TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL, updated_at REAL NOT NULL)""")
+    db.execute("""CREATE TABLE idempotency (
+        platform TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, status INTEGER NOT NULL,
+        body TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (platform, key))""")
+
+
+MIGRATIONS = (_v1_transfers_and_conferences, _v2_order_circulation)
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Apply the pending migrations; the schema version now."""
+    current = db.execute("PRAGMA user_version").fetchone()[0]
+    for number, migration in enumerate(MIGRATIONS[current:], start=current + 1):
+        # An explicit transaction: sqlite3 would run the DDL outside one.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            migration(db)
+            db.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            db.rollback()
+            raise
+        db.commit()
+    return len(MIGRATIONS)

@@ -1,0 +1,127 @@
+"""Orders in SQLite: rows, the append-only audit trail, the outbox, webhooks
+and idempotency keys. Nothing here commits on its own: the order service
+wraps each change (with its trail, outbox rows and idempotency record) in
+one transaction, so a change is stored whole or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+
+PUBLIC_FIELDS = ("id", "kind", "from_platform", "to_platform", "caller_number", "caller_withheld", "category",
+                 "summary", "location", "priority", "state", "version", "reason", "result", "transfer_id",
+                 "conference_id", "call_uniqueid", "call_linkedid", "created_at", "updated_at", "delivered_at",
+                 "accepted_at", "rejected_at", "closed_at", "escalated_at")
+
+
+def _rows(cursor: sqlite3.Cursor) -> list[dict]:
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+class OrderStore:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    # -- orders ----------------------------------------------------------
+    def insert(self, order: dict) -> None:
+        self.conn.execute(f"INSERT INTO orders ({', '.join(order)}) VALUES ({', '.join('?' * len(order))})",
+                          list(order.values()))
+
+    def get(self, order_id: str) -> dict | None:
+        found = _rows(self.conn.execute("SELECT * FROM orders WHERE id = ?", [order_id]))
+        return found[0] if found else None
+
+    def update(self, order_id: str, version: int, changes: dict) -> bool:
+        """Apply `changes` and bump the version, only if the order is still at
+        `version`; False (nothing changed) if another update came first."""
+        sets = ", ".join(f"{name} = ?" for name in changes)
+        cursor = self.conn.execute(f"UPDATE orders SET {sets}, version = version + 1 WHERE id = ? AND version = ?",
+                                   [*changes.values(), order_id, version])
+        return cursor.rowcount == 1
+
+    def search(self, platform: str | None, filters: dict, limit: int, offset: int) -> list[dict]:
+        """Orders `platform` sent or received (None: all of them), oldest first."""
+        where, args = ["(from_platform = ? OR to_platform = ?)"], [platform, platform]
+        if platform is None:
+            where, args = ["1 = 1"], []
+        for name, column in (("state", "state"), ("kind", "kind"), ("to", "to_platform"), ("from", "from_platform")):
+            if filters.get(name):
+                where.append(f"{column} = ?")
+                args.append(filters[name])
+        if filters.get("since") is not None:
+            where.append("created_at >= ?")
+            args.append(filters["since"])
+        return _rows(self.conn.execute(f"SELECT * FROM orders WHERE {' AND '.join(where)} "
+                                       "ORDER BY created_at, id LIMIT ? OFFSET ?", [*args, limit, offset]))
+
+    def overdue(self, deadlines: dict[str, float], now: float) -> list[dict]:
+        """Orders not yet accepted or rejected whose priority's deadline has passed, not yet escalated."""
+        found = []
+        for priority, seconds in deadlines.items():
+            found += _rows(self.conn.execute(
+                "SELECT * FROM orders WHERE state IN ('created', 'delivered') AND escalated_at IS NULL "
+                "AND priority = ? AND created_at + ? < ?", [priority, seconds, now]))
+        return found
+
+    # -- the trail and the outbox ---------------------------------------------
+    def record(self, order: dict, actor: str, action: str, detail: dict, platforms: list[str]) -> dict:
+        """Append an event to the order's trail, and queue it for each platform's webhook."""
+        event = {"id": f"ev-{uuid.uuid4().hex}", "order_id": order["id"], "at": time.time(), "actor": actor,
+                 "action": action, "version": order["version"], "detail": json.dumps(detail, ensure_ascii=False)}
+        self.conn.execute("INSERT INTO order_events (id, order_id, at, actor, action, version, detail) "
+                          "VALUES (:id, :order_id, :at, :actor, :action, :version, :detail)", event)
+        payload = json.dumps({"event_id": event["id"], "order_id": order["id"], "action": action,
+                              "actor": actor, "at": event["at"], "version": order["version"], "detail": detail,
+                              "order": public(order)}, ensure_ascii=False)
+        for platform in platforms:
+            if self.webhook(platform) is not None:
+                self.conn.execute("INSERT INTO outbox (event_id, platform, payload, next_at) VALUES (?, ?, ?, ?)",
+                                  [event["id"], platform, payload, event["at"]])
+        return event
+
+    def events(self, order_id: str) -> list[dict]:
+        rows = _rows(self.conn.execute("SELECT * FROM order_events WHERE order_id = ? ORDER BY at, rowid",
+                                       [order_id]))
+        return [{**row, "detail": json.loads(row["detail"] or "{}")} for row in rows]
+
+    def due_deliveries(self, now: float) -> list[dict]:
+        """Per platform, its oldest undelivered event, if it is due: a platform
+        gets its events in order, and one failing holds back only its own."""
+        return _rows(self.conn.execute(
+            "SELECT * FROM outbox WHERE id IN (SELECT MIN(id) FROM outbox WHERE done_at IS NULL GROUP BY platform) "
+            "AND next_at <= ?", [now]))
+
+    def delivered(self, row_id: int) -> None:
+        self.conn.execute("UPDATE outbox SET done_at = ?, attempts = attempts + 1 WHERE id = ?", [time.time(), row_id])
+
+    def retry_later(self, row_id: int, at: float, error: str) -> None:
+        self.conn.execute("UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?",
+                          [at, error[:500], row_id])
+
+    # -- webhooks and idempotency ------------------------------------------------
+    def webhook(self, platform: str) -> dict | None:
+        found = _rows(self.conn.execute("SELECT * FROM webhooks WHERE platform = ?", [platform]))
+        return found[0] if found else None
+
+    def set_webhook(self, platform: str, url: str, secret: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO webhooks (platform, url, secret, updated_at) VALUES (?, ?, ?, ?)",
+                          [platform, url, secret, time.time()])
+
+    def remembered(self, platform: str, key: str) -> dict | None:
+        found = _rows(self.conn.execute("SELECT * FROM idempotency WHERE platform = ? AND key = ?", [platform, key]))
+        return found[0] if found else None
+
+    def remember(self, platform: str, key: str, fingerprint: str, status: int, body: dict) -> None:
+        self.conn.execute("INSERT INTO idempotency (platform, key, fingerprint, status, body, at) "
+                          "VALUES (?, ?, ?, ?, ?, ?)", [platform, key, fingerprint, status,
+                                                        json.dumps(body, ensure_ascii=False), time.time()])
+
+
+def public(order: dict) -> dict:
+    shown = {name: order.get(name) for name in PUBLIC_FIELDS}
+    shown["caller_withheld"] = bool(shown["caller_withheld"])
+    return shown

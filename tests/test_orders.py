@@ -1,0 +1,148 @@
+"""Orders without a network: the lifecycle and its refusals, migrations of an
+old store, the outbox's retries, order and signatures, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from ami_probe import on_loop
+from bridge.cli import main as cli_main
+from bridge.migrations import MIGRATIONS
+from bridge.orders import OrderError, OrderService
+from bridge.outbox import DeliveryTiming, Outbox, signature
+from bridge.store import Store
+
+
+@pytest.fixture
+def orders(tmp_path):
+    store = Store(tmp_path / "o.db")
+    service = OrderService(store.db.conn, {"110", "12345"})
+    service.set_webhook("110", "http://127.0.0.1:1/110", "secret-of-110-xxxxx")
+    service.set_webhook("12345", "http://127.0.0.1:1/12345", "secret-of-12345-xxx")
+    return service
+
+
+def _new(orders, **fields) -> dict:
+    return orders.create("110", {"to": "12345", "caller_number": "+86 138 0013 8000", **fields})["order"]
+
+
+def test_an_order_goes_created_delivered_accepted_feedback_closed_with_a_version_each_step(orders):
+    order = _new(orders, summary="gas smell")
+    assert (order["state"], order["version"], order["caller_number"]) == ("created", 1, "13800138000")
+    assert orders.get("12345", order["id"])["state"] == "delivered", "the addressee's read delivers it"
+    version = 2
+    for action, text, state in (("accept", "", "accepted"), ("feedback", "on the way", "accepted"),
+                                ("feedback", "fixed", "accepted"), ("close", "valve replaced", "closed")):
+        order = orders.act("12345", order["id"], action, version, text)["order"]
+        version += 1
+        assert (order["state"], order["version"]) == (state, version)
+    assert order["result"] == "valve replaced" and order["closed_at"]
+    trail = orders.events("110", order["id"])
+    assert [e["action"] for e in trail] == ["created", "delivered", "accepted", "feedback", "feedback", "closed"]
+    assert [e["version"] for e in trail] == [1, 2, 3, 4, 5, 6]
+    assert trail[3]["detail"] == {"note": "on the way"} and trail[2]["actor"] == "12345"
+
+
+@pytest.mark.parametrize("who, action, version, text, reason", [
+    ("110", "accept", 1, "", "order-forbidden"),            # only the addressee
+    ("12345", "accept", 7, "", "order-version-conflict"),   # stale version
+    ("12345", "accept", "1", "", "order-bad-field"),        # not an integer
+    ("12345", "reject", 1, "", "order-bad-field"),          # a rejection needs its reason
+    ("12345", "close", 1, "done", "order-illegal-move"),    # not accepted yet
+    ("119", "accept", 1, "", "order-not-found"),            # not a party to it
+])
+def test_refusals_name_their_reason_and_change_nothing(orders, who, action, version, text, reason):
+    order = _new(orders)
+    with pytest.raises(OrderError) as err:
+        orders.act(who, order["id"], action, version, text)
+    assert err.value.reason == reason
+    assert orders.store.get(order["id"])["version"] == 1 and len(orders.store.events(order["id"])) == 1
+
+
+def test_a_rejection_hands_the_order_to_the_call_side(tmp_path):
+    rejected = []
+    store = Store(tmp_path / "o.db")
+    service = OrderService(store.db.conn, {"110", "12345"}, on_rejected=rejected.append)
+    order = service.create("110", {"to": "12345"})["order"]
+    service.act("12345", order["id"], "reject", 1, "a police matter")
+    assert [(o["id"], o["state"], o["reason"]) for o in rejected] == [(order["id"], "rejected", "a police matter")]
+
+
+def test_overdue_orders_escalate_once(orders):
+    order = _new(orders, priority="urgent")
+    orders.conn.execute("UPDATE orders SET created_at = created_at - 120 WHERE id = ?", [order["id"]])
+    assert orders.escalate_overdue({"urgent": 60.0}) == [order["id"]]
+    assert orders.escalate_overdue({"urgent": 60.0}) == []
+    assert orders.events("110", order["id"])[-1]["action"] == "escalated"
+
+
+def test_an_old_store_is_migrated_and_keeps_its_orders(tmp_path):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        MIGRATIONS[0](db)
+        db.execute("PRAGMA user_version = 1")
+        db.execute("INSERT INTO orders VALUES ('WO-0123456789ab', 'work', '110', '12345', '1', 0, NULL, "
+                   "'created', 1.0)")
+    store = Store(path)
+    assert store.schema_version == len(MIGRATIONS)
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    migrated = store.orders.get("WO-0123456789ab")
+    assert (migrated["version"], migrated["priority"], migrated["updated_at"]) == (1, "normal", 1.0)
+
+
+class FlakyHooks:
+    """Refuses the first `failures` POSTs of each URL; records what it was sent."""
+
+    def __init__(self, failures: int):
+        self.failures, self.sent = failures, []
+
+    async def post(self, url, body, headers):
+        self.sent.append((url, json.loads(body), headers))
+        refused = sum(1 for sent_url, _, _ in self.sent if sent_url == url) <= self.failures
+        return 503 if refused else 204
+
+
+@on_loop
+async def test_the_outbox_retries_keeps_order_per_platform_and_signs_every_post(orders):
+    order = _new(orders)
+    hooks = FlakyHooks(failures=2)
+    outbox = Outbox(orders, DeliveryTiming(retry_base=0.0, retry_cap=0.0), hooks.post)
+    for _ in range(10):
+        await outbox.deliver_due()
+    to_12345 = [(payload["action"], headers) for url, payload, headers in hooks.sent if url.endswith("/12345")]
+    assert [action for action, _ in to_12345] == ["created"] * 3 + ["delivered"], "created first, until taken"
+    assert len({headers["Idempotency-Key"] for action, headers in to_12345 if action == "created"}) == 1
+    for url, payload, headers in hooks.sent:
+        secret = "secret-of-12345-xxx" if url.endswith("/12345") else "secret-of-110-xxxxx"
+        assert headers["X-Linkdesk-Signature"] == signature(secret, json.dumps(payload, ensure_ascii=False).encode())
+    assert orders.store.get(order["id"])["state"] == "delivered"
+    assert orders.store.due_deliveries(1e12) == [], "everything taken"
+
+
+@on_loop
+async def test_a_refused_delivery_waits_a_capped_doubling_delay(orders):
+    _new(orders)
+    outbox = Outbox(orders, DeliveryTiming(retry_base=10.0, retry_cap=25.0), FlakyHooks(failures=99).post)
+    delays = []
+    for _ in range(4):
+        row = orders.store.due_deliveries(1e12)[0]
+        orders.conn.execute("UPDATE outbox SET next_at = 0 WHERE id = ?", [row["id"]])
+        await outbox.deliver_due()
+        after = orders.conn.execute("SELECT next_at - strftime('%s','now'), attempts FROM outbox WHERE id = ?",
+                                    [row["id"]]).fetchone()
+        delays.append(round(after[0] / 5) * 5)
+    assert delays == [10, 20, 25, 25]
+
+
+def test_the_cli_lists_shows_and_tells_the_trail(orders, tmp_path, capsys):
+    order = _new(orders, summary="water main burst")
+    orders.act("12345", order["id"], "accept", 1)
+    store = str(tmp_path / "o.db")
+    assert cli_main(["orders", "--store", store, "list"]) == 0
+    assert order["id"] in capsys.readouterr().out
+    assert cli_main(["orders", "--store", store, "--json", "events", order["id"]]) == 0
+    assert [e["action"] for e in json.loads(capsys.readouterr().out)] == ["created", "accepted"]
+    assert cli_main(["orders", "--store", store, "show", "WO-000000000000"]) == 1
