@@ -12,8 +12,8 @@ CONFERENCE_DIAL = "linkdesk-conference-dial"
 
 # What the service learns of the citizen's channel: its id, its number and
 # presentation, and the queue and operator it came through (for the return).
-FACTS = (("uniqueid", "UNIQUEID"), ("caller", "CALLERID(num)"), ("presentation", "CALLERID(num-pres)"),
-         ("queue", "QUEUENAME"), ("member", "MEMBERINTERFACE"))
+FACTS = (("uniqueid", "UNIQUEID"), ("linkedid", "CHANNEL(linkedid)"), ("caller", "CALLERID(num)"),
+         ("presentation", "CALLERID(num-pres)"), ("queue", "QUEUENAME"), ("member", "MEMBERINTERFACE"))
 
 
 # OriginateResponse Reason codes (Asterisk's AST_CONTROL_*) as Dial would say them.

@@ -21,7 +21,6 @@ import sqlite3
 import statistics
 import sys
 import tempfile
-import time
 from datetime import datetime
 from pathlib import Path
 

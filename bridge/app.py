@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     controls = {name: AmiPbxControl(c) for name, c in connections.items()}
     transfers = TransferService(store, config.plans, controls)
     conferences = ConferenceService(store, controls, config.units)
-    orders = OrderService(store.db.conn, set(config.plans), on_rejected=transfers.take_back)
+    # Linkage units are addressees too: a unit with a token in [tokens] works its orders.
+    orders = OrderService(store.db.conn, set(config.plans) | set(config.units), on_rejected=transfers.take_back)
     outbox = Outbox(orders, config.delivery)
     for name, connection in connections.items():
         connection.subscribe("UserEvent", partial(_dialplan_event, transfers, name))

@@ -221,7 +221,10 @@ class TransferService:
                     "caller_number": number.number, "caller_withheld": int(number.withheld),
                     "order_id": order_id, "received_at": received_at}
         order = {"id": order_id, "kind": kind, "from_platform": plan.platform, "to_platform": req.to,
-                 "caller_number": number.number, "caller_withheld": int(number.withheld)}
+                 "caller_number": number.number, "caller_withheld": int(number.withheld),
+                 "call_linkedid": facts.get("linkedid") or None,
+                 # a three-way call's room is named by its order
+                 "conference_id": order_id if req.mode == "warm" else None}
         try:
             return self.store.create_transfer(transfer, order)
         except TransferConflict as exc:

@@ -54,3 +54,23 @@ def hang_up_everything() -> None:
     for pbx in ("110", "12345"):
         subprocess.run(["chroot", str(root), "/usr/sbin/asterisk", "-C", f"/etc/linkdesk-lab/{pbx}/asterisk.conf",
                         "-rx", "channel request hangup all"], capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def linkdesk(tmp_path):
+    """`linkdesk serve --lab` for one test, stopped (by pid) after it."""
+    from lab_linkdesk import Linkdesk
+
+    service = Linkdesk(tmp_path)
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def impatient_linkdesk(tmp_path):
+    """linkdesk giving the other side 4 s to answer."""
+    from lab_linkdesk import Linkdesk
+
+    service = Linkdesk(tmp_path, answer_timeout=4)
+    yield service
+    service.stop()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bridge.lab.procs import stop_child
 
-LAB_TOKENS = {"110": "lab-token-110", "12345": "lab-token-12345"}
+LAB_TOKENS = {"110": "lab-token-110", "12345": "lab-token-12345", "gas": "lab-token-gas"}
 
 
 def free_tcp_port() -> int:

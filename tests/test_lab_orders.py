@@ -29,13 +29,6 @@ def receivers():
         receiver.close()
 
 
-@pytest.fixture
-def linkdesk(tmp_path):
-    service = Linkdesk(tmp_path)
-    yield service
-    service.stop()
-
-
 async def _register(linkdesk, receivers) -> None:
     for platform, receiver in receivers.items():
         status, body = await linkdesk.api("PUT", "/v1/webhook", {"url": receiver.url, "secret": SECRET[platform]},
@@ -66,6 +59,7 @@ async def test_a_transfers_work_order_goes_round_by_webhooks_with_its_full_trail
             created = await until(lambda: next((p for p in at_12345.applied.values() if p["order_id"] == order_id), None))
             assert created["action"] == "created" and created["order"]["caller_number"] == CITIZEN
             assert created["order"]["kind"] == "work" and created["order"]["from_platform"] == "110"
+            assert created["order"]["call_uniqueid"] and created["order"]["call_linkedid"], "linked to the call"
             await until(lambda: linkdesk.call("GET", f"/v1/orders/{order_id}")[1]["order"]["state"] == "delivered")
 
             version = linkdesk.call("GET", f"/v1/orders/{order_id}", token=LAB_TOKENS["12345"])[1]["order"]["version"]

@@ -12,24 +12,10 @@ import pytest
 
 from ami_probe import EventRecorder, on_loop
 from bridge.lab.phones import SippPhone, sip_header
-from lab_linkdesk import LAB_TOKENS, Linkdesk, until
+from lab_linkdesk import LAB_TOKENS, until
 
 CITIZEN = "13800138000"
 pytestmark = pytest.mark.lab
-
-
-@pytest.fixture
-def linkdesk(tmp_path):
-    service = Linkdesk(tmp_path)
-    yield service
-    service.stop()
-
-
-@pytest.fixture
-def impatient_linkdesk(tmp_path):
-    service = Linkdesk(tmp_path, answer_timeout=4)
-    yield service
-    service.stop()
 
 
 async def _room_listing(ami, room: str) -> dict[str, str]:
@@ -92,6 +78,8 @@ async def test_warm_transfer_puts_citizen_110_and_12345_in_one_room_with_their_r
     async with three_way_call(lab, phones, linkdesk) as call:
         room, ami110, receivers, operator_110 = call.room, call.ami110, call.receivers, call.operator_110
         assert room.startswith("WO-"), "the room is named by the work order"
+        order = (await linkdesk.api("GET", f"/v1/orders/{room}"))[1]["order"]
+        assert order["conference_id"] == room and order["call_linkedid"]
         listed = await _room_listing(ami110, room)
         assert sorted(listed.values()) == ["110", "12345", "citizen"]
 

@@ -15,13 +15,6 @@ CITIZEN = "13800138000"
 pytestmark = pytest.mark.lab
 
 
-@pytest.fixture
-def linkdesk(tmp_path):
-    service = Linkdesk(tmp_path)
-    yield service
-    service.stop()
-
-
 def _call_with_keys(lab, phones, press: str, answer_after: float = 0.3, talk_seconds: float = 12):
     """The 110 operator's phone (pressing `press` after answering), the 12345
     operators' phones (answering after `answer_after` s), and a citizen calling 110."""

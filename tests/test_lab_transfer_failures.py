@@ -11,19 +11,11 @@ import pytest
 from ami_probe import EventRecorder, on_loop
 from bridge.lab.layout import default_paths
 from conftest import run_linkdesk
-from lab_linkdesk import LAB_TOKENS, Linkdesk, until
+from lab_linkdesk import until
 from bridge.lab.phones import sip_header
 from test_lab_transfer import CITIZEN, linkdesk_transfer_by_order
 
 pytestmark = pytest.mark.lab
-
-
-@pytest.fixture
-def impatient_linkdesk(tmp_path):
-    """linkdesk giving the other side 4 s to answer."""
-    service = Linkdesk(tmp_path, answer_timeout=4)
-    yield service
-    service.stop()
 
 
 async def _transfer_then_expect_return(lab, phones, linkdesk) -> dict:
@@ -91,7 +83,7 @@ async def test_emergency_lane_overtakes_waiting_intake_calls_and_creates_a_polic
     # No 110 phone is up yet: wait until the PBX knows, so that no INVITE is
     # already on its way to the port where operator 1101's phone will start.
     await until(lambda: _contact_states("110", ("1101", "1102")) == {"Unavail"}, timeout=15)
-    async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
+    async with EventRecorder(lab["110"]) as ami110:
         waiting = [phones.citizen(lab["110"], "110", number, talk_seconds=20)
                    for number in ("13900000001", "13900000002")]
         for number in ("13900000001", "13900000002"):
@@ -111,13 +103,6 @@ async def test_emergency_lane_overtakes_waiting_intake_calls_and_creates_a_polic
         assert (transfer["lane"], transfer["target"], transfer["pbx"]) == ("emergency", "110", "12345")
         for phone in (citizen, *waiting):
             phone.stop()
-
-
-@pytest.fixture
-def linkdesk(tmp_path):
-    service = Linkdesk(tmp_path)
-    yield service
-    service.stop()
 
 
 @on_loop

@@ -71,6 +71,15 @@ def test_a_rejection_hands_the_order_to_the_call_side(tmp_path):
     assert [(o["id"], o["state"], o["reason"]) for o in rejected] == [(order["id"], "rejected", "a police matter")]
 
 
+def test_a_linkage_order_goes_to_a_unit_which_works_it_like_a_platform(tmp_path):
+    service = OrderService(Store(tmp_path / "o.db").db.conn, {"110", "12345", "gas"})
+    order = service.create("110", {"to": "gas", "kind": "linkage", "category": "gas", "summary": "gas smell"})["order"]
+    assert order["id"].startswith("LO-") and order["to_platform"] == "gas"
+    assert service.act("gas", order["id"], "accept", 1)["order"]["state"] == "accepted"
+    assert [o["id"] for o in service.search("gas", {"kind": "linkage"})] == [order["id"]]
+    assert service.search("12345", {}) == [], "a platform not involved sees nothing"
+
+
 def test_overdue_orders_escalate_once(orders):
     order = _new(orders, priority="urgent")
     orders.conn.execute("UPDATE orders SET created_at = created_at - 120 WHERE id = ?", [order["id"]])
