@@ -157,11 +157,14 @@ class FastAgiProtocol(LineReceiver):
         self._pending = pending = self.factory.loop.create_future()
         self.factory.deadlines.set(self._command_key, self.factory.limits.command_timeout, self._timed_out)
         self.transport.write(command.encode("utf-8") + b"\n")
+        started = self.factory.loop.time()
         try:
             return await pending
         finally:
             self.factory.deadlines.clear(self._command_key)
             self._pending = None
+            if self.factory.observer is not None:
+                self.factory.observer.agi_command(self.factory.loop.time() - started)
 
     async def send_last(self, command: str) -> None:
         """Send the session's last command and close; its reply is not awaited."""
@@ -202,7 +205,11 @@ class FastAgiProtocol(LineReceiver):
                 request.route, request.args = split_script(self.env.get("agi_network_script", ""))
             except AgiError as exc:
                 return await report_error(request, exc.reason, str(exc))
-            return await run_route(self.factory.routes, request)
+            outcome = await run_route(self.factory.routes, request)
+            if self.factory.observer is not None:
+                route = request.route if request.route in self.factory.routes else "unknown"
+                self.factory.observer.agi_session(route, outcome)
+            return outcome
         finally:
             self.transport.loseConnection()
 
@@ -240,6 +247,7 @@ class FastAgiFactory(protocol.ServerFactory):
         tick = min(0.25, limits.command_timeout / 4, limits.idle_timeout / 4)
         self.deadlines = Deadlines(call_later or loop.call_later, now or loop.time, tick)
         self.active = 0
+        self.observer = None    # .agi_command(seconds), .agi_session(route, outcome) (metrics)
 
     def buildProtocol(self, addr) -> FastAgiProtocol:
         return FastAgiProtocol(self)

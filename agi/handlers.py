@@ -72,6 +72,12 @@ async def conference_leave(request: AgiRequest) -> None:
     log.info("operator %s left three-way room %s (%s)", request.channel, room or "?", result or "?")
 
 
+async def non_police(mark, request: AgiRequest) -> None:
+    """`non_police?pbx=110`: the operator's disposition key — this call is not
+    a police matter (counted for the diversion ratio when so configured)."""
+    mark()
+
+
 async def inbound(request: AgiRequest) -> None:
     """On the receiving PBX: the order id and the citizen's number from the
     trunk's X-Linkdesk-* headers, checked, into LINKDESK_ORDER_ID and LINKDESK_CALLER

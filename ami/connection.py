@@ -90,6 +90,7 @@ class AmiConnection:
                  events: str = EVENT_CLASSES):
         self.endpoint, self.loop, self.timing, self.event_classes = endpoint, loop, timing, events
         self.events = EventBus(loop)
+        self.observer = None    # .ami_action(pbx, action, seconds, ok) after each action (metrics)
         self._call_later = call_later or loop.call_later
         self.manager = _Manager(self, loop=loop, host=endpoint.host, port=endpoint.port,
                                  protocol_factory=AmiProtocol, log=log)
@@ -145,14 +146,22 @@ class AmiConnection:
         """Send without the logged-in check (the Login itself goes this way)."""
         encode_action(action)
         pending = Action(dict(action))
+        started = self.loop.time()
         future = self.manager.send_action(pending)
         limit = self.timing.action_timeout if timeout is None else timeout
+        ok = False
         try:
-            return await asyncio.wait_for(asyncio.shield(future), limit)
+            reply = await asyncio.wait_for(asyncio.shield(future), limit)
+            first = reply[0] if isinstance(reply, list) else reply
+            ok = first.get("Response") != "Error"
+            return reply
         except asyncio.TimeoutError:
             self.manager.protocol.forget(pending.id)
             raise AmiActionTimeout(f"{action.get('Action')} on PBX {self.endpoint.name}: "
                                    f"no reply in {limit:g} s") from None
+        finally:
+            if self.observer is not None:
+                self.observer.ami_action(self.endpoint.name, action.get("Action", ""), self.loop.time() - started, ok)
 
     def _connected(self) -> None:
         asyncio.ensure_future(self._login(), loop=self.loop)

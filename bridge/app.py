@@ -30,6 +30,7 @@ from bridge.outbox import Outbox
 from bridge.reactor import event_loop
 from bridge.routing import build_route_table
 from bridge.store import Store
+from metrics.wiring import build_metrics
 from bridge.transfers import TransferService
 
 log = logging.getLogger("linkdesk")
@@ -98,8 +99,11 @@ def run(args: argparse.Namespace) -> int:
           b"conferences": ConferencesResource(config.tokens, loop, conferences),
           b"orders": OrdersResource(config.tokens, loop, orders),
           b"webhook": WebhookResource(config.tokens, loop, orders)}
-    reactor.listenTCP(config.http.port, Site(build_root(connections.values(), v1)), interface=config.http.host)
-    agi = FastAgiFactory(build_route_table(transfers), config.agi.limits, loop)
+    agi = FastAgiFactory(None, config.agi.limits, loop)
+    metrics = build_metrics(config.metrics, connections, agi, store, conferences)
+    agi.routes = build_route_table(transfers, on_non_police=metrics.linkage.marked_non_police)
+    reactor.listenTCP(config.http.port, Site(build_root(connections.values(), v1, metrics.resource())),
+                      interface=config.http.host)
     reactor.callWhenRunning(_start_fastagi, agi, config.agi.host, config.agi.port, loop)
     reactor.callWhenRunning(outbox.start)
     reactor.addSystemEventTrigger("before", "shutdown", lambda: [c.close() for c in connections.values()])

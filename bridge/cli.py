@@ -11,6 +11,7 @@ import json
 import sys
 
 from bridge import orders_cli
+from bridge.lab import prometheus
 from bridge.lab.layout import LabError, default_paths, load_specs
 
 
@@ -26,6 +27,7 @@ def _lab(args: argparse.Namespace) -> int:
     if args.lab_command == "provision":
         pbx.require_root_user()
         root.provision(paths, _say, rebuild=args.rebuild)
+        prometheus.provision(paths, _say)
     elif args.lab_command == "up":
         pbx.up(paths, specs, _say)
     elif args.lab_command == "down":

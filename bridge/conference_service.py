@@ -11,6 +11,7 @@ This module imports neither Twisted nor panoramisk.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from bridge.conferences import ConferenceError, ConferenceTracker, Participant, Room
 from bridge.store import Store, new_id
@@ -33,12 +34,16 @@ class ConferenceService:
         self.store, self.controls, self.units = store, controls, units or {}
         self.tracker = tracker or ConferenceTracker()
         self._calling: set[asyncio.Task] = set()
+        # callback(pbx, rooms running on it, seconds the room lasted if it just ended) (metrics)
+        self.listeners: list = []
 
     def on_event(self, pbx: str, event: dict) -> None:
         """A Confbridge* event from PBX `pbx`: the live state, and the timeline."""
         before = self.tracker.rooms.get((pbx, event.get("Conference", "")))
         known = before.participants.get(event.get("Channel", "")) if before else None
         self.tracker.on_event(pbx, event)
+        if event.get("Event") in ("ConfbridgeStart", "ConfbridgeEnd"):
+            self._tell(pbx, before if event["Event"] == "ConfbridgeEnd" else None)
         what = _TIMELINE.get(event.get("Event", ""))
         if what is None or not event.get("Conference"):
             return
@@ -49,6 +54,13 @@ class ConferenceService:
 
     async def resync(self, pbx: str) -> None:
         await self.tracker.resync(pbx, self.controls[pbx])
+        self._tell(pbx, None)
+
+    def _tell(self, pbx: str, ended: Room | None) -> None:
+        active = sum(1 for owner, _ in self.tracker.rooms if owner == pbx)
+        lasted = time.time() - ended.started_at if ended is not None else None
+        for listener in self.listeners:
+            listener(pbx, active, lasted)
 
     def list(self, platform: str) -> list[dict]:
         return [room for room in self.tracker.list() if self._visible(platform, room["id"])]

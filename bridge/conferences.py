@@ -124,9 +124,10 @@ def _participant(event: dict) -> Participant:
 
 
 def _role(event: dict) -> str:
-    variables = event.get("ChanVariable") or []
-    for pair in [variables] if isinstance(variables, str) else variables:
-        name, _, value = pair.partition("=")
-        if name == ROLE_VARIABLE:
-            return value
-    return ""
+    return channel_variables(event).get(ROLE_VARIABLE, "")
+
+
+def channel_variables(event: dict) -> dict[str, str]:
+    """The event's `ChanVariable` headers (manager.conf `channelvars`), as a dict."""
+    found = event.get("ChanVariable") or []
+    return dict(pair.partition("=")[::2] for pair in ([found] if isinstance(found, str) else found))

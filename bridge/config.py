@@ -37,6 +37,13 @@ class AgiConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    diversion: str = "transfer"         # a call is non-police when: "transfer" (it is handed on) or
+                                        # "disposition" (the operator's non_police key says so)
+    service_level_window: float = 900.0
+
+
+@dataclass(frozen=True)
 class Config:
     http: HttpConfig
     agi: AgiConfig
@@ -45,6 +52,7 @@ class Config:
     tokens: dict[str, str]          # bearer token → platform
     units: dict[str, LinkageUnit] = field(default_factory=dict)
     delivery: DeliveryTiming = DeliveryTiming()
+    metrics: MetricsConfig = MetricsConfig()
     store_path: str = "/var/lib/linkdesk/linkdesk.db"
     store_sync: str = "normal"      # SQLite synchronous: "normal" or "full" (see README)
 
@@ -73,9 +81,18 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
     return Config(http=http, agi=_agi(raw.get("agi", {})), pbxs=pbxs,
                   plans={name: _plan(name, table.get("transfer", {})) for name, table in tables.items()},
                   tokens=_tokens(raw.get("tokens", {}), env), units=_units(raw.get("units", {})),
-                  delivery=_delivery(raw.get("orders", {})),
+                  delivery=_delivery(raw.get("orders", {})), metrics=_metrics(raw.get("metrics", {})),
                   **({"store_path": store["path"]} if "path" in store else {}),
                   **({"store_sync": store["sync"]} if "sync" in store else {}))
+
+
+def _metrics(table: dict) -> MetricsConfig:
+    fields = _typed(table, {"diversion": str, "service_level_window": (int, float)}, "metrics")
+    if fields.get("diversion", "transfer") not in ("transfer", "disposition"):
+        raise ConfigError('metrics.diversion: "transfer" or "disposition"')
+    if fields.get("service_level_window", 1) <= 0:
+        raise ConfigError("metrics.service_level_window: seconds > 0")
+    return MetricsConfig(**fields)
 
 
 def _delivery(table: dict) -> DeliveryTiming:

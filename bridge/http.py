@@ -28,10 +28,13 @@ class HealthResource(Resource):
         return json.dumps({"status": "ok" if healthy else "degraded", "pbx": pbxs}).encode()
 
 
-def build_root(connections: Iterable[AmiConnection], v1: dict[bytes, Resource] | None = None) -> Resource:
-    """`/healthz`, and the `/v1/...` resources given."""
+def build_root(connections: Iterable[AmiConnection], v1: dict[bytes, Resource] | None = None,
+               metrics: Resource | None = None) -> Resource:
+    """`/healthz`, `/metrics` (no token: Prometheus scrapes it), and the `/v1/...` resources given."""
     root = Resource()
     root.putChild(b"healthz", HealthResource(connections))
+    if metrics is not None:
+        root.putChild(b"metrics", metrics)
     api = Resource()
     root.putChild(b"v1", api)
     for name, resource in (v1 or {}).items():

@@ -25,6 +25,7 @@ def _rows(cursor: sqlite3.Cursor) -> list[dict]:
 class OrderStore:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
+        self.listeners: list = []   # callback(order, action) for each recorded event (metrics)
 
     # -- orders ----------------------------------------------------------
     def insert(self, order: dict) -> None:
@@ -81,7 +82,13 @@ class OrderStore:
             if self.webhook(platform) is not None:
                 self.conn.execute("INSERT INTO outbox (event_id, platform, payload, next_at) VALUES (?, ?, ?, ?)",
                                   [event["id"], platform, payload, event["at"]])
+        for listener in self.listeners:
+            listener(order, action)
         return event
+
+    def counts(self) -> list[tuple[str, str, int]]:
+        """(kind, state, how many) over all orders."""
+        return [tuple(row) for row in self.conn.execute("SELECT kind, state, COUNT(*) FROM orders GROUP BY 1, 2")]
 
     def events(self, order_id: str) -> list[dict]:
         rows = _rows(self.conn.execute("SELECT * FROM order_events WHERE order_id = ? ORDER BY at, rowid",

@@ -44,8 +44,9 @@ class OrderError(Exception):
 
 
 class OrderService:
-    def __init__(self, conn, platforms: set[str], on_rejected: Callable[[dict], None] | None = None):
-        self.conn, self.store = conn, OrderStore(conn)
+    def __init__(self, conn, platforms: set[str], on_rejected: Callable[[dict], None] | None = None,
+                 store: OrderStore | None = None):
+        self.conn, self.store = conn, store or OrderStore(conn)
         self.platforms = platforms
         self.on_rejected = on_rejected
 

@@ -11,8 +11,9 @@ from agi import handlers
 from agi.routes import RouteTable
 
 
-def build_route_table(transfers=None) -> RouteTable:
-    """The routes; `transfers` (a TransferService) is needed by the transfer route."""
+def build_route_table(transfers=None, on_non_police=None) -> RouteTable:
+    """The routes; `transfers` (a TransferService) is needed by the transfer
+    routes, `on_non_police()` (the metrics' diversion count) by `non_police`."""
     table = RouteTable()
     table.add("ping", handlers.ping)
     table.add("inbound", handlers.inbound)
@@ -20,4 +21,6 @@ def build_route_table(transfers=None) -> RouteTable:
     if transfers is not None:
         table.add("transfer", partial(handlers.transfer, transfers))
         table.add("transfer_cancel", partial(handlers.transfer_cancel, transfers))
+    if on_non_police is not None:
+        table.add("non_police", partial(handlers.non_police, on_non_police))
     return table

@@ -49,6 +49,8 @@ class Store:
         self.db.execute(f"PRAGMA synchronous = {'FULL' if sync == 'full' else 'NORMAL'}")
         self.schema_version = migrate(self.db.conn)
         self.orders = OrderStore(self.db.conn)
+        # callback(transfer, state, reason, at) after each committed state change (metrics)
+        self.transfer_listeners: list = []
 
     def create_transfer(self, transfer: dict, order: dict) -> dict:
         """Store a new transfer (state `requested`) and its order in one commit."""
@@ -66,6 +68,7 @@ class Store:
                                    {"transfer": transfer["id"]}, [order["to_platform"]])
         except sqlite3.IntegrityError as exc:
             raise TransferConflict(f"call {transfer['call_id']} already has an active transfer") from exc
+        self._tell(row, "requested", None, now)
         return row
 
     def move(self, transfer_id: str, state: str, reason: str | None = None, **fields) -> dict:
@@ -79,7 +82,13 @@ class Store:
             if not found:
                 raise NotFound(transfer_id)
             self._event(transfer_id, state, reason, now)
-        return self.transfer(transfer_id)
+        moved = self.transfer(transfer_id)
+        self._tell(moved, state, reason, now)
+        return moved
+
+    def _tell(self, transfer: dict, state: str, reason: str | None, at: float) -> None:
+        for listener in self.transfer_listeners:
+            listener(transfer, state, reason, at)
 
     def transfer(self, transfer_id: str) -> dict:
         cursor = self.db.conn.execute("SELECT * FROM transfers WHERE id = ?", [transfer_id])
@@ -95,6 +104,10 @@ class Store:
 
     def active_transfer_for_order(self, order_id: str) -> dict | None:
         rows = list(self.db["transfers"].rows_where(f"order_id = ? AND state IN {ACTIVE_STATES}", [order_id]))
+        return rows[0] if rows else None
+
+    def transfer_for_order(self, order_id: str) -> dict | None:
+        rows = list(self.db["transfers"].rows_where("order_id = ?", [order_id]))
         return rows[0] if rows else None
 
     def active_transfers(self) -> list[dict]:

@@ -20,6 +20,7 @@ import time
 
 from bridge.numbers import InvalidNumber, caller_number
 from bridge import threeway
+from bridge.conferences import channel_variables
 from bridge.store import NotFound, Store, TransferConflict, new_id
 from bridge.transfer_model import (Move, PbxControl, TransferError, TransferPlan, TransferRequest,  # noqa: F401
                                    PbxWait, failure_reason, leg_id, pack_stamp)
@@ -167,7 +168,8 @@ class TransferService:
         control = self.controls[transfer["pbx"]]
         if transfer["mode"] == "warm":
             listing = (await control.conference_listing()).get(threeway.room_of(transfer), [])
-            receivers = [e["Channel"] for e in listing if e.get("ChanVariable") == f"{threeway.ROLE}={transfer['target']}"]
+            receivers = [e["Channel"] for e in listing
+                         if channel_variables(e).get(threeway.ROLE) == transfer["target"]]
             for channel in receivers:
                 await control.kick(threeway.room_of(transfer), channel)
             taken = bool(receivers)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from ami_probe import EventRecorder, on_loop
+from bridge.conferences import channel_variables
 from bridge.lab.phones import SippPhone, sip_header
 from lab_linkdesk import LAB_TOKENS, until
 
@@ -22,7 +23,7 @@ async def _room_listing(ami, room: str) -> dict[str, str]:
     """Asterisk's own word: channel → LINKDESK_ROLE of everyone in `room`."""
     reply = await ami.connection.send({"Action": "ConfbridgeList", "Conference": room})
     entries = [m for m in reply[1:] if m.get("Event") == "ConfbridgeList"] if isinstance(reply, list) else []
-    return {e["Channel"]: e.get("ChanVariable", "").partition("=")[2] for e in entries}
+    return {e["Channel"]: channel_variables(e).get("LINKDESK_ROLE", "") for e in entries}
 
 
 async def _bridge_of(ami, channel_prefix: str) -> str:

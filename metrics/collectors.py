@@ -1,0 +1,51 @@
+"""prometheus_client collectors: each reads a snapshot at scrape time (on the
+scrape thread of prometheus_client's Twisted resource, hence the snapshots)."""
+
+from __future__ import annotations
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from metrics.queues import QueueBook
+
+COUNTERS = (("entered", "Callers who joined the queue"), ("answered", "Callers answered by a member"),
+            ("abandoned", "Callers who hung up while waiting"),
+            ("timed_out", "Callers who left unanswered (timeout, leavewhenempty, exit key)"),
+            ("ring_noanswer", "Members rung who did not answer"))
+
+
+class QueueCollector:
+    def __init__(self, book: QueueBook):
+        self.book = book
+
+    def collect(self):
+        labels = ["pbx", "queue"]
+        waiting = GaugeMetricFamily("linkdesk_queue_callers_waiting", "Callers waiting now", labels=labels)
+        longest = GaugeMetricFamily("linkdesk_queue_longest_wait_seconds", "Longest current wait", labels=labels)
+        members = GaugeMetricFamily("linkdesk_queue_members", "Members by state (logged_in, available, paused, "
+                                    "in_call)", labels=[*labels, "state"])
+        counters = {name: CounterMetricFamily(f"linkdesk_queue_calls_{name}", text, labels=labels)
+                    for name, text in COUNTERS}
+        wait = HistogramMetricFamily("linkdesk_queue_wait_seconds", "Wait before answer (answered callers)",
+                                     labels=labels)
+        talk = HistogramMetricFamily("linkdesk_queue_talk_seconds", "Talk time of answered calls", labels=labels)
+        ring = HistogramMetricFamily("linkdesk_queue_ring_seconds", "How long members rang", labels=[*labels, "outcome"])
+        level = GaugeMetricFamily("linkdesk_queue_service_level_ratio", "Answered within the threshold ÷ (answered "
+                                  "+ abandoned after it), over the sliding window", labels=labels)
+        threshold = GaugeMetricFamily("linkdesk_queue_service_level_threshold_seconds",
+                                      "The queue's configured service-level threshold", labels=labels)
+        for pbx, queue, figures in self.book.snapshot():
+            key = [pbx, queue]
+            waiting.add_metric(key, figures["waiting"])
+            longest.add_metric(key, figures["longest_wait"])
+            for state in ("logged_in", "available", "paused", "in_call"):
+                members.add_metric([*key, state], figures[f"members_{state}"])
+            for name, family in counters.items():
+                family.add_metric(key, figures["counts"][name])
+            wait.add_metric(key, *figures["wait"])
+            talk.add_metric(key, *figures["talk"])
+            for outcome, (buckets, total) in figures["ring"].items():
+                ring.add_metric([*key, outcome], buckets, total)
+            threshold.add_metric(key, figures["threshold"])
+            if figures["service_level"] is not None:
+                level.add_metric(key, figures["service_level"])
+        yield from (waiting, longest, members, *counters.values(), wait, talk, ring, level, threshold)
