@@ -9,10 +9,12 @@ callers, members) from QueueStatus; counters are never rewound.
 
 Outcomes of a caller who joined a queue:
 - answered: AgentConnect (wait = its time since QueueCallerJoin);
-- abandoned: QueueCallerAbandon (hung up while waiting);
-- timed out: QueueCallerLeave not followed within LEAVE_GRACE by an
-  AgentConnect (Asterisk sends Leave just before Connect) — the queue's
-  timeout, leavewhenempty or an exit key.
+- abandoned / timed out: Asterisk 22 sends QueueCallerAbandon for both, with
+  the same fields. The channel's QUEUESTATUS tells them apart: it is set
+  (TIMEOUT, LEAVEEMPTY, …) once Queue() returns to the dialplan, and left
+  unset when the caller hung up; manager.conf `channelvars` puts it on the
+  channel's next events, and the first (Soft)HangupRequest or Hangup after
+  the Abandon decides.
 
 Service level (`linkdesk_queue_service_level_ratio`), over the last
 `window` seconds: answered within the queue's threshold ÷ (answered +
@@ -27,7 +29,9 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-LEAVE_GRACE = 2.0
+from bridge.conferences import channel_variables
+
+CHANNEL_EVENTS = ("HangupRequest", "SoftHangupRequest", "Hangup")
 WAIT_BUCKETS = (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0)
 TALK_BUCKETS = (10.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 1200.0, 1800.0)
 RING_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0)
@@ -70,7 +74,7 @@ class Member:
 class Queue:
     threshold: float = 0.0
     waiting: dict[str, float] = field(default_factory=dict)      # uniqueid → joined at
-    left: dict[str, tuple[float, float]] = field(default_factory=dict)   # left, outcome not known: (joined, left)
+    joined: dict[str, float] = field(default_factory=dict)       # until answered or gone: for the wait
     members: dict[str, Member] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
         ("entered", "answered", "abandoned", "timed_out", "ring_noanswer"), 0))
@@ -87,15 +91,36 @@ class QueueBook:
     def __init__(self, window: float = 900.0, clock=time.time):
         self.window, self.clock = window, clock
         self.queues: dict[tuple[str, str], Queue] = {}
+        self.undecided: dict[str, tuple[Queue, float, float]] = {}   # uniqueid → (queue, at, waited)
         self.lock = threading.Lock()
 
     def on_event(self, pbx: str, event: dict) -> None:
+        if event.get("Event") in CHANNEL_EVENTS:
+            self._decide(event)
+            return
         handler = _HANDLERS.get(event.get("Event", ""))
         if handler is None or not event.get("Queue"):
             return
         with self.lock:
             queue = self.queues.setdefault((pbx, event["Queue"]), Queue())
             handler(self, queue, event, _at(event, self.clock))
+
+    def _decide(self, event: dict) -> None:
+        """An abandoned caller's next channel event: timed out if Queue()
+        returned to the dialplan (QUEUESTATUS set), abandoned once the channel is gone."""
+        uniqueid = event.get("Uniqueid", "")
+        if uniqueid not in self.undecided:
+            return
+        status = channel_variables(event).get("QUEUESTATUS", "")
+        if not status and event.get("Event") != "Hangup":
+            return
+        with self.lock:
+            queue, at, waited = self.undecided.pop(uniqueid)
+            if status:
+                queue.counts["timed_out"] += 1
+            else:
+                queue.counts["abandoned"] += 1
+                queue.recent.append((at, "abandoned", waited))
 
     def resync(self, pbx: str, events: list[dict]) -> None:
         """Waiting callers and members as QueueStatus reports them now."""
@@ -134,10 +159,9 @@ class QueueBook:
                 "threshold": queue.threshold, "service_level": self._service_level(queue, now)}
 
     def _settle(self, queue: Queue, now: float) -> None:
-        for uniqueid, (_, left_at) in list(queue.left.items()):
-            if now - left_at > LEAVE_GRACE:
-                del queue.left[uniqueid]
-                queue.counts["timed_out"] += 1
+        # Callers who left without an answer or abandon (redirected, exit key) are forgotten in time.
+        for uniqueid in [u for u, at in queue.joined.items() if now - at > 3600 and u not in queue.waiting]:
+            del queue.joined[uniqueid]
         while queue.recent and queue.recent[0][0] < now - self.window:
             queue.recent.popleft()
 
@@ -151,23 +175,24 @@ class QueueBook:
     # -- one handler per event --------------------------------------------------
     def _join(self, queue: Queue, event: dict, at: float) -> None:
         queue.waiting[event.get("Uniqueid", "")] = at
+        queue.joined[event.get("Uniqueid", "")] = at
         queue.counts["entered"] += 1
 
     def _leave(self, queue: Queue, event: dict, at: float) -> None:
-        joined = queue.waiting.pop(event.get("Uniqueid", ""), None)
-        if joined is not None:
-            queue.left[event.get("Uniqueid", "")] = (joined, at)
+        # Also sent just before AgentConnect: the outcome is told by the other events.
+        queue.waiting.pop(event.get("Uniqueid", ""), None)
 
     def _abandon(self, queue: Queue, event: dict, at: float) -> None:
         uniqueid = event.get("Uniqueid", "")
-        joined = queue.waiting.pop(uniqueid, None) or queue.left.pop(uniqueid, (None, None))[0]
-        queue.counts["abandoned"] += 1
+        queue.waiting.pop(uniqueid, None)
+        joined = queue.joined.pop(uniqueid, None)
         waited = at - joined if joined is not None else float(event.get("HoldTime") or 0)
-        queue.recent.append((at, "abandoned", waited))
+        self.undecided[uniqueid] = (queue, at, waited)
 
     def _connect(self, queue: Queue, event: dict, at: float) -> None:
         uniqueid = event.get("Uniqueid", "")
-        joined = queue.waiting.pop(uniqueid, None) or queue.left.pop(uniqueid, (None, None))[0]
+        queue.waiting.pop(uniqueid, None)
+        joined = queue.joined.pop(uniqueid, None)
         # Our own clock when we saw the join; Asterisk's HoldTime (whole seconds) otherwise.
         waited = at - joined if joined is not None else float(event.get("HoldTime") or 0)
         queue.counts["answered"] += 1

@@ -14,7 +14,7 @@ from ami.actions import AmiActions
 from bridge.conferences import channel_variables
 from metrics.collectors import QueueCollector
 from metrics.linkage import LinkageMetrics
-from metrics.queues import QueueBook
+from metrics.queues import CHANNEL_EVENTS, QueueBook
 from metrics.transports import TransportMetrics
 
 ORDER_VARIABLE = "LINKDESK_ORDER_ID"
@@ -46,6 +46,8 @@ def build_metrics(settings, connections: dict, agi_factory, store, conferences) 
     for name, connection in connections.items():
         connection.subscribe("Queue*", partial(book.on_event, name))
         connection.subscribe("Agent*", partial(book.on_event, name))
+        for channel_event in CHANNEL_EVENTS:
+            connection.subscribe(channel_event, partial(book.on_event, name))
         connection.subscribe("AgentCalled", partial(_receiver_ringing, store, linkage, rung))
         connection.on_login(partial(_resync_queues, book, name))
     linkage.orders_changed(store.orders.counts(), {}, "")

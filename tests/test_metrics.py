@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from ami.wire import FrameParser
 from metrics.collectors import QueueCollector
 from metrics.linkage import LinkageMetrics
-from metrics.queues import LEAVE_GRACE, QueueBook
+from metrics.queues import QueueBook
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ami" / "lab110-queue-call.ami"
 Q = {"pbx": "110", "queue": "110-intake"}
@@ -43,7 +43,7 @@ def test_a_recorded_lab_call_is_one_entered_one_answered_with_its_wait_and_talk(
     value = registry.get_sample_value
     assert value("linkdesk_queue_calls_entered_total", Q) == 1
     assert value("linkdesk_queue_calls_answered_total", Q) == 1
-    assert value("linkdesk_queue_calls_timed_out_total", Q) == 0, "Leave came just before Connect"
+    assert value("linkdesk_queue_calls_timed_out_total", Q) == 0
     assert value("linkdesk_queue_callers_waiting", Q) == 0
     assert value("linkdesk_queue_wait_seconds_count", Q) == 1
     assert 0 < value("linkdesk_queue_wait_seconds_sum", Q) < 1, "joined .988, answered .294 a second later"
@@ -58,23 +58,26 @@ def _caller(book, name: str, uid: str, at: float, queue: str = "110-intake", **f
 
 
 def test_abandoned_timed_out_and_waiting_callers_are_told_apart():
-    clock = Clock(1000.0)
+    clock = Clock(1050.0)
     book = QueueBook(clock=clock)
     _caller(book, "QueueParams", "", 999, ServiceLevel="20")
     for uid in ("a", "b", "c", "d"):
         _caller(book, "QueueCallerJoin", uid, 1000)
-    _caller(book, "QueueCallerAbandon", "a", 1030, HoldTime="30")
+    _caller(book, "QueueCallerAbandon", "a", 1030, HoldTime="30")     # the caller hung up…
     _caller(book, "QueueCallerLeave", "a", 1030)
-    _caller(book, "QueueCallerLeave", "b", 1040)                 # timed out: no Connect follows
-    _caller(book, "QueueCallerLeave", "c", 1010)
+    book.on_event("110", {"Event": "SoftHangupRequest", "Uniqueid": "a", "ChanVariable": ["QUEUESTATUS="]})
+    book.on_event("110", {"Event": "Hangup", "Uniqueid": "a", "ChanVariable": ["QUEUESTATUS="]})
+    _caller(book, "QueueCallerAbandon", "b", 1040, HoldTime="40")     # a queue timeout, reported as abandon
+    _caller(book, "QueueCallerLeave", "b", 1040)
+    book.on_event("110", {"Event": "SoftHangupRequest", "Uniqueid": "b", "ChanVariable": ["QUEUESTATUS=TIMEOUT"]})
+    book.on_event("110", {"Event": "Hangup", "Uniqueid": "b", "ChanVariable": ["QUEUESTATUS=TIMEOUT"]})
+    _caller(book, "QueueCallerLeave", "c", 1010)                      # Leave comes just before Connect
     _caller(book, "AgentConnect", "c", 1010, HoldTime="10", RingTime="3")
-    clock.now = 1040 + LEAVE_GRACE / 2
     value = _registry(book).get_sample_value
-    assert value("linkdesk_queue_calls_timed_out_total", Q) == 0, "still within the grace"
-    clock.now = 1050
     assert value("linkdesk_queue_calls_timed_out_total", Q) == 1
     assert value("linkdesk_queue_calls_abandoned_total", Q) == 1
     assert value("linkdesk_queue_calls_answered_total", Q) == 1
+    assert value("linkdesk_queue_wait_seconds_sum", Q) == 10
     assert value("linkdesk_queue_callers_waiting", Q) == 1
     assert value("linkdesk_queue_longest_wait_seconds", Q) == 50
     # 1 answered within 20 s; 1 abandoned after 20 s: 1 / (1 + 1)
