@@ -43,7 +43,7 @@ def serve_linkdesk(port: int) -> None:
 
     from agi.fastagi import AgiLimits, FastAgiFactory
     from agi.routes import RouteTable
-    from bridge.app import settle_heap
+    from bridge.heap import settle_heap
 
     async def four_commands(request):
         await request.get_variable("CALLERID(num)")

@@ -3,7 +3,8 @@ scrape thread of prometheus_client's Twisted resource, hence the snapshots)."""
 
 from __future__ import annotations
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily,
+                                   SummaryMetricFamily)
 
 from metrics.queues import QueueBook
 
@@ -28,7 +29,8 @@ class QueueCollector:
         wait = HistogramMetricFamily("linkdesk_queue_wait_seconds", "Wait before answer (answered callers)",
                                      labels=labels)
         talk = HistogramMetricFamily("linkdesk_queue_talk_seconds", "Talk time of answered calls", labels=labels)
-        ring = HistogramMetricFamily("linkdesk_queue_ring_seconds", "How long members rang", labels=[*labels, "outcome"])
+        # A summary (count and sum), not a histogram: a scrape stays small with many queues.
+        ring = SummaryMetricFamily("linkdesk_queue_ring_seconds", "How long members rang", labels=[*labels, "outcome"])
         level = GaugeMetricFamily("linkdesk_queue_service_level_ratio", "Answered within the threshold ÷ (answered "
                                   "+ abandoned after it), over the sliding window", labels=labels)
         threshold = GaugeMetricFamily("linkdesk_queue_service_level_threshold_seconds",
@@ -44,7 +46,7 @@ class QueueCollector:
             wait.add_metric(key, *figures["wait"])
             talk.add_metric(key, *figures["talk"])
             for outcome, (buckets, total) in figures["ring"].items():
-                ring.add_metric([*key, outcome], buckets, total)
+                ring.add_metric([*key, outcome], buckets[-1][1], total)
             threshold.add_metric(key, figures["threshold"])
             if figures["service_level"] is not None:
                 level.add_metric(key, figures["service_level"])
