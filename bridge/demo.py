@@ -104,8 +104,23 @@ def _report(receivers, http_port: int, store: Path) -> None:
     for transfer in _stored(http_port, store, order):
         print(f"  {transfer['id']}: {transfer['pbx']} → {transfer['target']}, {transfer['mode']}, "
               f"{transfer['state']}, citizen {transfer['caller_number']}")
-    print(f"\nHealth: http://127.0.0.1:{http_port}/healthz   Transfers: POST/GET /v1/transfers "
-          "(bearer token per platform)\nMetrics (/metrics) come with the metrics issue.")
+    print(f"\nWhat a supervisor's Prometheus sees (http://127.0.0.1:{http_port}/metrics):")
+    for line in _metric_lines(http_port):
+        print(f"  {line}")
+    print(f"\nHealth: http://127.0.0.1:{http_port}/healthz   Transfers: /v1/transfers   Orders: /v1/orders "
+          "(bearer token per platform)\nDashboard: metrics/dashboard.json   Alert rules: metrics/alerts.yml")
+
+
+SHOWN_METRICS = ("linkdesk_transfers_total", "linkdesk_queue_calls_answered_total", "linkdesk_diversion_ratio",
+                 "linkdesk_orders{")
+
+
+def _metric_lines(http_port: int) -> list[str]:
+    """The scraped samples a supervisor would look at first, non-zero ones only."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    return [line for line in text.splitlines() if line.startswith(SHOWN_METRICS)
+            and not line.endswith((" 0.0", " 0"))]
 
 
 def _stored(http_port: int, store: Path, order: str) -> list[dict]:
