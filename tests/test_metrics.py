@@ -133,3 +133,33 @@ def test_the_diversion_ratio_follows_the_configured_marking(diversion, marks, ex
                                               "result": "completed"}) == 1
     assert value("linkdesk_transfer_setup_seconds_sum", {"direction": "110_to_12345", "mode": "blind",
                                                          "lane": "normal", "stage": "answer"}) == 2.5
+
+
+class Link:
+    def __init__(self, logged_in: bool, logins: int):
+        self.logged_in, self.logins, self.observer = logged_in, logins, None
+
+
+class Agi:
+    active, observer = 3, None
+
+
+def test_transport_metrics_read_the_links_and_count_what_they_are_told():
+    from metrics.transports import TransportMetrics
+
+    registry = CollectorRegistry()
+    links = {"110": Link(True, 3), "12345": Link(False, 1)}
+    agi = Agi()
+    TransportMetrics(registry, links, agi)
+    links["110"].observer.ami_action("110", "Redirect", 0.002, ok=False)
+    links["110"].observer.ami_action("110", "Setvar", 0.001, ok=True)
+    agi.observer.agi_session("transfer", "ok")
+    agi.observer.agi_command(0.0004)
+    value = registry.get_sample_value
+    assert value("linkdesk_ami_connected", {"pbx": "110"}) == 1 and value("linkdesk_ami_connected", {"pbx": "12345"}) == 0
+    assert value("linkdesk_ami_reconnects_total", {"pbx": "110"}) == 2
+    assert value("linkdesk_ami_action_errors_total", {"pbx": "110", "action": "Redirect"}) == 1
+    assert value("linkdesk_ami_action_seconds_count", {"pbx": "110"}) == 2
+    assert value("linkdesk_agi_sessions_active") == 3
+    assert value("linkdesk_agi_sessions_total", {"route": "transfer", "result": "ok"}) == 1
+    assert value("linkdesk_agi_command_seconds_count") == 1

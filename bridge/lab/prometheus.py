@@ -23,7 +23,12 @@ def provision(paths: Paths, log) -> Path:
     downloads.mkdir(parents=True, exist_ok=True)
     if not list(downloads.glob("prometheus_*.deb")):
         log("fetching Debian's prometheus package (apt-get download)")
-        _run(["apt-get", "download", "prometheus"], downloads, "apt-get download prometheus")
+        try:
+            _run(["apt-get", "download", "prometheus"], downloads, "apt-get download prometheus")
+        except LabError:
+            # The package lists may be missing or stale on a machine set up long ago.
+            _run(["apt-get", "update", "-qq"], downloads, "apt-get update")
+            _run(["apt-get", "download", "prometheus"], downloads, "apt-get download prometheus")
     package = sorted(downloads.glob("prometheus_*.deb"))[-1]
     _run(["dpkg-deb", "-x", str(package), str(paths.state_dir / "prometheus")], downloads, "dpkg-deb -x")
     log(f"prometheus and promtool unpacked into {binaries}")
