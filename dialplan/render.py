@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_KEYS = {"blind": "*1", "warm": "*2", "cancel": "*0", "leave": "*4", "emergency": "*9"}
+DEFAULT_KEYS = {"blind": "*1", "warm": "*2", "cancel": "*0", "leave": "*4", "emergency": "*9", "non_police": "*8"}
 HEADER = "; Rendered by `linkdesk dialplan render` for PBX {pbx}. Do not edit: change linkdesk's config.\n"
 
 
@@ -159,6 +159,9 @@ def render_features(plan: PbxDialplan) -> str:
     for target in plan.emergency:
         lines.append(f"linkdesk_emergency => {plan.keys['emergency']},self,AGI,{route}&to={target}&lane=emergency")
     lines.append(f"linkdesk_xfer_cancel => {plan.keys['cancel']},self,AGI,{plan.agi_url}/transfer_cancel?pbx={plan.pbx}")
+    # The disposition key: "not a police matter" (counted when [metrics] diversion = "disposition").
+    lines.append(f"linkdesk_non_police => {plan.keys.get('non_police', DEFAULT_KEYS['non_police'])},self,AGI,"
+                 f"{plan.agi_url}/non_police?pbx={plan.pbx}")
     return "\n".join(lines) + "\n"
 
 

@@ -23,6 +23,7 @@ def test_feature_keys_name_the_pbx_the_target_and_the_lane():
     lines = render_features(PLAN).splitlines()[1:]
     assert "linkdesk_xfer_blind => *1,self,AGI,agi://127.0.0.1:4573/transfer?pbx=12345&to=110&mode=blind" in lines
     assert "linkdesk_emergency => *9,self,AGI,agi://127.0.0.1:4573/transfer?pbx=12345&to=110&lane=emergency" in lines
+    assert "linkdesk_non_police => *8,self,AGI,agi://127.0.0.1:4573/non_police?pbx=12345" in lines
 
 
 def test_the_conference_menu_carries_the_leave_and_cancel_keys():

@@ -159,3 +159,26 @@ scrape_configs:
         assert all(s["metric"]["job"] == "linkdesk" for s in series)
     finally:
         stop_child(server, grace=10)
+
+
+@on_loop
+async def test_the_disposition_key_marks_non_police_calls_for_the_diversion_ratio(lab, phones, tmp_path):
+    linkdesk = Linkdesk(tmp_path, extra_config='[metrics]\ndiversion = "disposition"\n')
+    try:
+        await linkdesk.ready()
+        async with EventRecorder(lab["12345"]) as ami12345:
+            operator = phones.operator(lab["110"].operators[0], press="*8 *1", press_after=1.0)
+            receivers = [phones.operator(op, answer_after=0.5) for op in lab["12345"].operators]
+            phones.citizen(lab["110"], "110", "13900000008", talk_seconds=8)
+            await ami12345.wait_for("AgentConnect", CallerIDNum="13900000008", timeout=20)
+            for phone in (operator, *receivers):
+                phone.stop()
+        phones.operator(lab["110"].operators[0], press="*8", press_after=1.0)
+        phones.citizen(lab["110"], "110", "13900000009", talk_seconds=5)
+        samples = await until(lambda: (s := scrape(linkdesk)) and sample(
+            s, "linkdesk_non_police_calls_total") == 2 and s, timeout=20)
+        assert sample(samples, "linkdesk_diverted_calls_total") == 1
+        assert sample(samples, "linkdesk_diversion_ratio") == 0.5
+        assert sample(samples, "linkdesk_agi_sessions_total", route="non_police", result="ok") == 2
+    finally:
+        linkdesk.stop()
