@@ -50,10 +50,6 @@ class AmiActions:
              ExtraPriority=None if extra_priority is None else str(extra_priority))
         return await self._ok(action)
 
-    async def bridge(self, channel1: str, channel2: str):
-        """Bridge two channels already in the PBX (each leaves where it was)."""
-        return await self._ok({"Action": "Bridge", "Channel1": channel1, "Channel2": channel2, "Tone": "no"})
-
     async def blind_transfer(self, channel: str, context: str, exten: str):
         return await self._ok({"Action": "BlindTransfer", "Channel": channel, "Context": context,
                                "Exten": exten})

@@ -35,10 +35,11 @@ class OrdersResource(JsonResource):
             return 200, self._read(platform, parts, request.args)
         if request.method == b"POST":
             raw, body = read_raw_json(request)
-            replay = self._replay(platform, request, raw)
+            key = _idempotency_key(request)
+            idempotency = None if key is None else (key, _fingerprint(request, raw))
+            replay = self._replay(platform, idempotency, request)
             if replay is not None:
                 return replay
-            idempotency = self._key(platform, request, raw)
             if not parts:
                 return 201, self.orders.create(platform, _create_fields(body), idempotency)
             if len(parts) == 2 and parts[1] in ACTIONS:
@@ -61,21 +62,17 @@ class OrdersResource(JsonResource):
             return {"events": self.orders.events(platform, parts[0])}
         raise ApiError(404, "not-found", "no such resource")
 
-    def _replay(self, platform: str, request, raw: bytes) -> tuple[int, dict] | None:
-        key = _idempotency_key(request)
-        if key is None:
+    def _replay(self, platform: str, idempotency: tuple[str, str] | None, request) -> tuple[int, dict] | None:
+        """The first answer to this Idempotency-Key, if the same request was seen before."""
+        if idempotency is None:
             return None
-        seen = self.orders.store.remembered(platform, key)
+        seen = self.orders.store.remembered(platform, idempotency[0])
         if seen is None:
             return None
-        if seen["fingerprint"] != _fingerprint(request, raw):
+        if seen["fingerprint"] != idempotency[1]:
             raise ApiError(422, "idempotency-key-reused", "this Idempotency-Key was used for another request")
         request.setHeader(b"idempotent-replayed", b"true")
         return seen["status"], json.loads(seen["body"])
-
-    def _key(self, platform: str, request, raw: bytes) -> tuple[str, str] | None:
-        key = _idempotency_key(request)
-        return None if key is None else (key, _fingerprint(request, raw))
 
 
 class WebhookResource(JsonResource):

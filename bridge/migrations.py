@@ -66,7 +66,15 @@ def _v2_order_circulation(db: sqlite3.Connection) -> None:
         body TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (platform, key))""")
 
 
-MIGRATIONS = (_v1_transfers_and_conferences, _v2_order_circulation)
+def _v3_lookup_indexes(db: sqlite3.Connection) -> None:
+    """Transfers found by their order (cancel in a room, a rejection, the ring
+    metric), and the orders still waiting to be accepted (escalation, twice a second)."""
+    db.execute("CREATE INDEX transfers_by_order ON transfers(order_id)")
+    db.execute("CREATE INDEX orders_unanswered ON orders(priority, created_at) "
+               "WHERE state IN ('created', 'delivered') AND escalated_at IS NULL")
+
+
+MIGRATIONS = (_v1_transfers_and_conferences, _v2_order_circulation, _v3_lookup_indexes)
 
 
 def migrate(db: sqlite3.Connection) -> int:

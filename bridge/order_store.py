@@ -25,7 +25,8 @@ def _rows(cursor: sqlite3.Cursor) -> list[dict]:
 class OrderStore:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
-        self.listeners: list = []   # callback(order, action) for each recorded event (metrics)
+        # callback(order, action, state before) for each recorded event (metrics)
+        self.listeners: list = []
 
     # -- orders ----------------------------------------------------------
     def insert(self, order: dict) -> None:
@@ -63,14 +64,17 @@ class OrderStore:
         """Orders not yet accepted or rejected whose priority's deadline has passed, not yet escalated."""
         found = []
         for priority, seconds in deadlines.items():
+            # `created_at < now - deadline` (not `created_at + deadline < now`): the index orders_unanswered serves it.
             found += _rows(self.conn.execute(
                 "SELECT * FROM orders WHERE state IN ('created', 'delivered') AND escalated_at IS NULL "
-                "AND priority = ? AND created_at + ? < ?", [priority, seconds, now]))
+                "AND priority = ? AND created_at < ?", [priority, now - seconds]))
         return found
 
     # -- the trail and the outbox ---------------------------------------------
-    def record(self, order: dict, actor: str, action: str, detail: dict, platforms: list[str]) -> dict:
-        """Append an event to the order's trail, and queue it for each platform's webhook."""
+    def record(self, order: dict, actor: str, action: str, detail: dict, platforms: list[str],
+               was: str | None = None) -> dict:
+        """Append an event to the order's trail, and queue it for each platform's
+        webhook; `was` is the order's state before the event (None: a new order)."""
         event = {"id": f"ev-{uuid.uuid4().hex}", "order_id": order["id"], "at": time.time(), "actor": actor,
                  "action": action, "version": order["version"], "detail": json.dumps(detail, ensure_ascii=False)}
         self.conn.execute("INSERT INTO order_events (id, order_id, at, actor, action, version, detail) "
@@ -83,7 +87,7 @@ class OrderStore:
                 self.conn.execute("INSERT INTO outbox (event_id, platform, payload, next_at) VALUES (?, ?, ?, ?)",
                                   [event["id"], platform, payload, event["at"]])
         for listener in self.listeners:
-            listener(order, action)
+            listener(order, action, was)
         return event
 
     def counts(self) -> list[tuple[str, str, int]]:

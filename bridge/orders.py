@@ -70,7 +70,7 @@ class OrderService:
                  "state": "created", "version": 1, "created_at": now, "updated_at": now}
         with self.conn:
             self.store.insert(order)
-            self.store.record(order, platform, "created", {}, [to])
+            self.store.record(order, platform, "created", {}, [to], was=None)
             return self._answer(idempotency, platform, 201, {"order": public(order)})
 
     def act(self, platform: str, order_id: str, action: str, version: object, text: str = "",
@@ -86,7 +86,7 @@ class OrderService:
             raise OrderError("order-bad-field", f"{action} needs its {'reason' if action == 'reject' else 'text'}")
         if not isinstance(version, int) or isinstance(version, bool):
             raise OrderError("order-bad-field", "'version' must be the order's version (an integer)")
-        now = time.time()
+        now, was = time.time(), order["state"]
         changes = {"state": after, "updated_at": now, **_stamp(action, text, now)}
         with self.conn:
             if not self.store.update(order_id, version, changes):
@@ -95,7 +95,8 @@ class OrderService:
                                  f"not {version}", version=current["version"])
             order = self.store.get(order_id)
             detail = {"reject": {"reason": text}, "feedback": {"note": text}, "close": {"result": text}}.get(action, {})
-            self.store.record(order, platform, PAST[action], detail, [order["to_platform"], order["from_platform"]])
+            self.store.record(order, platform, PAST[action], detail, [order["to_platform"], order["from_platform"]],
+                              was=was)
             answer = self._answer(idempotency, platform, 200, {"order": public(order)})
         if action == "reject" and self.on_rejected is not None:
             self.on_rejected(order)
@@ -126,7 +127,7 @@ class OrderService:
                 return None
             order = self.store.get(order_id)
             self.store.record(order, "linkdesk", "delivered", {"how": how},
-                              [order["to_platform"], order["from_platform"]])
+                              [order["to_platform"], order["from_platform"]], was="created")
         return order
 
     def escalate_overdue(self, deadlines: dict[str, float]) -> list[str]:
@@ -137,7 +138,7 @@ class OrderService:
                 if self.store.update(order["id"], order["version"], {"escalated_at": time.time()}):
                     order = self.store.get(order["id"])
                     self.store.record(order, "linkdesk", "escalated", {"deadline_s": deadlines[order["priority"]]},
-                                      [order["to_platform"], order["from_platform"]])
+                                      [order["to_platform"], order["from_platform"]], was=order["state"])
                     escalated.append(order["id"])
         return escalated
 

@@ -65,7 +65,7 @@ class Store:
                 self._insert("transfers", row)
                 self._event(transfer["id"], "requested", f"by {transfer['trigger']}", now)
                 self.orders.record(order_row, order["from_platform"], "created",
-                                   {"transfer": transfer["id"]}, [order["to_platform"]])
+                                   {"transfer": transfer["id"]}, [order["to_platform"]], was=None)
         except sqlite3.IntegrityError as exc:
             raise TransferConflict(f"call {transfer['call_id']} already has an active transfer") from exc
         self._tell(row, "requested", None, now)

@@ -62,8 +62,6 @@ class PbxControl(Protocol):
 
     async def hangup_uniqueid(self, uniqueid: str) -> None: ...
 
-    async def channel_named(self, uniqueid: str) -> str | None: ...
-
 
 @dataclass
 class TransferRequest:

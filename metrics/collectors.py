@@ -45,8 +45,8 @@ class QueueCollector:
                 family.add_metric(key, figures["counts"][name])
             wait.add_metric(key, *figures["wait"])
             talk.add_metric(key, *figures["talk"])
-            for outcome, (buckets, total) in figures["ring"].items():
-                ring.add_metric([*key, outcome], buckets[-1][1], total)
+            for outcome, (count, total) in figures["ring"].items():
+                ring.add_metric([*key, outcome], count, total)
             threshold.add_metric(key, figures["threshold"])
             if figures["service_level"] is not None:
                 level.add_metric(key, figures["service_level"])

@@ -65,10 +65,17 @@ class LinkageMetrics:
         if self.diversion == "disposition":
             self._count("non_police", self.non_police)
 
-    def orders_changed(self, counts: list[tuple[str, str, int]], order: dict, action: str) -> None:
-        self.orders.clear()
+    def orders_loaded(self, counts: list[tuple[str, str, int]]) -> None:
+        """The orders by kind and state as the store holds them at start-up."""
         for kind, state, count in counts:
             self.orders.labels(kind, state).set(count)
+
+    def order_recorded(self, order: dict, action: str, was: str | None) -> None:
+        """An order event: the gauges follow its move from `was` (None: new) to its state now."""
+        if was != order["state"]:
+            if was is not None:
+                self.orders.labels(order["kind"], was).dec()
+            self.orders.labels(order["kind"], order["state"]).inc()
         if action == "accepted" and order.get("accepted_at"):
             self.acceptance.labels(order["kind"]).observe(max(0.0, order["accepted_at"] - order["created_at"]))
         elif action == "escalated":

@@ -34,7 +34,6 @@ from bridge.conferences import channel_variables
 CHANNEL_EVENTS = ("HangupRequest", "SoftHangupRequest", "Hangup")
 WAIT_BUCKETS = (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0)
 TALK_BUCKETS = (10.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 1200.0, 1800.0)
-RING_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0)
 IN_CALL = {"2", "3", "7", "8"}          # in use, busy, ring+in use, on hold
 LOGGED_OUT = {"4", "5"}                 # invalid, unavailable
 
@@ -80,8 +79,8 @@ class Queue:
         ("entered", "answered", "abandoned", "timed_out", "ring_noanswer"), 0))
     wait: Histogram = field(default_factory=lambda: Histogram(WAIT_BUCKETS))
     talk: Histogram = field(default_factory=lambda: Histogram(TALK_BUCKETS))
-    ring: dict[str, Histogram] = field(default_factory=lambda: {
-        "answered": Histogram(RING_BUCKETS), "noanswer": Histogram(RING_BUCKETS)})
+    # How long members rang, by outcome: [count, seconds] (a summary keeps scrapes small)
+    ring: dict[str, list] = field(default_factory=lambda: {"answered": [0, 0.0], "noanswer": [0, 0.0]})
     recent: deque = field(default_factory=deque)                 # (at, "answered"|"abandoned", wait)
 
 
@@ -155,7 +154,7 @@ class QueueBook:
                 "members_in_call": sum(m.status in IN_CALL for m in logged_in),
                 "members_available": sum(m.status == "1" and not m.paused for m in logged_in),
                 "counts": dict(queue.counts), "wait": queue.wait.frozen(), "talk": queue.talk.frozen(),
-                "ring": {outcome: histogram.frozen() for outcome, histogram in queue.ring.items()},
+                "ring": {outcome: tuple(figures) for outcome, figures in queue.ring.items()},
                 "threshold": queue.threshold, "service_level": self._service_level(queue, now)}
 
     def _settle(self, queue: Queue, now: float) -> None:
@@ -197,7 +196,7 @@ class QueueBook:
         waited = at - joined if joined is not None else float(event.get("HoldTime") or 0)
         queue.counts["answered"] += 1
         queue.wait.observe(waited)
-        queue.ring["answered"].observe(float(event.get("RingTime") or 0))          # seconds here
+        _rang(queue, "answered", float(event.get("RingTime") or 0))           # seconds here
         queue.recent.append((at, "answered", waited))
 
     def _complete(self, queue: Queue, event: dict, at: float) -> None:
@@ -205,7 +204,7 @@ class QueueBook:
 
     def _ring_noanswer(self, queue: Queue, event: dict, at: float) -> None:
         queue.counts["ring_noanswer"] += 1
-        queue.ring["noanswer"].observe(float(event.get("RingTime") or 0) / 1000)  # milliseconds here
+        _rang(queue, "noanswer", float(event.get("RingTime") or 0) / 1000)    # milliseconds here
 
     def _member(self, queue: Queue, event: dict, at: float) -> None:
         member = queue.members.setdefault(_interface(event), Member())
@@ -225,6 +224,11 @@ _HANDLERS = {"QueueCallerJoin": QueueBook._join, "QueueCallerLeave": QueueBook._
              "QueueMemberStatus": QueueBook._member, "QueueMemberAdded": QueueBook._member,
              "QueueMemberPause": QueueBook._member, "QueueMemberRemoved": QueueBook._member_removed,
              "QueueParams": QueueBook._params}
+
+
+def _rang(queue: Queue, outcome: str, seconds: float) -> None:
+    queue.ring[outcome][0] += 1
+    queue.ring[outcome][1] += seconds
 
 
 def _set_threshold(queue: Queue, threshold: float) -> None:

@@ -40,7 +40,9 @@ def build_metrics(settings, connections: dict, agi_factory, store, conferences) 
     linkage = LinkageMetrics(registry, diversion=settings.diversion)
     TransportMetrics(registry, connections, agi_factory)
     store.transfer_listeners.append(linkage.transfer_moved)
-    store.orders.listeners.append(lambda order, action: linkage.orders_changed(store.orders.counts(), order, action))
+    # Loaded once here; each order event then moves one order between states (no count on the hot path).
+    linkage.orders_loaded(store.orders.counts())
+    store.orders.listeners.append(linkage.order_recorded)
     conferences.listeners.append(linkage.conference_changed)
     rung: set[str] = set()
     for name, connection in connections.items():
@@ -50,7 +52,6 @@ def build_metrics(settings, connections: dict, agi_factory, store, conferences) 
             connection.subscribe(channel_event, partial(book.on_event, name))
         connection.subscribe("AgentCalled", partial(_receiver_ringing, store, linkage, rung))
         connection.on_login(partial(_resync_queues, book, name))
-    linkage.orders_changed(store.orders.counts(), {}, "")
     return Metrics(registry, book, linkage)
 
 

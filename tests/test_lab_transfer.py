@@ -172,6 +172,14 @@ async def test_malformed_json_and_unknown_ids_are_refused(lab, linkdesk):
     assert (got, reply["error"]["id"]) == (404, "transfer-not-found")
 
 
+async def _assert_cancelled_and_the_citizen_stayed(ami12345, operator_110, citizen) -> None:
+    """12345 stopped ringing unanswered, and the citizen talked with the 110 operator to the end."""
+    await ami12345.wait_for("QueueCallerAbandon", CallerIDNum=CITIZEN)
+    assert "\nBYE sip:" not in operator_110.messages(), "the citizen stayed with the operator"
+    assert await citizen.finished(30) == 0
+    assert not any("AgentConnect" == e.name for e in ami12345.events)
+
+
 @on_loop
 async def test_the_cancel_key_stops_a_ringing_warm_transfer_and_the_citizen_stays(lab, phones, linkdesk):
     await linkdesk.ready()
@@ -182,10 +190,7 @@ async def test_the_cancel_key_stops_a_ringing_warm_transfer_and_the_citizen_stay
         await ami12345.wait_for("AgentCalled", CallerIDNum=CITIZEN)
         cancelled = await until(lambda: [t for t in _stored_transfers(linkdesk.store) if t["state"] == "cancelled"])
         assert cancelled[0]["mode"] == "warm"
-        await ami12345.wait_for("QueueCallerAbandon", CallerIDNum=CITIZEN)
-        assert "\nBYE sip:" not in operator_110.messages(), "the citizen stayed with the operator"
-        assert await citizen.finished(30) == 0
-        assert not any("AgentConnect" == e.name for e in ami12345.events)
+        await _assert_cancelled_and_the_citizen_stayed(ami12345, operator_110, citizen)
 
 
 @on_loop
@@ -209,10 +214,7 @@ async def test_http_cancel_stops_a_ringing_warm_transfer_and_refuses_what_it_can
         got, reply = await linkdesk.api("DELETE", "/v1/transfers/tr-000000000000")
         assert (got, reply["error"]["id"]) == (404, "transfer-not-found")
 
-        await ami12345.wait_for("QueueCallerAbandon", CallerIDNum=CITIZEN)
-        assert "\nBYE sip:" not in operator_110.messages(), "the citizen stayed with the operator"
-        assert await citizen.finished(30) == 0
-        assert not any("AgentConnect" == e.name for e in ami12345.events)
+        await _assert_cancelled_and_the_citizen_stayed(ami12345, operator_110, citizen)
 
 
 @on_loop

@@ -163,3 +163,25 @@ def test_transport_metrics_read_the_links_and_count_what_they_are_told():
     assert value("linkdesk_agi_sessions_active") == 3
     assert value("linkdesk_agi_sessions_total", {"route": "transfer", "result": "ok"}) == 1
     assert value("linkdesk_agi_command_seconds_count") == 1
+
+
+def test_the_orders_gauge_follows_every_move_and_matches_the_store(tmp_path):
+    from bridge.orders import OrderService
+    from bridge.store import Store
+
+    store = Store(tmp_path / "m.db")
+    service = OrderService(store.db.conn, {"110", "12345"}, store=store.orders)
+    old = service.create("110", {"to": "12345"})["order"]             # made before the metrics start
+    registry = CollectorRegistry()
+    linkage = LinkageMetrics(registry)
+    linkage.orders_loaded(store.orders.counts())
+    store.orders.listeners.append(linkage.order_recorded)
+    new = service.create("12345", {"to": "110", "kind": "police"})["order"]
+    service.act("12345", old["id"], "accept", 1)
+    service.act("12345", old["id"], "feedback", 2, "on the way")
+    service.act("110", new["id"], "reject", 1, "not ours")
+    gauge = {(kind, state): registry.get_sample_value("linkdesk_orders", {"kind": kind, "state": state})
+             for kind, state, _ in store.orders.counts()}
+    assert gauge == {(kind, state): count for kind, state, count in store.orders.counts()}
+    assert registry.get_sample_value("linkdesk_orders", {"kind": "work", "state": "created"}) == 0
+    assert registry.get_sample_value("linkdesk_order_acceptance_seconds_count", {"kind": "work"}) == 1
