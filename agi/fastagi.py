@@ -151,7 +151,8 @@ class FastAgiProtocol(LineReceiver):
     # -- commands to Asterisk ----------------------------------------------
     async def send(self, command: str) -> AgiReply:
         """Send one command line; a second one waits until this one's reply is in."""
-        await self._turn()
+        if self._pending is not None:
+            await self._turn()
         if self._gone:
             raise ChannelGone()
         self._pending = pending = self.factory.loop.create_future()
@@ -168,12 +169,18 @@ class FastAgiProtocol(LineReceiver):
 
     async def send_last(self, command: str) -> None:
         """Send the session's last command and close; its reply is not awaited."""
-        await self._turn()
+        if self._pending is not None:
+            await self._turn()
         if self._gone:
             raise ChannelGone()
-        self.transport.write(command.encode("utf-8") + b"\n")
         self._gone = True
-        self.transport.loseConnection()
+        line = command.encode("utf-8") + b"\n"
+        write_and_close = getattr(self.transport, "write_and_close", None)
+        if write_and_close is not None:
+            write_and_close(line)
+        else:
+            self.transport.write(line)
+            self.transport.loseConnection()
 
     async def _turn(self) -> None:
         # One command outstanding: a concurrent caller waits for the reply in flight.

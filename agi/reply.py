@@ -50,8 +50,10 @@ class ReplyAssembler:
 
 def parse_status_line(line: str) -> AgiReply:
     """A single-line reply: 200 with its result, data and endpos, or an error code."""
-    if line.startswith("200 result=") and "(" not in line and " " not in line[11:]:
-        return AgiReply(code=200, result=line[11:], text=line[4:])  # the common case, fast
+    if line.startswith("200 result="):
+        reply = _plain_200(line)
+        if reply is not None:
+            return reply
     code_text, _, rest = line.partition(" ")
     if len(code_text) != 3 or not code_text.isdigit():
         raise ReplyFormatError(f"not an AGI reply: {line[:80]!r}")
@@ -64,3 +66,15 @@ def parse_status_line(line: str) -> AgiReply:
     endpos = match.group("endpos")
     return AgiReply(code=200, result=match.group("result"), data=match.group("data"),
                     endpos=int(endpos) if endpos else None, text=rest)
+
+
+def _plain_200(line: str) -> AgiReply | None:
+    """The common replies, `200 result=N` and `200 result=N (data)`, without the
+    regular expression; None for anything else (endpos, odd spacing)."""
+    rest = line[11:]
+    if " " not in rest:
+        return AgiReply(code=200, result=rest, text=line[4:])
+    result, sep, data = rest.partition(" (")
+    if sep and data.endswith(")") and " " not in result and "endpos=" not in data:
+        return AgiReply(code=200, result=result, data=data[:-1], text=line[4:])
+    return None

@@ -7,15 +7,11 @@ Nothing here knows how bytes travel: FastAGI (Twisted) and classic AGI
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 from urllib.parse import parse_qsl
 
 from agi.reply import AgiReply
-
-FORBIDDEN = ("\r", "\n", "\x00")
-_UNSAFE = re.compile("[\r\n\x00]")
 
 
 class AgiError(Exception):
@@ -38,10 +34,15 @@ class ChannelGone(AgiError):
         super().__init__("agi-channel-gone", "the channel hung up")
 
 
+def _unsafe(text: str) -> bool:
+    # Three plain `in` scans: quicker than a regular expression on short values.
+    return "\r" in text or "\n" in text or "\x00" in text
+
+
 def quote(value: object, what: str = "value") -> str:
     """One AGI argument: double-quoted, `\\` and `"` escaped; CR/LF/NUL refused."""
     text = str(value)
-    if _UNSAFE.search(text):
+    if _unsafe(text):
         raise UnsafeValue(what)
     if "\\" in text or '"' in text:
         text = text.replace("\\", "\\\\").replace('"', '\\"')
@@ -50,16 +51,24 @@ def quote(value: object, what: str = "value") -> str:
 
 def command_line(verb: str, *args: object) -> str:
     """`VERB "arg1" "arg2"`: the verb is ours (a constant), every argument quoted."""
-    if _UNSAFE.search(verb):
+    if _unsafe(verb):
         raise UnsafeValue("command")
-    return " ".join([verb, *(quote(arg, f"argument {i}") for i, arg in enumerate(args, 1))])
+    parts = [verb]
+    for number, arg in enumerate(args, 1):
+        try:
+            parts.append(quote(arg))
+        except UnsafeValue:
+            raise UnsafeValue(f"argument {number}") from None
+    return " ".join(parts)
 
 
 def split_script(script: str) -> tuple[str, dict[str, str]]:
     """`route?a=1&b=2` from agi_network_script into ("route", {"a": "1", "b": "2"})."""
     route, _, query = script.partition("?")
+    if not query:
+        return route.strip("/"), {}
     try:
-        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
     except ValueError:
         raise AgiError("agi-bad-arguments", f"malformed query {query[:80]!r}") from None
     args = dict(pairs)
