@@ -60,7 +60,7 @@ class SocketTransport:
                  buffer: memoryview):
         self._loop, self._sock, self._fd = loop, sock, sock.fileno()
         self._peer, self._protocol, self._buffer = peer, protocol, buffer
-        self._unsent = b""
+        self._unsent = bytearray()
         self._closed = False
         self.disconnecting = False
 
@@ -105,7 +105,7 @@ class SocketTransport:
             self._close(exc)
             return
         if sent < len(data):
-            self._unsent = data[sent:]
+            self._unsent += memoryview(data)[sent:]
             self._loop.add_writer(self._fd, self._writable)
 
     def _writable(self) -> None:
@@ -116,7 +116,7 @@ class SocketTransport:
         except OSError as exc:
             self._close(exc)
             return
-        self._unsent = self._unsent[sent:]
+        del self._unsent[:sent]   # cheap at the front of a bytearray
         if not self._unsent:
             self._loop.remove_writer(self._fd)
             if self.disconnecting:
@@ -155,7 +155,7 @@ class SocketTransport:
         self._loop.remove_reader(self._fd)
         if self._unsent:
             self._loop.remove_writer(self._fd)
-            self._unsent = b""
+            self._unsent.clear()
         self._sock.close()
         reason = _DONE if error is None else Failure(ConnectionLost(str(error)))
         self._loop.call_soon(self._protocol.connectionLost, reason)
