@@ -4,14 +4,22 @@ the event bus, and actions in flight failed at once when the link drops
 
 from __future__ import annotations
 
+import logging
+
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
 from ami.wire import AmiError, FrameParser
 
+log = logging.getLogger("linkdesk.ami")
+
 
 class AmiConnectionLost(AmiError):
     reason = "ami-connection-lost"
+
+
+class AmiReplyUnreadable(AmiError):
+    reason = "ami-reply-unreadable"
 
 
 class AmiProtocol(AMIProtocol):
@@ -25,10 +33,20 @@ class AmiProtocol(AMIProtocol):
         for message in self.parser.feed(data):
             action_id = message.get("ActionID")
             if action_id is not None and action_id in self.responses:
-                self.handle_message(Message(message))
+                self._reply(action_id, message)
             elif "Event" in message:
                 self.factory.dispatch_event(message)
             # else: the reply to an action that already timed out; dropped.
+
+    def _reply(self, action_id: str, message) -> None:
+        try:
+            self.handle_message(Message(message))
+        except Exception:
+            # One reply we cannot read fails its own action, never the link.
+            log.exception("AMI reply to %s could not be read", action_id)
+            action = self.responses.pop(action_id, None)
+            if action is not None and not action.future.done():
+                action.future.set_exception(AmiReplyUnreadable(f"{action['Action']}: reply could not be read"))
 
     def connection_lost(self, exc) -> None:
         self._fail_in_flight(f"AMI connection lost: {exc or 'closed'}")

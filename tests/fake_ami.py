@@ -14,6 +14,7 @@ class FakeAmi:
         self.silent = False              # read, never answer (a half-open link)
         self.unanswered = {"Originate"}  # actions that never get a reply
         self.booted = True               # False: logins succeed, FullyBooted comes later
+        self.messages: dict[str, str] = {}  # action name → the Message of its Success reply
         self.received: list[dict] = []
         self.connections = 0
         self._writers: list[asyncio.StreamWriter] = []
@@ -61,4 +62,4 @@ class FakeAmi:
             return accepted + (FULLY_BOOTED if self.booted else "")
         if name == "Ping":
             return f"Response: Success\nActionID: {action_id}\nPing: Pong\n\n"
-        return f"Response: Success\nActionID: {action_id}\nMessage: ok\n\n"
+        return f"Response: Success\nActionID: {action_id}\nMessage: {self.messages.get(name, 'ok')}\n\n"

@@ -10,7 +10,8 @@ import pytest
 from twisted.internet import task
 
 from ami.connection import AmiActionTimeout, AmiConnection, AmiEndpoint, AmiNotConnected, AmiTiming
-from ami.protocol import AmiConnectionLost
+import ami.connection as connection_module
+from ami.protocol import AmiConnectionLost, AmiReplyUnreadable
 from ami.wire import UnsafeAmiValue
 from ami_probe import on_loop
 from fake_ami import FakeAmi
@@ -96,6 +97,37 @@ async def test_actions_in_flight_fail_at_once_when_the_link_drops_and_it_comes_b
             await harness.connection.send({"Action": "Ping"})
         await _until(lambda: harness.resyncs == 2)
         assert harness.connection.logged_in and peer.connections == 2
+
+
+@on_loop
+async def test_a_successfully_queued_reply_without_async_is_one_reply_and_keeps_the_link(peer):
+    # Atxfer's reply; panoramisk alone looked up the missing Async header and
+    # the KeyError dropped the link (found in the lab).
+    peer.messages["Atxfer"] = "Atxfer successfully queued"
+    async with running(peer) as harness:
+        await harness.connection.wait_logged_in(5)
+        reply = await harness.connection.send({"Action": "Atxfer", "Channel": "Local/x@y", "Exten": "1"})
+        assert reply.Message == "Atxfer successfully queued"
+        assert (await harness.connection.send({"Action": "Ping"})).Ping == "Pong"
+        assert harness.connection.logins == 1 and peer.connections == 1
+
+
+@on_loop
+async def test_a_reply_that_cannot_be_read_fails_its_action_not_the_link(peer, monkeypatch, caplog):
+    def unreadable(action):
+        if action["Action"] == "Setvar":
+            raise ValueError("unreadable reply")
+        return False
+
+    monkeypatch.setattr(connection_module._Action, "multi", property(unreadable))
+    async with running(peer) as harness:
+        await harness.connection.wait_logged_in(5)
+        with pytest.raises(AmiReplyUnreadable) as err:
+            await harness.connection.send({"Action": "Setvar", "Variable": "A", "Value": "1"})
+        assert err.value.reason == "ami-reply-unreadable"
+        assert "AMI reply to" in caplog.text
+        assert (await harness.connection.send({"Action": "Ping"})).Ping == "Pong"
+        assert peer.connections == 1
 
 
 @on_loop

@@ -4,14 +4,17 @@ actions, an action timeout, and surviving a restart of the PBX."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 
 import pytest
 
 from ami.actions import AmiActionFailed, AmiActions
 from ami.connection import AmiActionTimeout, AmiConnection
+from ami.wire import UnsafeAmiValue
 from ami_probe import EventRecorder, endpoint_of, on_loop
 from bridge.lab.layout import default_paths
+from bridge.lab.phones import sip_header
 from bridge.reactor import event_loop
 
 CITIZEN = "13800138000"
@@ -55,6 +58,89 @@ async def test_typed_actions_against_the_lab(lab):
         with pytest.raises(AmiActionFailed) as err:
             await actions.hangup(channel)
         assert err.value.reason == "ami-action-failed"
+
+
+async def _originate_when_reachable(actions: AmiActions, channel: str, **kwargs):
+    """Originate once the PBX's qualify (every second) has found the new phone."""
+    for _ in range(20):
+        try:
+            return await actions.originate(channel, **kwargs)
+        except AmiActionFailed:
+            await asyncio.sleep(0.5)
+    return await actions.originate(channel, **kwargs)
+
+
+@on_loop
+async def test_originate_carries_its_id_caller_variables_and_sip_headers(lab, phones):
+    operator = lab["110"].operators[0]
+    phone = phones.operator(operator, answer_after=0.2)
+    async with EventRecorder(lab["110"]) as ami:
+        actions = AmiActions(ami.connection)
+        with pytest.raises(UnsafeAmiValue):
+            await actions.originate(f"PJSIP/{operator.extension}", application="Wait", data="1",
+                                    sip_headers={"X-Bad,Name)": "v"})
+        answered = await _originate_when_reachable(
+            actions, f"PJSIP/{operator.extension}", application="Wait", data="10",
+            channel_id="ld-lab-originate-1", caller_id=f'"Citizen" <{CITIZEN}>',
+            variables={"LINKDESK_NOTE": "carried"}, sip_headers={"X-Linkdesk-Order": "WO-lab-1"}, timeout=10)
+        assert answered.Uniqueid == "ld-lab-originate-1"
+        assert await actions.getvar(answered.Channel, "LINKDESK_NOTE") == "carried"
+        invite = phone.first_invite()
+        assert sip_header(invite, "X-Linkdesk-Order") == "WO-lab-1"
+        assert CITIZEN in sip_header(invite, "From")
+        await actions.hangup(answered.Channel)
+
+
+async def _bridged_pair(actions: AmiActions) -> dict[str, str]:
+    """{"Dial": caller, "AppDial": called} once Asterisk has bridged the two."""
+    async with asyncio.timeout(10):
+        while True:
+            bridged = {c["Application"]: c["Channel"] for c in await actions.core_show_channels()
+                       if c.get("BridgeId")}
+            if {"Dial", "AppDial"} <= set(bridged):
+                return bridged
+            await asyncio.sleep(0.1)
+
+
+@on_loop
+async def test_blind_transfer_moves_the_bridged_party(lab):
+    async with EventRecorder(lab["110"]) as ami:
+        actions = AmiActions(ami.connection)
+        # A Dial()s B: the two are bridged; BlindTransfer on A moves B.
+        await actions.originate("Local/park@lab-tests/n", application="Dial", data="Local/park@lab-tests/n",
+                                timeout=10)
+        bridged = await _bridged_pair(actions)
+        caller, called = bridged["Dial"], bridged["AppDial"]
+        await actions.setvar(called, "LINKDESK_MARK", "blind")
+        await actions.blind_transfer(caller, "lab-tests", "redirected")
+        moved = await ami.wait_for("UserEvent", UserEvent="LinkdeskRedirected")
+        assert (moved.Channel, moved.Marker) == (called, "blind")
+        for channel in [c["Channel"] for c in await actions.core_show_channels()]:
+            with contextlib.suppress(AmiActionFailed):
+                await actions.hangup(channel)
+
+
+@on_loop
+async def test_queue_change_priority_caller_puts_a_waiting_caller_first(lab):
+    async with EventRecorder(lab["110"]) as ami:
+        actions = AmiActions(ami.connection)
+        for number in ("13800000001", "13800000002"):
+            await actions.originate("Local/queued@lab-tests/n", application="Wait", data="30",
+                                    caller_id=f'"Citizen" <{number}>', timeout=10)
+            await ami.wait_for("QueueCallerJoin", CallerIDNum=number)
+
+        async def positions():
+            entries = [m for m in await actions.queue_status("110-intake") if m.get("Event") == "QueueEntry"]
+            return {e["CallerIDNum"]: (e["Position"], e["Channel"]) for e in entries}
+
+        before = await positions()
+        assert before["13800000002"][0] == "2"
+        await actions.queue_change_priority_caller("110-intake", before["13800000002"][1], 10)
+        after = await positions()
+        assert (after["13800000002"][0], after["13800000001"][0]) == ("1", "2")
+        for channel in [c["Channel"] for c in await actions.core_show_channels()]:
+            with contextlib.suppress(AmiActionFailed):
+                await actions.hangup(channel)
 
 
 @on_loop
