@@ -62,6 +62,12 @@ class AmiActions:
                                "Exten": exten})
 
     async def atxfer(self, channel: str, exten: str, context: str | None = None):
+        """Start an attended transfer from `channel`, bridged with the Dial/Queue
+        `t`/`T` option, to `exten`. Asterisk presses the feature code and the
+        extension as DTMF on the channel, so the extension must be digits
+        (anything else fails quietly after the digit timeout: refused here)."""
+        if not _DIGITS.fullmatch(exten):
+            raise UnsafeAmiValue(f"Atxfer extension {exten[:32]!r} is not DTMF digits; nothing was sent")
         action = {"Action": "Atxfer", "Channel": channel, "Exten": exten}
         _put(action, Context=context)
         return await self._ok(action)
@@ -146,6 +152,7 @@ class AmiActions:
 
 
 _HEADER_NAME = re.compile(r"[A-Za-z0-9-]{1,64}")
+_DIGITS = re.compile(r"[0-9*#]{1,32}")
 
 
 def _header_variables(headers: Mapping[str, str]) -> list[tuple[str, str]]:

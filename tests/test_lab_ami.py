@@ -121,6 +121,25 @@ async def test_blind_transfer_moves_the_bridged_party(lab):
 
 
 @on_loop
+async def test_atxfer_calls_the_consulted_party_from_the_transferer(lab):
+    async with EventRecorder(lab["110"]) as ami:
+        actions = AmiActions(ami.connection)
+        with pytest.raises(UnsafeAmiValue):
+            await actions.atxfer("Local/bridged@lab-tests", "consult")
+        # `bridged` Dial()s with T: its caller may transfer.
+        await actions.originate("Local/bridged@lab-tests/n", application="Wait", data="30",
+                                caller_id='"Operator" <1101>', timeout=10)
+        transferer = (await _bridged_pair(actions))["Dial"]
+        await actions.atxfer(transferer, "5550", context="lab-tests")
+        consulted = await ami.wait_for("UserEvent", UserEvent="LinkdeskConsulted")
+        assert consulted.Caller == "1101" and consulted.Exten == "5550"
+        assert (await ami.connection.send({"Action": "Ping"})).Ping == "Pong"   # the link stayed up
+        for channel in [c["Channel"] for c in await actions.core_show_channels()]:
+            with contextlib.suppress(AmiActionFailed):
+                await actions.hangup(channel)
+
+
+@on_loop
 async def test_queue_change_priority_caller_puts_a_waiting_caller_first(lab):
     async with EventRecorder(lab["110"]) as ami:
         actions = AmiActions(ami.connection)
