@@ -6,6 +6,7 @@ one transaction, so a change is stored whole or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -25,8 +26,29 @@ def _rows(cursor: sqlite3.Cursor) -> list[dict]:
 class OrderStore:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
-        # callback(order, action, state before) for each recorded event (metrics)
+        # callback(order, action, state before) for each committed event (metrics)
         self.listeners: list = []
+        self._held: list | None = None
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """One transaction; the listeners hear of the events recorded in it once
+        it has committed, and never of a rolled-back one."""
+        if self._held is not None:
+            yield   # already inside one: its commit is this one's
+            return
+        self._held = held = []
+        try:
+            with self.conn:
+                yield
+        finally:
+            self._held = None
+        for event in held:
+            self._tell(*event)
+
+    def _tell(self, order: dict, action: str, was: str | None) -> None:
+        for listener in self.listeners:
+            listener(order, action, was)
 
     # -- orders ----------------------------------------------------------
     def insert(self, order: dict) -> None:
@@ -86,8 +108,10 @@ class OrderStore:
             if self.webhook(platform) is not None:
                 self.conn.execute("INSERT INTO outbox (event_id, platform, payload, next_at) VALUES (?, ?, ?, ?)",
                                   [event["id"], platform, payload, event["at"]])
-        for listener in self.listeners:
-            listener(order, action, was)
+        if self._held is not None:
+            self._held.append((order, action, was))
+        else:
+            self._tell(order, action, was)
         return event
 
     def counts(self) -> list[tuple[str, str, int]]:

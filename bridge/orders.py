@@ -68,7 +68,7 @@ class OrderService:
                  "category": fields.get("category"), "summary": fields.get("summary"),
                  "location": fields.get("location"), "priority": fields.get("priority", "normal"),
                  "state": "created", "version": 1, "created_at": now, "updated_at": now}
-        with self.conn:
+        with self.store.transaction():
             self.store.insert(order)
             self.store.record(order, platform, "created", {}, [to], was=None)
             return self._answer(idempotency, platform, 201, {"order": public(order)})
@@ -88,7 +88,7 @@ class OrderService:
             raise OrderError("order-bad-field", "'version' must be the order's version (an integer)")
         now, was = time.time(), order["state"]
         changes = {"state": after, "updated_at": now, **_stamp(action, text, now)}
-        with self.conn:
+        with self.store.transaction():
             if not self.store.update(order_id, version, changes):
                 current = self.store.get(order_id)
                 raise OrderError("order-version-conflict", f"the order is at version {current['version']}, "
@@ -121,7 +121,7 @@ class OrderService:
         order = self.store.get(order_id)
         if order is None or order["state"] != "created":
             return None
-        with self.conn:
+        with self.store.transaction():
             if not self.store.update(order_id, order["version"], {"state": "delivered", "delivered_at": time.time(),
                                                                   "updated_at": time.time()}):
                 return None
@@ -134,7 +134,7 @@ class OrderService:
         """Orders past their acceptance deadline: an `escalated` event each, once."""
         escalated = []
         for order in self.store.overdue(deadlines, time.time()):
-            with self.conn:
+            with self.store.transaction():
                 if self.store.update(order["id"], order["version"], {"escalated_at": time.time()}):
                     order = self.store.get(order["id"])
                     self.store.record(order, "linkdesk", "escalated", {"deadline_s": deadlines[order["priority"]]},

@@ -58,7 +58,7 @@ class Store:
         row = {**transfer, "state": "requested", "reason": None, "receiver_channel": None,
                "created_at": now, "updated_at": now}
         try:
-            with self.db.conn:
+            with self.orders.transaction():
                 order_row = {**order, "transfer_id": transfer["id"], "call_uniqueid": transfer["call_id"],
                              "state": "created", "version": 1, "created_at": now, "updated_at": now}
                 self._insert("orders", order_row)

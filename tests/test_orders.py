@@ -46,6 +46,29 @@ def test_an_order_goes_created_delivered_accepted_feedback_closed_with_a_version
     assert trail[3]["detail"] == {"note": "on the way"} and trail[2]["actor"] == "12345"
 
 
+def test_listeners_hear_of_an_event_after_its_commit_and_never_of_a_rollback(orders):
+    heard = []
+    store = orders.store
+    store.listeners.append(lambda order, action, was: heard.append((action, _committed(store, order["id"]))))
+    order = _new(orders)
+    assert heard == [("created", True)], "told once the order is in the store, not before"
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.record(order, "linkdesk", "escalated", {}, ["12345"], was="created")
+            raise RuntimeError("something after the event failed")
+    assert heard == [("created", True)]
+    assert [e["action"] for e in orders.events("110", order["id"])] == ["created"]
+
+
+def _committed(store, order_id: str) -> bool:
+    # Read through a second connection: it sees only committed rows.
+    other = sqlite3.connect(store.conn.execute("PRAGMA database_list").fetchone()[2])
+    try:
+        return other.execute("SELECT COUNT(*) FROM orders WHERE id = ?", [order_id]).fetchone()[0] == 1
+    finally:
+        other.close()
+
+
 @pytest.mark.parametrize("who, action, version, text, reason", [
     ("110", "accept", 1, "", "order-forbidden"),            # only the addressee
     ("12345", "accept", 7, "", "order-version-conflict"),   # stale version
