@@ -5,6 +5,7 @@ a broken protocol, running out of descriptors, and a peer that stays silent."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import socket
 
@@ -61,6 +62,16 @@ async def _serve(factory, host="127.0.0.1"):
     return listener, listener.sockets[0].getsockname()[:2]
 
 
+@contextlib.asynccontextmanager
+async def _serving(factory, host="127.0.0.1"):
+    """(listener, address) of a listener on a free port, closed afterwards."""
+    listener, address = await _serve(factory, host)
+    try:
+        yield listener, address
+    finally:
+        listener.close()
+
+
 async def _read_to_eof(reader: asyncio.StreamReader) -> bytes:
     return await asyncio.wait_for(reader.read(), 10)
 
@@ -68,8 +79,7 @@ async def _read_to_eof(reader: asyncio.StreamReader) -> bytes:
 @on_loop
 async def test_a_ping_session_over_tcp_ends_with_its_last_command_and_a_close():
     factory = FastAgiFactory(build_route_table(), AgiLimits(), event_loop())
-    listener, address = await _serve(factory)
-    try:
+    async with _serving(factory) as (listener, address):
         reader, writer = await asyncio.open_connection(*address)
         writer.write(env_block("ping"))
         assert await reader.readline() == b'GET VARIABLE "CALLERID(num)"\n'
@@ -78,8 +88,6 @@ async def test_a_ping_session_over_tcp_ends_with_its_last_command_and_a_close():
         writer.write(b"200 result=1\n")
         assert await _read_to_eof(reader) == b'SET VARIABLE "LINKDESK_RESULT" "ok"\n'
         writer.close()
-    finally:
-        listener.close()
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
@@ -90,8 +98,7 @@ async def test_the_peer_address_is_the_one_that_connected(host):
         me.transport.loseConnection()
 
     factory = OneProtocol(lambda: Recorder(note_addresses))
-    listener, address = await _serve(factory, host)
-    try:
+    async with _serving(factory, host) as (listener, address):
         reader, writer = await asyncio.open_connection(*address)
         writer.write(b"x")
         await _read_to_eof(reader)
@@ -99,8 +106,6 @@ async def test_the_peer_address_is_the_one_that_connected(host):
         assert (peer.host, peer.port) == writer.get_extra_info("sockname")[:2]
         assert (local.host, local.port) == tuple(address)
         writer.close()
-    finally:
-        listener.close()
 
 
 @on_loop
@@ -113,16 +118,13 @@ async def test_what_the_kernel_cannot_take_at_once_goes_out_before_the_close():
         me.transport.loseConnection()
 
     factory = OneProtocol(lambda: Recorder(send_all_and_close))
-    listener, address = await _serve(factory)
-    try:
+    async with _serving(factory) as (listener, address):
         reader, writer = await asyncio.open_connection(*address)
         writer.write(b"go")
         await asyncio.sleep(0.2)   # the server's send() meets a full buffer meanwhile
         assert await _read_to_eof(reader) == payload + b"END"
         assert (await factory.built[0].gone).check(ConnectionDone)
         writer.close()
-    finally:
-        listener.close()
 
 
 @on_loop
@@ -133,8 +135,7 @@ async def test_connection_lost_comes_once_and_never_inside_the_call_that_closed(
         me.transport.write(b"ignored after the close")
 
     factory = OneProtocol(lambda: Recorder(close_twice))
-    listener, address = await _serve(factory)
-    try:
+    async with _serving(factory) as (listener, address):
         reader, writer = await asyncio.open_connection(*address)
         writer.write(b"x")
         assert await _read_to_eof(reader) == b""
@@ -144,15 +145,12 @@ async def test_connection_lost_comes_once_and_never_inside_the_call_that_closed(
         assert len(made.lost) == 1
         assert not made.lost_inside_a_call
         writer.close()
-    finally:
-        listener.close()
 
 
 @on_loop
 async def test_a_peer_reset_is_reported_as_a_lost_connection():
     factory = OneProtocol(Recorder)
-    listener, address = await _serve(factory)
-    try:
+    async with _serving(factory) as (listener, address):
         client = socket.create_connection(address)
         client.sendall(b"agi_network: yes\n")
         while not factory.built or not factory.built[0].received:
@@ -161,8 +159,6 @@ async def test_a_peer_reset_is_reported_as_a_lost_connection():
         client.close()   # linger 0: an RST, not a FIN
         reason = await asyncio.wait_for(factory.built[0].gone, 10)
         assert reason.check(ConnectionLost)
-    finally:
-        listener.close()
 
 
 @on_loop
@@ -171,15 +167,12 @@ async def test_a_protocol_failing_on_data_closes_the_connection(caplog):
         raise RuntimeError("broken protocol")
 
     factory = OneProtocol(lambda: Recorder(fail))
-    listener, address = await _serve(factory)
-    try:
+    async with _serving(factory) as (listener, address):
         reader, writer = await asyncio.open_connection(*address)
         writer.write(b"x")
         assert await _read_to_eof(reader) == b""
         assert "FastAGI protocol failed on data" in caplog.text
         writer.close()
-    finally:
-        listener.close()
 
 
 class _OutOfDescriptorsOnce:
@@ -205,17 +198,14 @@ class _OutOfDescriptorsOnce:
 async def test_out_of_descriptors_pauses_accepting_then_takes_the_waiting_call(monkeypatch, caplog):
     monkeypatch.setattr(hosting, "RESOURCE_PAUSE", 0.2)
     factory = OneProtocol(lambda: Recorder(lambda me, data: me.transport.write(b"seen")))
-    listener, address = await _serve(factory)
-    listener._sock = _OutOfDescriptorsOnce(listener._sock)
-    try:
+    async with _serving(factory) as (listener, address):
+        listener._sock = _OutOfDescriptorsOnce(listener._sock)
         reader, writer = await asyncio.open_connection(*address)
         writer.write(b"x")
         assert await asyncio.wait_for(reader.readexactly(4), 10) == b"seen"
         assert listener._sock.failed
         assert "FastAGI cannot accept" in caplog.text
         writer.close()
-    finally:
-        listener.close()
 
 
 @on_loop
@@ -232,11 +222,8 @@ async def test_a_peer_that_never_speaks_is_dropped_after_the_idle_timeout():
     # The kernel holds the silent connection for the deferred-accept period,
     # then hands it over, and the session's idle timeout closes it.
     factory = FastAgiFactory(build_route_table(), AgiLimits(idle_timeout=0.5), event_loop())
-    listener, address = await _serve(factory)
-    try:
+    async with _serving(factory) as (listener, address):
         reader, writer = await asyncio.open_connection(*address)
         assert await asyncio.wait_for(reader.read(), hosting.DEFER_ACCEPT_SECONDS + 10) == b""
         assert factory.active == 0
         writer.close()
-    finally:
-        listener.close()
