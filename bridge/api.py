@@ -77,6 +77,11 @@ class JsonResource(Resource):
         raise ApiError(405, "method-not-allowed", "not here")
 
 
+def path_parts(request) -> list[str]:
+    """The path below the resource, as text: /v1/orders/WO-1/accept → ["WO-1", "accept"]."""
+    return [part.decode("utf-8", "replace") for part in request.postpath if part]
+
+
 def read_json(request) -> dict:
     """The request's JSON object body; ApiError 413/400 if too large or not an object."""
     return read_raw_json(request)[1]

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from bridge.api import ApiError, JsonResource, read_json, text_field
+from bridge.api import ApiError, JsonResource, path_parts, read_json, text_field
 from bridge.conference_service import ConferenceService
 from bridge.conferences import ConferenceError
 
@@ -24,7 +24,7 @@ class ConferencesResource(JsonResource):
         self.conferences = conferences
 
     async def handle(self, platform: str, request) -> tuple[int, dict]:
-        parts = [p.decode("utf-8", "replace") for p in request.postpath if p]
+        parts = path_parts(request)
         method = request.method
         if method == b"GET" and not parts:
             return 200, {"conferences": self.conferences.list(platform)}

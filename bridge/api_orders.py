@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from bridge.api import ApiError, JsonResource, read_raw_json, text_field
+from bridge.api import ApiError, JsonResource, path_parts, read_raw_json, text_field
 from bridge.orders import OrderService
 
 ACTIONS = {"accept": None, "reject": "reason", "feedback": "note", "close": "result"}
@@ -30,7 +30,7 @@ class OrdersResource(JsonResource):
         self.orders = orders
 
     async def handle(self, platform: str, request) -> tuple[int, dict]:
-        parts = [p.decode("utf-8", "replace") for p in request.postpath if p]
+        parts = path_parts(request)
         if request.method == b"GET":
             return 200, self._read(platform, parts, request.args)
         if request.method == b"POST":
