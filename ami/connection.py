@@ -10,28 +10,13 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 from panoramisk import Manager
-from panoramisk.actions import Action
 
 from ami.events import EventBus
 from ami.keepalive import Backoff, CallLater, KeepAlive
-from ami.protocol import AmiProtocol
+from ami.protocol import AmiAction, AmiProtocol
 from ami.wire import AmiError, encode_action
 
 log = logging.getLogger("linkdesk.ami")
-
-
-class _Action(Action):
-    """panoramisk's Action, safe for a reply that says "successfully queued"
-    to an action without an Async header (Atxfer's does): panoramisk asks for
-    that header, and its KeyError, raised inside data_received, dropped the
-    whole AMI link with every action in flight (found in the lab)."""
-
-    @property
-    def multi(self) -> bool:
-        reply = self.responses[0]
-        if "async" not in self and reply.message.lower().endswith("successfully queued"):
-            return reply.subevent == "Start" or reply.get("EventList") == "start"
-        return super().multi
 
 # The event classes linkdesk reads: FullyBooted (system), channels, bridges
 # and ConfBridge (call), queues (agent), UserEvent (user).
@@ -159,7 +144,7 @@ class AmiConnection:
     async def _send(self, action: dict, timeout: float | None):
         """Send without the logged-in check (the Login itself goes this way)."""
         encode_action(action)
-        pending = _Action(dict(action))
+        pending = AmiAction(dict(action))
         started = self.loop.time()
         future = self.manager.send_action(pending)
         limit = self.timing.action_timeout if timeout is None else timeout

@@ -1,11 +1,13 @@
 """panoramisk's AMIProtocol with linkdesk's intake: fast framing, events to
 the event bus, and actions in flight failed at once when the link drops
-(panoramisk would hold them for a resend after the next FullyBooted)."""
+(panoramisk would hold them for a resend after the next FullyBooted); and
+its Action, made safe for the replies it misreads."""
 
 from __future__ import annotations
 
 import logging
 
+from panoramisk.actions import Action
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
@@ -20,6 +22,20 @@ class AmiConnectionLost(AmiError):
 
 class AmiReplyUnreadable(AmiError):
     reason = "ami-reply-unreadable"
+
+
+class AmiAction(Action):
+    """panoramisk's Action, safe for a reply that says "successfully queued"
+    to an action without an Async header (Atxfer's does): panoramisk asks for
+    that header, and its KeyError, raised inside data_received, dropped the
+    whole AMI link with every action in flight (found in the lab)."""
+
+    @property
+    def multi(self) -> bool:
+        reply = self.responses[0]
+        if "async" not in self and reply.message.lower().endswith("successfully queued"):
+            return reply.subevent == "Start" or reply.get("EventList") == "start"
+        return super().multi
 
 
 class AmiProtocol(AMIProtocol):

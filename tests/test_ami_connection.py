@@ -10,7 +10,7 @@ import pytest
 from twisted.internet import task
 
 from ami.connection import AmiActionTimeout, AmiConnection, AmiEndpoint, AmiNotConnected, AmiTiming
-import ami.connection as connection_module
+import ami.protocol as protocol_module
 from ami.protocol import AmiConnectionLost, AmiReplyUnreadable
 from ami.wire import UnsafeAmiValue
 from ami_probe import on_loop
@@ -119,7 +119,7 @@ async def test_a_reply_that_cannot_be_read_fails_its_action_not_the_link(peer, m
             raise ValueError("unreadable reply")
         return False
 
-    monkeypatch.setattr(connection_module._Action, "multi", property(unreadable))
+    monkeypatch.setattr(protocol_module.AmiAction, "multi", property(unreadable))
     async with running(peer) as harness:
         await harness.connection.wait_logged_in(5)
         with pytest.raises(AmiReplyUnreadable) as err:
