@@ -13,9 +13,9 @@ import asyncio
 import os
 import sys
 
-from agi.reply import AgiReply, ReplyAssembler
-from agi.request import AgiError, AgiRequest, ChannelGone, split_script
-from agi.routes import report_error, run_route
+from linkdesk.agi.reply import AgiReply, ReplyAssembler
+from linkdesk.agi.request import AgiError, AgiRequest, ChannelGone, split_script
+from linkdesk.agi.routes import report_error, run_route
 
 
 class ClassicChannel:
@@ -56,7 +56,7 @@ def parse_argv(argv: list[str]) -> tuple[str, dict[str, str]]:
 
 
 async def _serve(agi, argv: list[str]) -> str:
-    from bridge.routing import build_route_table
+    from linkdesk.bridge.app.agi_routes import build_route_table
 
     env = {key: value for key, value in agi.env.items() if key.startswith("agi_")}
     request = AgiRequest(env=env, route="", args={}, send=ClassicChannel(agi).send)

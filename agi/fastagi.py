@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from twisted.internet import protocol
 from twisted.protocols.basic import LineReceiver
 
-from agi.deadlines import Deadlines
-from agi.reply import AgiReply, ReplyAssembler, ReplyFormatError
-from agi.request import AgiError, AgiRequest, ChannelGone, split_script
-from agi.routes import RouteTable, report_error, run_route
+from linkdesk.agi.deadlines import Deadlines
+from linkdesk.agi.reply import AgiReply, ReplyAssembler, ReplyFormatError
+from linkdesk.agi.request import AgiError, AgiRequest, ChannelGone, split_script
+from linkdesk.agi.routes import RouteTable, report_error, run_route
 
 log = logging.getLogger("linkdesk.agi")
 MAX_ENV_LINES = 256

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import logging
 
-from agi.request import AgiError, AgiRequest
-from bridge.numbers import InvalidNumber, normalise
-from bridge.orders import is_order_id
+from linkdesk.agi.request import AgiError, AgiRequest
+from linkdesk.bridge.core.numbers import InvalidNumber, normalise
+from linkdesk.bridge.core.orders import is_order_id
 
 log = logging.getLogger("linkdesk.agi")
 
@@ -27,7 +27,7 @@ async def transfer(transfers, request: AgiRequest) -> None:
     peer; run on a channel with no peer (an IVR), that channel is the citizen's.
     """
     # Imported here: the classic entry point serves other routes without the store.
-    from bridge.transfers import TransferError, TransferRequest
+    from linkdesk.bridge.core.transfers import TransferError, TransferRequest
 
     pbx = request.args.get("pbx", "")
     peer = await request.get_variable("BRIDGEPEER")
@@ -50,7 +50,7 @@ async def transfer_cancel(transfers, request: AgiRequest) -> None:
     """`transfer_cancel?pbx=110` on the operator's channel: cancel the warm
     transfer of the three-way room the operator is in (the room's cancel key),
     or of the call the operator is bridged with."""
-    from bridge.transfers import TransferError
+    from linkdesk.bridge.core.transfers import TransferError
 
     pbx = request.args.get("pbx", "")
     room = await request.get_variable("LINKDESK_CONFERENCE") or ""

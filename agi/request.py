@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 from urllib.parse import parse_qsl
 
-from agi.reply import AgiReply
+from linkdesk.agi.reply import AgiReply
 
 
 class AgiError(Exception):

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import Awaitable, Callable
 
-from agi.request import AgiError, AgiRequest, ChannelGone
+from linkdesk.agi.request import AgiError, AgiRequest, ChannelGone
 
 log = logging.getLogger("linkdesk.agi")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Mapping
 
-from ami.connection import AmiConnection
-from ami.wire import AmiError, UnsafeAmiValue
+from linkdesk.ami.connection import AmiConnection
+from linkdesk.ami.wire import AmiError, UnsafeAmiValue
 
 
 class AmiActionFailed(AmiError):

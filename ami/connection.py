@@ -11,10 +11,10 @@ from typing import Awaitable, Callable
 
 from panoramisk import Manager
 
-from ami.events import EventBus
-from ami.keepalive import Backoff, CallLater, KeepAlive
-from ami.protocol import AmiAction, AmiProtocol
-from ami.wire import AmiError, encode_action
+from linkdesk.ami.events import EventBus
+from linkdesk.ami.keepalive import Backoff, CallLater, KeepAlive
+from linkdesk.ami.protocol import AmiAction, AmiProtocol
+from linkdesk.ami.wire import AmiError, encode_action
 
 log = logging.getLogger("linkdesk.ami")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from ami.actions import AmiActionFailed, AmiActions
-from ami.connection import AmiConnection
-from bridge.transfer_model import Move
+from linkdesk.ami.actions import AmiActionFailed, AmiActions
+from linkdesk.ami.connection import AmiConnection
+from linkdesk.bridge.core.transfer_model import Move
 
 CONFERENCE_DIAL = "linkdesk-conference-dial"
 

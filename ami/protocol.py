@@ -11,7 +11,7 @@ from panoramisk.actions import Action
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
-from ami.wire import AmiError, FrameParser
+from linkdesk.ami.wire import AmiError, FrameParser
 
 log = logging.getLogger("linkdesk.ami")
 

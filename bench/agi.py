@@ -36,14 +36,14 @@ SERVER_CPU = os.cpu_count() - 1
 
 # -- the two servers (each in its own process) --------------------------------
 def serve_linkdesk(port: int) -> None:
-    from bridge.reactor import install_asyncio_reactor
+    from linkdesk.bridge.app.reactor import install_asyncio_reactor
 
     loop = install_asyncio_reactor()
     from twisted.internet import reactor
 
-    from agi.fastagi import AgiLimits, FastAgiFactory
-    from agi.routes import RouteTable
-    from bridge.heap import settle_heap
+    from linkdesk.agi.fastagi import AgiLimits, FastAgiFactory
+    from linkdesk.agi.routes import RouteTable
+    from linkdesk.bridge.app.heap import settle_heap
 
     async def four_commands(request):
         await request.get_variable("CALLERID(num)")
@@ -56,7 +56,7 @@ def serve_linkdesk(port: int) -> None:
     factory = FastAgiFactory(routes, AgiLimits(max_sessions=10_000), loop)
     from twisted.internet.defer import Deferred
 
-    from agi.hosting import listen
+    from linkdesk.agi.hosting import listen
 
     async def start():
         await listen(factory, "127.0.0.1", port)

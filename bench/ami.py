@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from panoramisk import Manager  # noqa: E402
 from panoramisk.ami_protocol import AMIProtocol  # noqa: E402
 
-from ami.events import EventBus  # noqa: E402
-from ami.protocol import AmiProtocol  # noqa: E402
+from linkdesk.ami.events import EventBus  # noqa: E402
+from linkdesk.ami.protocol import AmiProtocol  # noqa: E402
 
 RECORDED = Path(__file__).resolve().parents[1] / "tests/fixtures/ami/lab110-queue-call.ami"
 CHUNK = 4096

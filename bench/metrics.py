@@ -25,11 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
 
-from ami.events import EventBus  # noqa: E402
-from bridge.heap import settle_heap  # noqa: E402
-from ami.wire import FrameParser, parse_frame  # noqa: E402
-from metrics.collectors import QueueCollector  # noqa: E402
-from metrics.queues import CHANNEL_EVENTS, QueueBook  # noqa: E402
+from linkdesk.ami.events import EventBus  # noqa: E402
+from linkdesk.bridge.app.heap import settle_heap  # noqa: E402
+from linkdesk.ami.wire import FrameParser, parse_frame  # noqa: E402
+from linkdesk.metrics.collectors import QueueCollector  # noqa: E402
+from linkdesk.metrics.queues import CHANNEL_EVENTS, QueueBook  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "ami" / "lab110-queue-call.ami"
 QUEUE_EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "AgentCalled", "AgentConnect", "AgentComplete",

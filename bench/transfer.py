@@ -27,10 +27,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from ami.connection import AmiConnection, AmiEndpoint  # noqa: E402
-from bridge.lab import pbx as lab_pbx  # noqa: E402
-from bridge.lab.layout import Operator, default_paths, load_specs  # noqa: E402
-from bridge.lab.phones import SippPhones  # noqa: E402
+from linkdesk.ami.connection import AmiConnection, AmiEndpoint  # noqa: E402
+from linkdesk.bridge.lab import pbx as lab_pbx  # noqa: E402
+from linkdesk.bridge.lab.layout import Operator, default_paths, load_specs  # noqa: E402
+from linkdesk.bridge.lab.phones import SippPhones  # noqa: E402
 from lab_linkdesk import Linkdesk  # noqa: E402
 
 CITIZEN = "13800138000"

@@ -1,1 +1,2 @@
-"""The core of linkdesk: transfers, conferences, orders, the store, the HTTP API and the process wiring."""
+"""Everything that decides and wires, in rooms: `core` (the domain), `store`
+(SQLite), `api` (HTTP), `app` (config and wiring), `cli`, and `lab`."""

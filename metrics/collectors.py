@@ -6,7 +6,7 @@ from __future__ import annotations
 from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily,
                                    SummaryMetricFamily)
 
-from metrics.queues import QueueBook
+from linkdesk.metrics.queues import QueueBook
 
 COUNTERS = (("entered", "Callers who joined the queue"), ("answered", "Callers answered by a member"),
             ("abandoned", "Callers who hung up while waiting"),

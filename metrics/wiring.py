@@ -10,12 +10,12 @@ from functools import partial
 
 from prometheus_client import CollectorRegistry
 
-from ami.actions import AmiActions
-from bridge.conferences import channel_variables
-from metrics.collectors import QueueCollector
-from metrics.linkage import LinkageMetrics
-from metrics.queues import CHANNEL_EVENTS, QueueBook
-from metrics.transports import TransportMetrics
+from linkdesk.ami.actions import AmiActions
+from linkdesk.bridge.core.conferences import channel_variables
+from linkdesk.metrics.collectors import QueueCollector
+from linkdesk.metrics.linkage import LinkageMetrics
+from linkdesk.metrics.queues import CHANNEL_EVENTS, QueueBook
+from linkdesk.metrics.transports import TransportMetrics
 
 ORDER_VARIABLE = "LINKDESK_ORDER_ID"
 

@@ -8,9 +8,9 @@ from twisted.internet import task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 
-from agi.fastagi import AgiLimits, FastAgiFactory
-from agi.routes import RouteTable
-from bridge.reactor import event_loop
+from linkdesk.agi.fastagi import AgiLimits, FastAgiFactory
+from linkdesk.agi.routes import RouteTable
+from linkdesk.bridge.app.reactor import event_loop
 
 
 def env_block(script: str, **extra: str) -> bytes:

@@ -7,9 +7,9 @@ import functools
 
 from twisted.internet.defer import Deferred
 
-from ami.connection import AmiConnection, AmiEndpoint
-from bridge.lab.layout import PbxSpec
-from bridge.reactor import event_loop
+from linkdesk.ami.connection import AmiConnection, AmiEndpoint
+from linkdesk.bridge.lab.layout import PbxSpec
+from linkdesk.bridge.app.reactor import event_loop
 
 
 def on_loop(test):

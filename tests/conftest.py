@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from bridge.lab.layout import default_paths, load_specs
-from bridge.lab.phones import SippPhones
+from linkdesk.bridge.lab.layout import default_paths, load_specs
+from linkdesk.bridge.lab.phones import SippPhones
 
-LINKDESK = [sys.executable, "-m", "bridge.cli"]
+LINKDESK = [sys.executable, "-m", "linkdesk.bridge.cli"]
 
 
 def run_linkdesk(*args: str, timeout: float = 180, **kwargs) -> subprocess.CompletedProcess:

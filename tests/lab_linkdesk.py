@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from bridge.lab.procs import stop_child
+from linkdesk.bridge.lab.procs import stop_child
 
 LAB_TOKENS = {"110": "lab-token-110", "12345": "lab-token-12345", "gas": "lab-token-gas"}
 
@@ -42,7 +42,7 @@ class Linkdesk:
     def _spawn(self, config: Path) -> subprocess.Popen:
         with open(self.log_file, "ab") as log:
             return subprocess.Popen(
-                [sys.executable, "-m", "bridge.cli", "serve", "--lab", "--config", str(config),
+                [sys.executable, "-m", "linkdesk.bridge.cli", "serve", "--lab", "--config", str(config),
                  "--http-port", str(self.http_port)], stdout=log, stderr=subprocess.STDOUT)
 
     async def ready(self, timeout: float = 20) -> None:

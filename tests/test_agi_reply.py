@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from agi.reply import _RESULT, ReplyAssembler, ReplyFormatError, parse_status_line
+from linkdesk.agi.reply import _RESULT, ReplyAssembler, ReplyFormatError, parse_status_line
 
 READ = [
     ("200 result=1", (200, "1", None, None)),

@@ -6,8 +6,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from bridge.lab import prometheus
-from bridge.lab.layout import default_paths
+from linkdesk.bridge.lab import prometheus
+from linkdesk.bridge.lab.layout import default_paths
 
 METRICS = Path(__file__).resolve().parents[1] / "metrics"
 

@@ -9,10 +9,10 @@ import contextlib
 import pytest
 from twisted.internet import task
 
-from ami.connection import AmiActionTimeout, AmiConnection, AmiEndpoint, AmiNotConnected, AmiTiming
-import ami.protocol as protocol_module
-from ami.protocol import AmiConnectionLost, AmiReplyUnreadable
-from ami.wire import UnsafeAmiValue
+from linkdesk.ami.connection import AmiActionTimeout, AmiConnection, AmiEndpoint, AmiNotConnected, AmiTiming
+import linkdesk.ami.protocol as protocol_module
+from linkdesk.ami.protocol import AmiConnectionLost, AmiReplyUnreadable
+from linkdesk.ami.wire import UnsafeAmiValue
 from ami_probe import on_loop
 from fake_ami import FakeAmi
 

@@ -6,9 +6,9 @@ import asyncio
 
 from twisted.internet import task
 
-from ami.events import EventBus
-from ami.keepalive import Backoff, KeepAlive
-from ami.wire import AmiMessage
+from linkdesk.ami.events import EventBus
+from linkdesk.ami.keepalive import Backoff, KeepAlive
+from linkdesk.ami.wire import AmiMessage
 from ami_probe import on_loop
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ami.wire import AmiMessage, FrameParser, UnsafeAmiValue, encode_action, parse_frame
+from linkdesk.ami.wire import AmiMessage, FrameParser, UnsafeAmiValue, encode_action, parse_frame
 
 RECORDED = (Path(__file__).parent / "fixtures" / "ami" / "lab110-queue-call.ami").read_bytes()
 

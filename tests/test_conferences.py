@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from ami_probe import on_loop
-from bridge.conference_service import ConferenceService
-from bridge.conferences import ConferenceError, ConferenceTracker
-from bridge.store import Store
-from bridge.units import UnitConfigError, unit_from_config
+from linkdesk.bridge.core.conference_service import ConferenceService
+from linkdesk.bridge.core.conferences import ConferenceError, ConferenceTracker
+from linkdesk.bridge.store.database import Store
+from linkdesk.bridge.core.units import UnitConfigError, unit_from_config
 
 ROOM = "WO-0123456789ab"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dialplan.conffile import ConfError, find_section, parse_conf
+from linkdesk.dialplan.conffile import ConfError, find_section, parse_conf
 
 SAMPLE = """
 ; a comment

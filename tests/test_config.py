@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ami.connection import AmiEndpoint
-from bridge.config import ConfigError, load_config
+from linkdesk.ami.connection import AmiEndpoint
+from linkdesk.bridge.app.config import ConfigError, load_config
 
 CONFIG = """
 [http]
@@ -66,7 +66,7 @@ def test_bad_config_names_the_setting(tmp_path, text, message):
 
 
 def test_store_sync_setting_reaches_sqlite(tmp_path):
-    from bridge.store import Store
+    from linkdesk.bridge.store.database import Store
 
     path = tmp_path / "c.toml"
     path.write_text(f'[store]\npath = "{tmp_path}/l.db"\nsync = "full"\n[pbx.1]\nsecret = "x"\n')

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from metrics.collectors import QueueCollector
-from metrics.linkage import LinkageMetrics
-from metrics.queues import QueueBook
-from metrics.transports import TransportMetrics
+from linkdesk.metrics.collectors import QueueCollector
+from linkdesk.metrics.linkage import LinkageMetrics
+from linkdesk.metrics.queues import QueueBook
+from linkdesk.metrics.transports import TransportMetrics
 
 METRICS = Path(__file__).resolve().parents[1] / "metrics"
 SUFFIXES = ("_bucket", "_sum", "_count", "_total", "_created")

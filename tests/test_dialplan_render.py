@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dialplan.conffile import parse_conf
-from dialplan.render import PbxDialplan, render_confbridge, render_extensions, render_features
+from linkdesk.dialplan.conffile import parse_conf
+from linkdesk.dialplan.render import PbxDialplan, render_confbridge, render_extensions, render_features
 
 PLAN = PbxDialplan(pbx="12345", trunk="to-110", home_queue="12345-intake", targets=("110",), emergency=("110",))
 

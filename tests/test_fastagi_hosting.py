@@ -13,12 +13,12 @@ import pytest
 from twisted.internet import protocol
 from twisted.internet.error import ConnectionDone, ConnectionLost
 
-import agi.hosting as hosting
-from agi.fastagi import AgiLimits, FastAgiFactory
+import linkdesk.agi.hosting as hosting
+from linkdesk.agi.fastagi import AgiLimits, FastAgiFactory
 from agi_chat import env_block
 from ami_probe import on_loop
-from bridge.reactor import event_loop
-from bridge.routing import build_route_table
+from linkdesk.bridge.app.reactor import event_loop
+from linkdesk.bridge.app.agi_routes import build_route_table
 
 
 class Recorder(protocol.Protocol):

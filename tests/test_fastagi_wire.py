@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from agi.fastagi import AgiLimits
-from agi.request import AgiRequest
-from agi.routes import DuplicateRoute, RouteTable
+from linkdesk.agi.fastagi import AgiLimits
+from linkdesk.agi.request import AgiRequest
+from linkdesk.agi.routes import DuplicateRoute, RouteTable
 from agi_chat import Chat, env_block, settle
 from ami_probe import on_loop
-from bridge.routing import build_route_table
+from linkdesk.bridge.app.agi_routes import build_route_table
 
 
 async def _raises(request: AgiRequest) -> None:

@@ -10,11 +10,11 @@ import pytest
 import pytest_twisted
 from twisted.internet.defer import Deferred
 
-from agi.fastagi import AgiLimits, FastAgiFactory
-from agi.hosting import listen
+from linkdesk.agi.fastagi import AgiLimits, FastAgiFactory
+from linkdesk.agi.hosting import listen
 from ami_probe import EventRecorder, on_loop
-from bridge.reactor import event_loop
-from bridge.routing import build_route_table
+from linkdesk.bridge.app.reactor import event_loop
+from linkdesk.bridge.app.agi_routes import build_route_table
 
 CITIZEN = "13800138000"
 pytestmark = pytest.mark.lab

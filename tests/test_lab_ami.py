@@ -9,13 +9,13 @@ import subprocess
 
 import pytest
 
-from ami.actions import AmiActionFailed, AmiActions
-from ami.connection import AmiActionTimeout, AmiConnection
-from ami.wire import UnsafeAmiValue
+from linkdesk.ami.actions import AmiActionFailed, AmiActions
+from linkdesk.ami.connection import AmiActionTimeout, AmiConnection
+from linkdesk.ami.wire import UnsafeAmiValue
 from ami_probe import EventRecorder, endpoint_of, on_loop
-from bridge.lab.layout import default_paths
-from bridge.lab.phones import sip_header
-from bridge.reactor import event_loop
+from linkdesk.bridge.lab.layout import default_paths
+from linkdesk.bridge.lab.phones import sip_header
+from linkdesk.bridge.app.reactor import event_loop
 
 CITIZEN = "13800138000"
 pytestmark = pytest.mark.lab

@@ -8,9 +8,9 @@ import os
 
 import pytest
 
-from bridge import cli
-from bridge.lab.layout import default_paths
-from bridge.lab.procs import processes_in_root
+from linkdesk.bridge.cli import main as cli
+from linkdesk.bridge.lab.layout import default_paths
+from linkdesk.bridge.lab.procs import processes_in_root
 from conftest import run_linkdesk
 
 pytestmark = pytest.mark.lab

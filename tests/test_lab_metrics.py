@@ -14,9 +14,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ami_probe import EventRecorder, on_loop
-from bridge.lab import prometheus
-from bridge.lab.layout import default_paths
-from bridge.lab.procs import stop_child
+from linkdesk.bridge.lab import prometheus
+from linkdesk.bridge.lab.layout import default_paths
+from linkdesk.bridge.lab.procs import stop_child
 from lab_linkdesk import Linkdesk, free_tcp_port, until
 
 pytestmark = pytest.mark.lab

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import pytest
 
 from ami_probe import EventRecorder, on_loop
-from bridge.conferences import channel_variables
-from bridge.lab.phones import SippPhone, sip_header
+from linkdesk.bridge.core.conferences import channel_variables
+from linkdesk.bridge.lab.phones import SippPhone, sip_header
 from lab_linkdesk import LAB_TOKENS, until
 
 CITIZEN = "13800138000"
@@ -226,7 +226,7 @@ async def test_after_the_ami_link_is_cut_the_participant_list_matches_asterisks_
 
 @on_loop
 async def test_a_linkage_unit_is_called_into_the_conference_with_the_citizens_number(lab, phones, linkdesk):
-    from bridge.lab.layout import Operator
+    from linkdesk.bridge.lab.layout import Operator
 
     async with three_way_call(lab, phones, linkdesk) as call:
         room, ami110 = call.room, call.ami110

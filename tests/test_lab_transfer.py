@@ -8,7 +8,7 @@ import re
 import pytest
 
 from ami_probe import EventRecorder, on_loop
-from bridge.lab.phones import sip_header
+from linkdesk.bridge.lab.phones import sip_header
 from lab_linkdesk import LAB_TOKENS, Linkdesk, until
 
 CITIZEN = "13800138000"

@@ -9,10 +9,10 @@ import subprocess
 import pytest
 
 from ami_probe import EventRecorder, on_loop
-from bridge.lab.layout import default_paths
+from linkdesk.bridge.lab.layout import default_paths
 from conftest import run_linkdesk
 from lab_linkdesk import until
-from bridge.lab.phones import sip_header
+from linkdesk.bridge.lab.phones import sip_header
 from test_lab_transfer import CITIZEN, linkdesk_transfer_by_order
 
 pytestmark = pytest.mark.lab

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from ami.wire import FrameParser
-from metrics.collectors import QueueCollector
-from metrics.linkage import LinkageMetrics
-from metrics.queues import QueueBook
+from linkdesk.ami.wire import FrameParser
+from linkdesk.metrics.collectors import QueueCollector
+from linkdesk.metrics.linkage import LinkageMetrics
+from linkdesk.metrics.queues import QueueBook
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ami" / "lab110-queue-call.ami"
 Q = {"pbx": "110", "queue": "110-intake"}
@@ -145,7 +145,7 @@ class Agi:
 
 
 def test_transport_metrics_read_the_links_and_count_what_they_are_told():
-    from metrics.transports import TransportMetrics
+    from linkdesk.metrics.transports import TransportMetrics
 
     registry = CollectorRegistry()
     links = {"110": Link(True, 3), "12345": Link(False, 1)}
@@ -166,8 +166,8 @@ def test_transport_metrics_read_the_links_and_count_what_they_are_told():
 
 
 def test_the_orders_gauge_follows_every_move_and_matches_the_store(tmp_path):
-    from bridge.orders import OrderService
-    from bridge.store import Store
+    from linkdesk.bridge.core.orders import OrderService
+    from linkdesk.bridge.store.database import Store
 
     store = Store(tmp_path / "m.db")
     service = OrderService(store.db.conn, {"110", "12345"}, store=store.orders)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from bridge.numbers import CallerNumber, InvalidNumber, caller_number, normalise
+from linkdesk.bridge.core.numbers import CallerNumber, InvalidNumber, caller_number, normalise
 
 
 @pytest.mark.parametrize("raw, normal", [

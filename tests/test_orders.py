@@ -9,11 +9,11 @@ import sqlite3
 import pytest
 
 from ami_probe import on_loop
-from bridge.cli import main as cli_main
-from bridge.migrations import MIGRATIONS
-from bridge.orders import OrderError, OrderService
-from bridge.outbox import DeliveryTiming, Outbox, signature
-from bridge.store import Store
+from linkdesk.bridge.cli.main import main as cli_main
+from linkdesk.bridge.store.migrations import MIGRATIONS
+from linkdesk.bridge.core.orders import OrderError, OrderService
+from linkdesk.bridge.core.outbox import DeliveryTiming, Outbox, signature
+from linkdesk.bridge.store.database import Store
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import panoramisk
 import pytest
 from twisted.internet import asyncioreactor, reactor, task
 
-from ami.connection import AmiConnection
+from linkdesk.ami.connection import AmiConnection
 from ami_probe import endpoint_of, on_loop
 
 
@@ -40,7 +40,7 @@ def _python(code: str) -> subprocess.CompletedProcess:
 def test_install_comes_before_anything_that_imports_the_reactor():
     """prometheus_client.twisted imports the reactor at load: it must find asyncio's."""
     out = _python(
-        "from bridge.reactor import install_asyncio_reactor, event_loop\n"
+        "from linkdesk.bridge.app.reactor import install_asyncio_reactor, event_loop\n"
         "loop = install_asyncio_reactor()\n"
         "import prometheus_client.twisted\n"
         "from twisted.internet import reactor\n"
@@ -53,7 +53,7 @@ def test_install_comes_before_anything_that_imports_the_reactor():
 def test_a_reactor_installed_too_early_is_reported_clearly():
     out = _python(
         "import twisted.internet.reactor\n"
-        "from bridge.reactor import install_asyncio_reactor\n"
+        "from linkdesk.bridge.app.reactor import install_asyncio_reactor\n"
         "install_asyncio_reactor()\n")
     assert out.returncode != 0
     assert "install_asyncio_reactor() must run before the reactor is imported" in out.stderr

@@ -41,7 +41,7 @@ class Serving:
     def __init__(self, *args: str):
         self.port = free_tcp_port()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bridge.cli", "serve", "--http-port", str(self.port), *args],
+            [sys.executable, "-m", "linkdesk.bridge.cli", "serve", "--http-port", str(self.port), *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def stop(self) -> tuple[int, str]:
@@ -78,7 +78,7 @@ def test_serve_reports_an_unreachable_pbx_as_degraded(tmp_path):
 def test_serve_refuses_a_bad_config_with_the_setting_named(tmp_path):
     config = tmp_path / "linkdesk.toml"
     config.write_text("[pbx.110]\nami_port = 'x'\n")
-    out = subprocess.run([sys.executable, "-m", "bridge.cli", "serve", "--config", str(config)],
+    out = subprocess.run([sys.executable, "-m", "linkdesk.bridge.cli", "serve", "--config", str(config)],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
     assert "pbx.110.ami_port: expected int" in out.stderr

@@ -8,9 +8,9 @@ import asyncio
 import pytest
 
 from ami_probe import on_loop
-from bridge.store import Store
-from bridge.transfer_model import Move
-from bridge.transfers import TransferError, TransferPlan, TransferRequest, TransferService
+from linkdesk.bridge.store.database import Store
+from linkdesk.bridge.core.transfer_model import Move
+from linkdesk.bridge.core.transfers import TransferError, TransferPlan, TransferRequest, TransferService
 
 CITIZEN_FACTS = {"uniqueid": "1700000000.1", "caller": "+86 138-0013-8000", "presentation": "allowed_not_screened",
                  "queue": "110-intake", "member": "PJSIP/1101"}

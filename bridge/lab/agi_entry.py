@@ -8,7 +8,7 @@ import importlib.util
 import shutil
 from pathlib import Path
 
-from bridge.lab.layout import LabError, Paths
+from linkdesk.bridge.lab.layout import LabError, Paths
 
 LIB = "opt/linkdesk/lib"
 LAUNCHER = "usr/share/asterisk/agi-bin/linkdesk-agi"
@@ -18,7 +18,7 @@ LAUNCHER_TEXT = f"""#!/usr/bin/python3
 # Installed by `linkdesk lab up`: linkdesk's classic AGI entry point for the lab PBXs.
 import sys
 sys.path.insert(0, "/{LIB}")
-from agi.classic import main
+from linkdesk.agi.classic import main
 sys.exit(main())
 """
 
@@ -33,7 +33,7 @@ def install_agi_entry(paths: Paths) -> None:
     lib.mkdir(parents=True)
     repo = Path(__file__).resolve().parents[2]
     for name in OWN_PACKAGES:
-        shutil.copytree(repo / name, lib / name, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(repo / name, lib / "linkdesk" / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in THIRD_PARTY:
         _copy_module(name, lib)
     launcher = paths.root / LAUNCHER

@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from dialplan.conffile import ConfError, find_section, parse_conf
+from linkdesk.dialplan.conffile import ConfError, find_section, parse_conf
 
 PBX_NAMES = ("110", "12345")
 
@@ -107,7 +107,7 @@ def lab_settings(paths: Paths) -> dict:
 
 def lab_dialplans(paths: Paths) -> dict:
     """What `linkdesk dialplan render` needs for each lab PBX."""
-    from dialplan.render import PbxDialplan
+    from linkdesk.dialplan.render import PbxDialplan
 
     lab = tomllib.loads((paths.config_dir / "lab.toml").read_text())
     plans = {}

@@ -15,11 +15,11 @@ import socket
 import subprocess
 import time
 
-from bridge.lab.agi_entry import install_agi_entry
-from bridge.lab.layout import LabError, Paths, PbxSpec, lab_dialplans
-from dialplan.render import write_files
-from bridge.lab.root import Log, root_problem
-from bridge.lab.procs import ProcessRecord, processes_in_root, record_of, stop_process
+from linkdesk.bridge.lab.agi_entry import install_agi_entry
+from linkdesk.bridge.lab.layout import LabError, Paths, PbxSpec, lab_dialplans
+from linkdesk.dialplan.render import write_files
+from linkdesk.bridge.lab.root import Log, root_problem
+from linkdesk.bridge.lab.procs import ProcessRecord, processes_in_root, record_of, stop_process
 
 BOOT_TIMEOUT = 60.0
 VAR_DIRS = ("run", "spool", "log", "db", "cache", "keys")

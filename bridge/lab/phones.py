@@ -13,9 +13,9 @@ import socket
 import subprocess
 from pathlib import Path
 
-from bridge.lab.layout import Operator, PbxSpec
-from bridge.lab.dtmf import write_dtmf_pcap
-from bridge.lab.procs import stop_child
+from linkdesk.bridge.lab.layout import Operator, PbxSpec
+from linkdesk.bridge.lab.dtmf import write_dtmf_pcap
+from linkdesk.bridge.lab.procs import stop_child
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "asterisk-config" / "sipp"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from bridge.lab.layout import LabError, Paths
+from linkdesk.bridge.lab.layout import LabError, Paths
 
 
 def bin_dir(paths: Paths) -> Path:

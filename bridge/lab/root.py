@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from bridge.lab.layout import LabError, Paths
+from linkdesk.bridge.lab.layout import LabError, Paths
 
 # python3 runs the classic `linkdesk-agi` entry point inside the root.
 PACKAGES = ("asterisk", "asterisk-modules", "asterisk-config", "python3")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 
-from bridge.transfer_model import Move, PbxControl, TransferError, TransferPlan, TransferRequest, leg_id
+from linkdesk.bridge.core.transfer_model import Move, PbxControl, TransferError, TransferPlan, TransferRequest, leg_id
 
 log = logging.getLogger("linkdesk.threeway")
 

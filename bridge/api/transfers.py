@@ -11,9 +11,9 @@ import logging
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from bridge.conferences import ConferenceError
-from bridge.orders import OrderError
-from bridge.transfers import TransferError, TransferRequest, TransferService
+from linkdesk.bridge.core.conferences import ConferenceError
+from linkdesk.bridge.core.orders import OrderError
+from linkdesk.bridge.core.transfers import TransferError, TransferRequest, TransferService
 
 log = logging.getLogger("linkdesk.http")
 MAX_BODY = 64 * 1024

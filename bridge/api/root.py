@@ -7,7 +7,7 @@ from typing import Iterable
 
 from twisted.web.resource import Resource
 
-from ami.connection import AmiConnection
+from linkdesk.ami.connection import AmiConnection
 
 
 class HealthResource(Resource):

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from agi import handlers
-from agi.routes import RouteTable
+from linkdesk.agi import handlers
+from linkdesk.agi.routes import RouteTable
 
 
 def build_route_table(transfers=None, on_non_police=None) -> RouteTable:

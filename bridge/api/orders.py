@@ -16,8 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-from bridge.api import ApiError, JsonResource, path_parts, read_raw_json, text_field
-from bridge.orders import OrderService
+from linkdesk.bridge.api.transfers import ApiError, JsonResource, path_parts, read_raw_json, text_field
+from linkdesk.bridge.core.orders import OrderService
 
 ACTIONS = {"accept": None, "reject": "reason", "feedback": "note", "close": "result"}
 CREATE_FIELDS = {"to", "kind", "caller_number", "withheld", "category", "summary", "location", "priority"}

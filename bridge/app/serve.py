@@ -1,6 +1,6 @@
 """Wires the linkdesk process: config, AMI connections, HTTP; then runs the loop.
 
-Import this only after `bridge.reactor.install_asyncio_reactor()`.
+Import this only after `linkdesk.bridge.app.reactor.install_asyncio_reactor()`.
 """
 
 from __future__ import annotations
@@ -14,31 +14,31 @@ from pathlib import Path
 from twisted.internet import reactor
 from twisted.web.server import Site
 
-from agi.fastagi import FastAgiFactory
-from agi.hosting import listen
-from ami.connection import AmiConnection
-from ami.control import AmiPbxControl
-from bridge.api import TransfersResource
-from bridge.api_conferences import ConferencesResource
-from bridge.api_orders import OrdersResource, WebhookResource
-from bridge.conference_service import ConferenceService
-from bridge.config import ConfigError, load_config
-from bridge.http import build_root
-from bridge.orders import OrderService
-from bridge.outbox import Outbox
-from bridge.reactor import event_loop
-from bridge.routing import build_route_table
-from bridge.heap import settle_heap
-from bridge.store import Store
-from metrics.wiring import build_metrics
-from bridge.transfers import TransferService
+from linkdesk.agi.fastagi import FastAgiFactory
+from linkdesk.agi.hosting import listen
+from linkdesk.ami.connection import AmiConnection
+from linkdesk.ami.control import AmiPbxControl
+from linkdesk.bridge.api.transfers import TransfersResource
+from linkdesk.bridge.api.conferences import ConferencesResource
+from linkdesk.bridge.api.orders import OrdersResource, WebhookResource
+from linkdesk.bridge.core.conference_service import ConferenceService
+from linkdesk.bridge.app.config import ConfigError, load_config
+from linkdesk.bridge.api.root import build_root
+from linkdesk.bridge.core.orders import OrderService
+from linkdesk.bridge.core.outbox import Outbox
+from linkdesk.bridge.app.reactor import event_loop
+from linkdesk.bridge.app.agi_routes import build_route_table
+from linkdesk.bridge.app.heap import settle_heap
+from linkdesk.bridge.store.database import Store
+from linkdesk.metrics.wiring import build_metrics
+from linkdesk.bridge.core.transfers import TransferService
 
 log = logging.getLogger("linkdesk")
 
 
 def lab_base() -> dict:
     """The lab PBXs as configuration, read from asterisk-config/."""
-    from bridge.lab.layout import default_paths, lab_settings
+    from linkdesk.bridge.lab.layout import default_paths, lab_settings
 
     return lab_settings(default_paths())
 

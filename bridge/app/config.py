@@ -12,11 +12,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
-from agi.fastagi import AgiLimits
-from ami.connection import AmiEndpoint
-from bridge.outbox import DeliveryTiming
-from bridge.transfers import TransferPlan
-from bridge.units import LinkageUnit, UnitConfigError, unit_from_config
+from linkdesk.agi.fastagi import AgiLimits
+from linkdesk.ami.connection import AmiEndpoint
+from linkdesk.bridge.core.outbox import DeliveryTiming
+from linkdesk.bridge.core.transfers import TransferPlan
+from linkdesk.bridge.core.units import LinkageUnit, UnitConfigError, unit_from_config
 
 
 class ConfigError(ValueError):

@@ -13,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bridge.conferences import ConferenceError, ConferenceTracker, Participant, Room
-from bridge.store import Store, new_id
-from bridge.threeway import ROLE
-from bridge.transfer_model import PbxControl
-from bridge.units import LinkageUnit
+from linkdesk.bridge.core.conferences import ConferenceError, ConferenceTracker, Participant, Room
+from linkdesk.bridge.store.database import Store, new_id
+from linkdesk.bridge.core.threeway import ROLE
+from linkdesk.bridge.core.transfer_model import PbxControl
+from linkdesk.bridge.core.units import LinkageUnit
 
 # ConfBridge event → timeline entry
 _TIMELINE = {"ConfbridgeStart": "started", "ConfbridgeJoin": "joined", "ConfbridgeLeave": "left",

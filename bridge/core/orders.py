@@ -18,8 +18,8 @@ import time
 import uuid
 from typing import Callable
 
-from bridge.numbers import InvalidNumber, caller_number
-from bridge.order_store import OrderStore, public
+from linkdesk.bridge.core.numbers import InvalidNumber, caller_number
+from linkdesk.bridge.store.orders import OrderStore, public
 
 # WO: work order (to 12345), PO: police order (to 110), LO: linkage order.
 ORDER_ID = re.compile(r"(WO|PO|LO)-[0-9a-f]{12}")

@@ -18,11 +18,11 @@ import asyncio
 import logging
 import time
 
-from bridge.numbers import InvalidNumber, caller_number
-from bridge import threeway
-from bridge.conferences import channel_variables
-from bridge.store import NotFound, Store, TransferConflict, new_id
-from bridge.transfer_model import (Move, PbxControl, TransferError, TransferPlan, TransferRequest,  # noqa: F401
+from linkdesk.bridge.core.numbers import InvalidNumber, caller_number
+from linkdesk.bridge.core import threeway as threeway
+from linkdesk.bridge.core.conferences import channel_variables
+from linkdesk.bridge.store.database import NotFound, Store, TransferConflict, new_id
+from linkdesk.bridge.core.transfer_model import (Move, PbxControl, TransferError, TransferPlan, TransferRequest,  # noqa: F401
                                    PbxWait, failure_reason, leg_id, pack_stamp)
 
 log = logging.getLogger("linkdesk.transfers")

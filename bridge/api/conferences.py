@@ -10,9 +10,9 @@
 
 from __future__ import annotations
 
-from bridge.api import ApiError, JsonResource, path_parts, read_json, text_field
-from bridge.conference_service import ConferenceService
-from bridge.conferences import ConferenceError
+from linkdesk.bridge.api.transfers import ApiError, JsonResource, path_parts, read_json, text_field
+from linkdesk.bridge.core.conference_service import ConferenceService
+from linkdesk.bridge.core.conferences import ConferenceError
 
 USAGE = ("GET /v1/conferences[/{id}], POST /v1/conferences/{id}/leave|participants, "
          "POST|DELETE /v1/conferences/{id}/participants/{uniqueid}[/mute|/unmute]")

@@ -10,9 +10,9 @@ import argparse
 import json
 import sys
 
-from bridge import orders_cli
-from bridge.lab import prometheus
-from bridge.lab.layout import LabError, default_paths, load_specs
+from linkdesk.bridge.cli import orders as orders_cli
+from linkdesk.bridge.lab import prometheus
+from linkdesk.bridge.lab.layout import LabError, default_paths, load_specs
 
 
 def _say(message: str) -> None:
@@ -20,7 +20,7 @@ def _say(message: str) -> None:
 
 
 def _lab(args: argparse.Namespace) -> int:
-    from bridge.lab import pbx, root
+    from linkdesk.bridge.lab import pbx, root
 
     paths = default_paths()
     specs = load_specs(paths)
@@ -48,7 +48,7 @@ def _lab(args: argparse.Namespace) -> int:
 def _dialplan(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from dialplan.render import write_files
+    from linkdesk.dialplan.render import write_files
 
     plans = _lab_dialplans() if args.lab else _config_dialplans(args.config)
     if args.pbx not in plans:
@@ -60,7 +60,7 @@ def _dialplan(args: argparse.Namespace) -> int:
 
 
 def _lab_dialplans() -> dict:
-    from bridge.lab.layout import lab_dialplans
+    from linkdesk.bridge.lab.layout import lab_dialplans
 
     return lab_dialplans(default_paths())
 
@@ -69,7 +69,7 @@ def _config_dialplans(path: str | None) -> dict:
     """PbxDialplans from [pbx.NAME.dialplan] and [pbx.NAME.transfer] of a config file."""
     import tomllib
 
-    from dialplan.render import DEFAULT_KEYS, PbxDialplan
+    from linkdesk.dialplan.render import DEFAULT_KEYS, PbxDialplan
 
     if not path:
         raise LabError("give --config FILE (with [pbx.NAME.dialplan] tables) or --lab")
@@ -86,19 +86,19 @@ def _config_dialplans(path: str | None) -> dict:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from bridge.lab.pbx import require_root_user
+    from linkdesk.bridge.lab.pbx import require_root_user
 
     require_root_user()
-    from bridge.demo import run
+    from linkdesk.bridge.cli.demo import run
 
     return run(args.http_port)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from bridge.reactor import install_asyncio_reactor
+    from linkdesk.bridge.app.reactor import install_asyncio_reactor
 
     install_asyncio_reactor()
-    from bridge.app import run
+    from linkdesk.bridge.app.serve import run
 
     return run(args)
 
@@ -150,6 +150,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,11 +15,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-from ami.connection import AmiConnection, AmiEndpoint
-from bridge.lab import pbx as lab_pbx
-from bridge.lab.layout import default_paths, lab_settings, load_specs
-from bridge.lab.phones import SippPhones, sip_header
-from bridge.lab.procs import stop_child
+from linkdesk.ami.connection import AmiConnection, AmiEndpoint
+from linkdesk.bridge.lab import pbx as lab_pbx
+from linkdesk.bridge.lab.layout import default_paths, lab_settings, load_specs
+from linkdesk.bridge.lab.phones import SippPhones, sip_header
+from linkdesk.bridge.lab.procs import stop_child
 
 CITIZEN = "13800138000"
 
@@ -143,7 +143,7 @@ def _start_service(workdir: Path, http_port: int) -> tuple[subprocess.Popen, Pat
     config = workdir / "linkdesk.toml"
     config.write_text(f'[store]\npath = "{store}"\n')
     with open(workdir / "linkdesk.log", "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "bridge.cli", "serve", "--lab", "--config", str(config),
+        process = subprocess.Popen([sys.executable, "-m", "linkdesk.bridge.cli", "serve", "--lab", "--config", str(config),
                                     "--http-port", str(http_port)], stdout=log, stderr=subprocess.STDOUT)
     return process, store
 

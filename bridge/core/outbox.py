@@ -25,7 +25,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from bridge.orders import OrderService
+from linkdesk.bridge.core.orders import OrderService
 
 log = logging.getLogger("linkdesk.outbox")
 Post = Callable[[str, bytes, dict], Awaitable[int]]

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from bridge.migrations import ACTIVE_TRANSFER_STATES, migrate
-from bridge.order_store import OrderStore
+from linkdesk.bridge.store.migrations import ACTIVE_TRANSFER_STATES, migrate
+from linkdesk.bridge.store.orders import OrderStore
 
 ACTIVE_STATES = ACTIVE_TRANSFER_STATES
 

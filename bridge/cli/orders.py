@@ -10,7 +10,7 @@ import tomllib
 from datetime import datetime
 from pathlib import Path
 
-from bridge.order_store import OrderStore, public
+from linkdesk.bridge.store.orders import OrderStore, public
 
 DEFAULT_STORE = "/var/lib/linkdesk/linkdesk.db"
 
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"linkdesk: no store at {path}", file=sys.stderr)
         return 2
-    from bridge.store import Store
+    from linkdesk.bridge.store.database import Store
 
     store = OrderStore(Store(path).db.conn)
     if args.orders_command == "list":

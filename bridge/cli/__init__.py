@@ -1,0 +1,1 @@
+"""linkdesk's subcommands."""
