@@ -15,7 +15,7 @@ import sys
 
 from linkdesk.agi.reply import AgiReply, ReplyAssembler
 from linkdesk.agi.request import AgiError, AgiRequest, ChannelGone, split_script
-from linkdesk.agi.routes import report_error, run_route
+from linkdesk.agi.routes import RouteTable, report_error, run_route
 
 
 class ClassicChannel:
@@ -55,26 +55,21 @@ def parse_argv(argv: list[str]) -> tuple[str, dict[str, str]]:
     return route, args
 
 
-async def _serve(agi, argv: list[str]) -> str:
-    from linkdesk.bridge.app.agi_routes import build_route_table
-
+async def _serve(agi, argv: list[str], table: RouteTable) -> str:
     env = {key: value for key, value in agi.env.items() if key.startswith("agi_")}
     request = AgiRequest(env=env, route="", args={}, send=ClassicChannel(agi).send)
     try:
         request.route, request.args = parse_argv(argv)
     except AgiError as exc:
         return await report_error(request, exc.reason, str(exc))
-    return await run_route(build_route_table(), request)
+    return await run_route(table, request)
 
 
-def main(argv: list[str] | None = None) -> int:
+def serve(table: RouteTable, argv: list[str] | None = None) -> int:
+    """Serve one classic AGI session on stdin/stdout with `table`'s routes."""
     from asterisk.agi import AGI
 
     # pyst2 narrates every line on stderr, which Asterisk logs; keep it quiet.
     agi = AGI(stdin=sys.stdin, stdout=sys.stdout, stderr=open(os.devnull, "w"))
-    asyncio.run(_serve(agi, sys.argv[1:] if argv is None else argv))
+    asyncio.run(_serve(agi, sys.argv[1:] if argv is None else argv, table))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -247,14 +247,14 @@ class FastAgiFactory(protocol.ServerFactory):
     tests pass a Twisted task.Clock's callLater and seconds)."""
 
     def __init__(self, routes: RouteTable, limits: AgiLimits, loop: asyncio.AbstractEventLoop,
-                 call_later=None, now=None):
+                 call_later=None, now=None, observer=None):
         self.routes = routes
         self.limits = limits
         self.loop = loop
         tick = min(0.25, limits.command_timeout / 4, limits.idle_timeout / 4)
         self.deadlines = Deadlines(call_later or loop.call_later, now or loop.time, tick)
         self.active = 0
-        self.observer = None    # .agi_command(seconds), .agi_session(route, outcome) (metrics)
+        self.observer = observer    # .agi_command(seconds), .agi_session(route, outcome) (metrics)
 
     def buildProtocol(self, addr) -> FastAgiProtocol:
         return FastAgiProtocol(self)

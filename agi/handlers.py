@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from linkdesk.agi.request import AgiError, AgiRequest
-from linkdesk.bridge.core.numbers import InvalidNumber, normalise
+from linkdesk.bridge.core.numbers import normalise
 from linkdesk.bridge.core.orders import is_order_id
 
 log = logging.getLogger("linkdesk.agi")
@@ -27,7 +27,7 @@ async def transfer(transfers, request: AgiRequest) -> None:
     peer; run on a channel with no peer (an IVR), that channel is the citizen's.
     """
     # Imported here: the classic entry point serves other routes without the store.
-    from linkdesk.bridge.core.transfers import TransferError, TransferRequest
+    from linkdesk.bridge.core.transfer_model import TransferRequest
 
     pbx = request.args.get("pbx", "")
     peer = await request.get_variable("BRIDGEPEER")
@@ -38,10 +38,7 @@ async def transfer(transfers, request: AgiRequest) -> None:
                           trigger="key" if peer else "dialplan",
                           citizen_channel=peer or request.channel,
                           operator_channel=request.channel if peer else "")
-    try:
-        done = await transfers.request(req)
-    except TransferError as exc:
-        raise AgiError(exc.reason, str(exc)) from None
+    done = await transfers.request(req)
     # Inherited, as the stamp on the citizen's channel is: a plain name would replace it.
     await request.set_variable("__LINKDESK_TRANSFER_ID", done["id"])
 
@@ -50,17 +47,12 @@ async def transfer_cancel(transfers, request: AgiRequest) -> None:
     """`transfer_cancel?pbx=110` on the operator's channel: cancel the warm
     transfer of the three-way room the operator is in (the room's cancel key),
     or of the call the operator is bridged with."""
-    from linkdesk.bridge.core.transfers import TransferError
-
     pbx = request.args.get("pbx", "")
     room = await request.get_variable("LINKDESK_CONFERENCE") or ""
-    try:
-        if room:
-            await transfers.cancel_in_room(pbx, room)
-        else:
-            await transfers.cancel(pbx, await request.get_variable("BRIDGEPEER") or "")
-    except TransferError as exc:
-        raise AgiError(exc.reason, str(exc)) from None
+    if room:
+        await transfers.cancel_in_room(pbx, room)
+    else:
+        await transfers.cancel(pbx, await request.get_variable("BRIDGEPEER") or "")
 
 
 async def conference_leave(request: AgiRequest) -> None:
@@ -86,9 +78,6 @@ async def inbound(request: AgiRequest) -> None:
     caller = await request.get_variable("PJSIP_HEADER(read,X-Linkdesk-Caller)") or ""
     if not is_order_id(order):
         raise AgiError("inbound-bad-order", f"X-Linkdesk-Order {order[:40]!r} is not an order id")
-    try:
-        number = normalise(caller) if caller else ""
-    except InvalidNumber as exc:
-        raise AgiError(exc.reason, str(exc)) from None
+    number = normalise(caller) if caller else ""
     await request.set_variable("__LINKDESK_ORDER_ID", order)
     await request.set_variable("__LINKDESK_CALLER", number)

@@ -12,14 +12,11 @@ from typing import Awaitable, Callable
 from urllib.parse import parse_qsl
 
 from linkdesk.agi.reply import AgiReply
+from linkdesk.bridge.core.errors import LinkdeskError
 
 
-class AgiError(Exception):
-    """A failure the dialplan sees as LINKDESK_REASON=<reason>; `reason` is a stable id."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
+class AgiError(LinkdeskError):
+    """A failure of the AGI exchange itself; the dialplan sees its `reason` as LINKDESK_REASON."""
 
 
 class UnsafeValue(AgiError):

@@ -12,6 +12,7 @@ import logging
 from typing import Awaitable, Callable
 
 from linkdesk.agi.request import AgiError, AgiRequest, ChannelGone
+from linkdesk.bridge.core.errors import LinkdeskError
 
 log = logging.getLogger("linkdesk.agi")
 
@@ -57,7 +58,7 @@ async def run_route(table: RouteTable, request: AgiRequest) -> str:
     except ChannelGone:
         log.info("AGI %s on %s: agi-channel-gone", request.route, request.channel)
         return "agi-channel-gone"
-    except AgiError as exc:
+    except LinkdeskError as exc:  # the AGI's own, or a service's: its stable id either way
         return await report_error(request, exc.reason, str(exc))
     except asyncio.CancelledError:
         raise

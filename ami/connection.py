@@ -86,10 +86,10 @@ class AmiConnection:
 
     def __init__(self, endpoint: AmiEndpoint, loop: asyncio.AbstractEventLoop,
                  timing: AmiTiming = AmiTiming(), call_later: CallLater | None = None,
-                 events: str = EVENT_CLASSES):
+                 events: str = EVENT_CLASSES, observer=None):
         self.endpoint, self.loop, self.timing, self.event_classes = endpoint, loop, timing, events
         self.events = EventBus(loop)
-        self.observer = None    # .ami_action(pbx, action, seconds, ok) after each action (metrics)
+        self.observer = observer    # .ami_action(pbx, action, seconds, ok) after each action (metrics)
         self._call_later = call_later or loop.call_later
         self.manager = _Manager(self, loop=loop, host=endpoint.host, port=endpoint.port,
                                  protocol_factory=AmiProtocol, log=log)

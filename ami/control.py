@@ -7,8 +7,8 @@ import asyncio
 from linkdesk.ami.actions import AmiActionFailed, AmiActions
 from linkdesk.ami.connection import AmiConnection
 from linkdesk.bridge.core.transfer_model import Move
+from linkdesk.dialplan.contract import BRIDGE_PROFILE, CONFERENCE_DIAL, MENU, OPERATOR_PROFILE, OUTCOME_PREFIX
 
-CONFERENCE_DIAL = "linkdesk-conference-dial"
 
 # What the service learns of the citizen's channel: its id, its number and
 # presentation, and the queue and operator it came through (for the return).
@@ -69,7 +69,7 @@ class AmiPbxControl:
         try:
             outcome = await self.actions.originate(
                 f"Local/{exten}@{via}/n", application="ConfBridge",
-                data=f"{room},linkdesk_bridge,linkdesk_operator,linkdesk_menu", caller_id=caller,
+                data=f"{room},{BRIDGE_PROFILE},{OPERATOR_PROFILE},{MENU}", caller_id=caller,
                 variables=variables, timeout=timeout, channel_id=channel_id)
         except AmiActionFailed as exc:
             return "", _ORIGINATE_REASONS.get(str(exc).rsplit(": ", 1)[-1], "CHANUNAVAIL")
@@ -104,7 +104,7 @@ class AmiPbxControl:
         """What the dialplan recorded for a transfer (`answered`, `failed:<DIALSTATUS>`)
         in a global variable, cleared once read; '' if nothing yet. (Globals,
         not astdb: Asterisk refuses DB() to AMI as a dangerous function.)"""
-        name = f"LINKDESK_OUTCOME_{transfer_id}"
+        name = f"{OUTCOME_PREFIX}{transfer_id}"
         reply = await self.actions.connection.send({"Action": "Getvar", "Variable": name})
         outcome = reply.get("Value") or "" if reply.get("Response") == "Success" else ""
         if outcome:

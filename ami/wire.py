@@ -8,19 +8,20 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
+from linkdesk.bridge.core.errors import LinkdeskError
+
 FRAME_END = b"\r\n\r\n"
 FORBIDDEN = ("\r", "\n", "\x00")
 
 
-class AmiError(Exception):
-    """An AMI failure with a stable id that HTTP, AGI and logs show alike."""
+class AmiError(LinkdeskError):
+    """An AMI failure; each subclass names its stable id (`reason`), which
+    HTTP, AGI and logs show alike."""
 
     reason = "ami-error"
 
-    def __init__(self, message: str, reason: str | None = None):
-        super().__init__(message)
-        if reason:
-            self.reason = reason
+    def __init__(self, message: str):
+        super().__init__(type(self).reason, message)
 
 
 class UnsafeAmiValue(AmiError):

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from linkdesk.dialplan.contract import MENU
+
 DEFAULT_KEYS = {"blind": "*1", "warm": "*2", "cancel": "*0", "leave": "*4", "emergency": "*9", "non_police": "*8"}
 HEADER = "; Rendered by `linkdesk dialplan render` for PBX {pbx}. Do not edit: change linkdesk's config.\n"
 
@@ -173,7 +175,7 @@ def render_confbridge(plan: PbxDialplan) -> str:
     for name in ("leave", "cancel"):
         if plan.keys[name].startswith("#"):
             raise ValueError(f"the {name} key {plan.keys[name]!r} cannot start with '#' in a ConfBridge menu")
-    return HEADER.format(pbx=plan.pbx) + f"""[linkdesk_menu]
+    return HEADER.format(pbx=plan.pbx) + f"""[{MENU}]
 type = menu
 {plan.keys['leave']} = leave_conference
 {plan.keys['cancel']} = dialplan_exec(linkdesk-conference-key,cancel,1)

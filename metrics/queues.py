@@ -29,7 +29,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from linkdesk.bridge.core.conferences import channel_variables
+from linkdesk.dialplan.contract import channel_variables
 
 CHANNEL_EVENTS = ("HangupRequest", "SoftHangupRequest", "Hangup")
 WAIT_BUCKETS = (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0)

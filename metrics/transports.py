@@ -1,7 +1,8 @@
 """Transport metrics: AMI per PBX (connected, reconnects, action errors and
 latency) and FastAGI (sessions active, sessions by route and result, command
-latency). The connections and the FastAGI factory call `ami_action`,
-`agi_command` and `agi_session`; the gauges are read at scrape time."""
+latency). `TransportMetrics` is the observer the connections and the FastAGI
+factory are built with (`ami_action`, `agi_command`, `agi_session`);
+`TransportGauges` reads their state at scrape time."""
 
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 
 class TransportMetrics:
-    def __init__(self, registry: CollectorRegistry, connections: dict, agi_factory):
-        self.connections, self.agi_factory = connections, agi_factory
+    def __init__(self, registry: CollectorRegistry):
         self.actions = Histogram("linkdesk_ami_action_seconds", "AMI action round trips", ["pbx"],
                                  buckets=LATENCY_BUCKETS, registry=registry)
         self.action_errors = Counter("linkdesk_ami_action_errors", "AMI actions refused or unanswered",
@@ -22,10 +22,6 @@ class TransportMetrics:
                                   buckets=LATENCY_BUCKETS, registry=registry)
         self.sessions = Counter("linkdesk_agi_sessions", "FastAGI sessions by route and result",
                                 ["route", "result"], registry=registry)
-        registry.register(self)
-        for connection in connections.values():
-            connection.observer = self
-        agi_factory.observer = self
 
     def ami_action(self, pbx: str, action: str, seconds: float, ok: bool) -> None:
         self.actions.labels(pbx).observe(seconds)
@@ -37,6 +33,13 @@ class TransportMetrics:
 
     def agi_session(self, route: str, outcome: str) -> None:
         self.sessions.labels(route, outcome).inc()
+
+
+class TransportGauges:
+    """Whether each PBX's AMI is logged in, its reconnects, and the FastAGI sessions open now."""
+
+    def __init__(self, connections: dict, agi_factory):
+        self.connections, self.agi_factory = connections, agi_factory
 
     def collect(self):
         connected = GaugeMetricFamily("linkdesk_ami_connected", "1 when logged in to the PBX's AMI", labels=["pbx"])

@@ -5,6 +5,7 @@ A lab test never skips: if the lab cannot start, the run fails and says why.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -43,34 +44,74 @@ def phones(tmp_path):
     started = SippPhones(tmp_path)
     yield started
     # Calls first, while the phones still answer the BYEs: a BYE retransmitted
-    # to a dead phone's port would reach the next test's phone there.
-    hang_up_everything()
-    time.sleep(0.5)
-    started.stop_all()
+    # to a dead phone's port would reach the next test's phone there. So the
+    # phones stop only once both PBXs have no channel left.
+    try:
+        hang_up_everything()
+        until_no_channels()
+    finally:
+        started.stop_all()
+
+
+def _asterisk(pbx: str, command: str) -> subprocess.CompletedProcess:
+    """`asterisk -rx command` on lab PBX `pbx`, inside the lab root."""
+    return subprocess.run(["chroot", str(default_paths().root), "/usr/sbin/asterisk", "-C",
+                           f"/etc/linkdesk-lab/{pbx}/asterisk.conf", "-rx", command],
+                          capture_output=True, text=True, timeout=30)
 
 
 def hang_up_everything() -> None:
-    root = default_paths().root
     for pbx in ("110", "12345"):
-        subprocess.run(["chroot", str(root), "/usr/sbin/asterisk", "-C", f"/etc/linkdesk-lab/{pbx}/asterisk.conf",
-                        "-rx", "channel request hangup all"], capture_output=True, timeout=30)
+        _asterisk(pbx, "channel request hangup all")
+
+
+def active_channels(pbx: str) -> int:
+    """How many channels `pbx` has up (`core show channels count`); 0 when it is
+    not running (a test may have stopped it): nothing is left there to hang up."""
+    out = _asterisk(pbx, "core show channels count")
+    found = re.search(r"^(\d+) active channels?$", out.stdout, re.MULTILINE)
+    if out.returncode != 0 or found is None:
+        return 0
+    return int(found.group(1))
+
+
+def until_no_channels(timeout: float = 10.0, every: float = 0.1) -> None:
+    """Return once neither lab PBX has a channel up; fail with the counts after
+    `timeout` s. A channel the dialplan started while `hangup all` ran (a queue
+    ringing a member, a trunk leg) is asked to hang up again each second."""
+    deadline = time.monotonic() + timeout
+    again = time.monotonic() + 1.0
+    while True:
+        left = {pbx: n for pbx in ("110", "12345") if (n := active_channels(pbx))}
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"channels still up {timeout:g} s after hanging up everything: {left}", pytrace=False)
+        if time.monotonic() > again:
+            hang_up_everything()
+            again = time.monotonic() + 1.0
+        time.sleep(every)
+
+
+def _ready_linkdesk(tmp_path, **kwargs):
+    from lab_linkdesk import Linkdesk
+
+    service = Linkdesk(tmp_path, **kwargs)
+    try:
+        service.wait_ready()
+        yield service
+    finally:
+        service.stop()
 
 
 @pytest.fixture
 def linkdesk(tmp_path):
-    """`linkdesk serve --lab` for one test, stopped (by pid) after it."""
-    from lab_linkdesk import Linkdesk
-
-    service = Linkdesk(tmp_path)
-    yield service
-    service.stop()
+    """`linkdesk serve --lab` for one test, ready (both PBXs' AMI logged in,
+    FastAGI listening) before the test starts; stopped (by pid) after it."""
+    yield from _ready_linkdesk(tmp_path)
 
 
 @pytest.fixture
 def impatient_linkdesk(tmp_path):
-    """linkdesk giving the other side 4 s to answer."""
-    from lab_linkdesk import Linkdesk
-
-    service = Linkdesk(tmp_path, answer_timeout=4)
-    yield service
-    service.stop()
+    """linkdesk giving the other side 4 s to answer; ready, as `linkdesk`."""
+    yield from _ready_linkdesk(tmp_path, answer_timeout=4)

@@ -1,9 +1,11 @@
 """A scripted AMI peer on 127.0.0.1 for fault injection: it can refuse logins,
-leave actions unanswered, go silent (half-open), or drop the connection."""
+leave actions unanswered, go silent (half-open), or drop the connection; it
+can answer an action as a test scripts it, and hold its replies back."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Callable
 
 FULLY_BOOTED = "Event: FullyBooted\nPrivilege: system,all\nStatus: Fully Booted\n\n"
 
@@ -16,6 +18,12 @@ class FakeAmi:
         self.booted = True               # False: logins succeed, FullyBooted comes later
         self.messages: dict[str, str] = {}  # action name → the Message of its Success reply
         self.received: list[dict] = []
+        self.frames: list[bytes] = []    # each action's bytes, as received (repeated headers and all)
+        # action name → its reply's text, made from the action (ActionID included);
+        # an action in `unanswered` still gets none.
+        self.replies: dict[str, Callable[[dict], str]] = {}
+        self.holding = False             # True: replies wait for release()
+        self._held: list[tuple[asyncio.StreamWriter, str]] = []
         self.connections = 0
         self._writers: list[asyncio.StreamWriter] = []
         self._server = None
@@ -34,6 +42,14 @@ class FakeAmi:
             writer.transport.abort()
         self._writers.clear()
 
+    def release(self) -> None:
+        """Stop holding replies; write the held ones, in the order they were made."""
+        self.holding = False
+        held, self._held = self._held, []
+        for writer, text in held:
+            if not writer.is_closing():
+                writer.write(text.replace("\n", "\r\n").encode())
+
     def send(self, text: str) -> None:
         for writer in self._writers:
             writer.write(text.replace("\n", "\r\n").encode())
@@ -46,7 +62,10 @@ class FakeAmi:
             while frame := await reader.readuntil(b"\r\n\r\n"):
                 action = dict(line.split(": ", 1) for line in frame.decode().split("\r\n") if ": " in line)
                 self.received.append(action)
-                if not self.silent:
+                self.frames.append(frame)
+                if self.holding and not self.silent:
+                    self._held.append((writer, self._reply(action)))
+                elif not self.silent:
                     writer.write(self._reply(action).replace("\n", "\r\n").encode())
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -55,6 +74,8 @@ class FakeAmi:
         name, action_id = action.get("Action"), action.get("ActionID")
         if name in self.unanswered:
             return ""
+        if name in self.replies:
+            return self.replies[name](action)
         if name == "Login":
             if action.get("Secret") != self.secret:
                 return f"Response: Error\nActionID: {action_id}\nMessage: Authentication failed\n\n"

@@ -4,7 +4,9 @@ small HTTP client for its API."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -16,6 +18,14 @@ from pathlib import Path
 from linkdesk.bridge.lab.procs import stop_child
 
 LAB_TOKENS = {"110": "lab-token-110", "12345": "lab-token-12345", "gas": "lab-token-gas"}
+# Not a free port: the lab PBXs' rendered dialplan calls agi://127.0.0.1:4573
+# (LINKDESK_AGI in asterisk-config/*/extensions.conf), so a linkdesk the PBXs
+# must reach listens there. Unit tests never use it.
+LAB_AGI_PORT = 4573
+
+
+class NotReady(TimeoutError):
+    """linkdesk did not become ready in time (or exited first); the message ends with its log's tail."""
 
 
 def free_tcp_port() -> int:
@@ -25,7 +35,8 @@ def free_tcp_port() -> int:
 
 
 class Linkdesk:
-    """`linkdesk serve --lab` on a free HTTP port and FastAGI 4573, stopped by pid."""
+    """`linkdesk serve --lab` on a free HTTP port and FastAGI on LAB_AGI_PORT (the
+    port the lab dialplan calls), stopped by pid."""
 
     def __init__(self, workdir: Path, answer_timeout: int | None = None, extra_config: str = ""):
         self.http_port = free_tcp_port()
@@ -45,21 +56,44 @@ class Linkdesk:
                 [sys.executable, "-m", "linkdesk.bridge.cli", "serve", "--lab", "--config", str(config),
                  "--http-port", str(self.http_port)], stdout=log, stderr=subprocess.STDOUT)
 
+    def wait_ready(self, timeout: float = 20, every: float = 0.1) -> None:
+        """Block until both PBXs' AMI are logged in (/healthz 200) and FastAGI
+        listens; NotReady, with the log's tail, if that takes over `timeout`
+        seconds or the process exits first. For sync callers (the fixtures)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise NotReady(f"linkdesk exited ({self.process.returncode}) before it was ready; "
+                               f"the end of {self.log_file}:\n{self.log_tail()}")
+            if self.call("GET", "/healthz", token=None, timeout=2)[0] == 200 and self._agi_listening():
+                return
+            if time.monotonic() > deadline:
+                raise NotReady(f"linkdesk not ready in {timeout:g} s (/healthz 200 on port {self.http_port}, "
+                               f"FastAGI listening on {LAB_AGI_PORT}); the end of {self.log_file}:\n"
+                               f"{self.log_tail()}")
+            time.sleep(every)
+
     async def ready(self, timeout: float = 20) -> None:
-        """Both PBXs' AMI logged in (healthz 200) and FastAGI listening."""
-        async with asyncio.timeout(timeout):
-            while (await asyncio.to_thread(self.call, "GET", "/healthz", token=None))[0] != 200:
-                await asyncio.sleep(0.1)
+        """wait_ready() from a test on the loop: for a linkdesk the test starts
+        itself (after a kill, or with its own config); the fixtures' is ready."""
+        await asyncio.to_thread(self.wait_ready, timeout)
+
+    def _agi_listening(self) -> bool:
+        """This process (not some other one) holds a listening socket on LAB_AGI_PORT."""
+        return LAB_AGI_PORT in listening_ports(self.process.pid)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log().splitlines()[-lines:]) if self.log_file.exists() else "(no log)"
 
     def call(self, method: str, path: str, body=None, token: str | None = LAB_TOKENS["110"],
-             raw: bytes | None = None, headers: dict | None = None) -> tuple[int, dict]:
+             raw: bytes | None = None, headers: dict | None = None, timeout: float = 15) -> tuple[int, dict]:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=data, method=method,
                                          headers=headers or {})
         if token:
             request.add_header("Authorization", f"Bearer {token}")
         try:
-            with urllib.request.urlopen(request, timeout=15) as reply:
+            with urllib.request.urlopen(request, timeout=timeout) as reply:
                 return reply.status, json.loads(reply.read())
         except urllib.error.HTTPError as err:
             return err.code, json.loads(err.read() or b"{}")
@@ -79,6 +113,32 @@ class Linkdesk:
 
     def stop(self) -> int:
         return stop_child(self.process, grace=15)
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports process `pid` listens on (Linux /proc; the lab runs as root)."""
+    inodes = set()
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return set()   # the process is gone
+    for fd in fds:
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue   # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            next(lines)   # the header
+            for line in lines:
+                fields = line.split()
+                # fields: sl, local address (hex ip:port), remote address, state (0A = LISTEN), …, inode
+                if fields[3] == "0A" and fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 async def until(predicate, timeout: float = 20.0, every: float = 0.1):

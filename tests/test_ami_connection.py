@@ -13,6 +13,7 @@ from linkdesk.ami.connection import AmiActionTimeout, AmiConnection, AmiEndpoint
 import linkdesk.ami.protocol as protocol_module
 from linkdesk.ami.protocol import AmiConnectionLost, AmiReplyUnreadable
 from linkdesk.ami.wire import UnsafeAmiValue
+from agi_chat import settle
 from ami_probe import on_loop
 from fake_ami import FakeAmi
 
@@ -167,8 +168,11 @@ async def test_unsafe_values_are_refused_before_anything_is_sent(peer):
         with pytest.raises(UnsafeAmiValue):
             await harness.connection.send({"Action": "Setvar", "Channel": "PJSIP/1-1",
                                            "Variable": "X", "Value": "a\r\nAction: Hangup"})
-        await asyncio.sleep(0.05)
-        assert len(peer.received) == before
+        # Nothing to wait for but an absence: a Ping sent after it, once answered,
+        # has reached the peer behind anything the refused Setvar could have sent.
+        await harness.connection.send({"Action": "Ping"})
+        after = [action["Action"] for action in peer.received[before:]]
+        assert after and set(after) == {"Ping"}, after
 
 
 @on_loop
@@ -177,7 +181,12 @@ async def test_resync_waits_for_fully_booted_after_a_login_during_boot(peer):
     peer.booted = False
     async with running(peer) as harness:
         await _until(lambda: peer.received and peer.received[0]["Action"] == "Login")
-        await asyncio.sleep(0.1)
+        # Once an event the peer sends after its Login reply has reached the
+        # subscribers, that reply has been read; a few loop turns then let the
+        # login finish whatever it does with it (no clock involved).
+        peer.send("Event: LinkdeskMarker\n\n")
+        await _until(lambda: any(e.get("Event") == "LinkdeskMarker" for e in harness.events))
+        await settle()
         assert harness.resyncs == 0 and not harness.connection.logged_in
         peer.send(FULLY_BOOTED)
         await harness.connection.wait_logged_in(5)

@@ -8,7 +8,7 @@ import pytest
 from ami_probe import on_loop
 from linkdesk.bridge.core.conference_service import ConferenceService
 from linkdesk.bridge.core.conferences import ConferenceError, ConferenceTracker
-from linkdesk.bridge.store.database import Store
+from linkdesk.bridge.store.database import open_store
 from linkdesk.bridge.core.units import UnitConfigError, unit_from_config
 
 ROOM = "WO-0123456789ab"
@@ -90,12 +90,12 @@ class RecordingPbx(Listing):
 
 
 def _service(tmp_path):
-    store = Store(tmp_path / "c.db")
+    store = open_store(tmp_path / "c.db")
     store.db["orders"].insert({"id": ROOM, "kind": "work", "from_platform": "110", "to_platform": "12345",
                                "caller_number": "13800138000", "caller_withheld": 0, "transfer_id": "tr-1",
                                "state": "created", "created_at": 0})
     pbx = RecordingPbx()
-    service = ConferenceService(store, {"110": pbx}, units={})
+    service = ConferenceService(store.conferences, store.orders, {"110": pbx}, units={})
     for event in CALL:
         service.on_event("110", event)
     return service, pbx
@@ -120,7 +120,7 @@ async def test_refusals_name_their_reason_and_send_nothing(tmp_path):
             await call
         assert err.value.reason == reason
     with pytest.raises(ConferenceError) as err:
-        service.add_unit("110", ROOM, "gas")
+        await service.add_unit("110", ROOM, "gas")
     assert err.value.reason == "unit-not-found"
     assert pbx.kicked == []
     service.on_event("110", _event("ConfbridgeEnd"))

@@ -66,13 +66,13 @@ def test_bad_config_names_the_setting(tmp_path, text, message):
 
 
 def test_store_sync_setting_reaches_sqlite(tmp_path):
-    from linkdesk.bridge.store.database import Store
+    from linkdesk.bridge.store.database import open_store
 
     path = tmp_path / "c.toml"
     path.write_text(f'[store]\npath = "{tmp_path}/l.db"\nsync = "full"\n[pbx.1]\nsecret = "x"\n')
     config = load_config(str(path), env={})
     assert (config.store_path, config.store_sync) == (f"{tmp_path}/l.db", "full")
-    full, default = Store(config.store_path, sync=config.store_sync), Store(tmp_path / "d.db")
+    full, default = open_store(config.store_path, sync=config.store_sync), open_store(tmp_path / "d.db")
     assert full.db.execute("PRAGMA synchronous").fetchone() == (2,)
     assert default.db.execute("PRAGMA synchronous").fetchone() == (1,)
 

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from linkdesk.metrics.collectors import QueueCollector
 from linkdesk.metrics.linkage import LinkageMetrics
 from linkdesk.metrics.queues import QueueBook
-from linkdesk.metrics.transports import TransportMetrics
+from linkdesk.metrics.transports import TransportGauges, TransportMetrics
 
 METRICS = Path(__file__).resolve().parents[1] / "metrics"
 SUFFIXES = ("_bucket", "_sum", "_count", "_total", "_created")
@@ -19,7 +19,6 @@ SUFFIXES = ("_bucket", "_sum", "_count", "_total", "_created")
 
 class Idle:
     logged_in, logins, active = True, 1, 0
-    observer = None
 
 
 def exposed() -> set[str]:
@@ -28,7 +27,8 @@ def exposed() -> set[str]:
     book.on_event("110", {"Event": "QueueCallerJoin", "Queue": "q", "Uniqueid": "u", "Timestamp": "1"})
     registry.register(QueueCollector(book))
     LinkageMetrics(registry)
-    TransportMetrics(registry, {"110": Idle()}, Idle())
+    TransportMetrics(registry)
+    registry.register(TransportGauges({"110": Idle()}, Idle()))
     names = set()
     for family in registry.collect():
         names.add(family.name)

@@ -15,7 +15,7 @@ from twisted.internet.error import ConnectionDone, ConnectionLost
 
 import linkdesk.agi.hosting as hosting
 from linkdesk.agi.fastagi import AgiLimits, FastAgiFactory
-from agi_chat import env_block
+from agi_chat import env_block, settle
 from ami_probe import on_loop
 from linkdesk.bridge.app.reactor import event_loop
 from linkdesk.bridge.app.agi_routes import build_route_table
@@ -76,6 +76,12 @@ async def _read_to_eof(reader: asyncio.StreamReader) -> bytes:
     return await asyncio.wait_for(reader.read(), 10)
 
 
+async def _until(predicate, seconds: float = 10.0) -> None:
+    async with asyncio.timeout(seconds):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
 @on_loop
 async def test_a_ping_session_over_tcp_ends_with_its_last_command_and_a_close():
     factory = FastAgiFactory(build_route_table(), AgiLimits(), event_loop())
@@ -121,7 +127,9 @@ async def test_what_the_kernel_cannot_take_at_once_goes_out_before_the_close():
     async with _serving(factory) as (listener, address):
         reader, writer = await asyncio.open_connection(*address)
         writer.write(b"go")
-        await asyncio.sleep(0.2)   # the server's send() meets a full buffer meanwhile
+        # Leave it unread until the server has written it all and asked to close:
+        # its send() has met a full buffer, and the close waits for the rest.
+        await _until(lambda: factory.built and factory.built[0].received and factory.built[0].transport.disconnecting)
         assert await _read_to_eof(reader) == payload + b"END"
         assert (await factory.built[0].gone).check(ConnectionDone)
         writer.close()
@@ -141,7 +149,9 @@ async def test_connection_lost_comes_once_and_never_inside_the_call_that_closed(
         assert await _read_to_eof(reader) == b""
         made = factory.built[0]
         await made.gone
-        await asyncio.sleep(0.05)
+        # connectionLost is scheduled with call_soon; a second one would be queued
+        # no later than the first, so a few loop turns (no clock) would show it.
+        await settle()
         assert len(made.lost) == 1
         assert not made.lost_inside_a_call
         writer.close()
@@ -153,8 +163,7 @@ async def test_a_peer_reset_is_reported_as_a_lost_connection():
     async with _serving(factory) as (listener, address):
         client = socket.create_connection(address)
         client.sendall(b"agi_network: yes\n")
-        while not factory.built or not factory.built[0].received:
-            await asyncio.sleep(0.01)
+        await _until(lambda: factory.built and factory.built[0].received)
         client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         client.close()   # linger 0: an RST, not a FIN
         reason = await asyncio.wait_for(factory.built[0].gone, 10)

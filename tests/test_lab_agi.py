@@ -26,7 +26,9 @@ def _wait(coroutine):
 
 @pytest.fixture
 def fastagi_server():
-    """linkdesk's FastAGI server on 127.0.0.1:4573, the address the lab dialplan calls."""
+    """linkdesk's FastAGI server on 127.0.0.1:4573, the address the lab dialplan calls
+    (LINKDESK_AGI in asterisk-config/110/extensions.conf): a fixed port on purpose,
+    since the PBX, not the test, chooses where to connect."""
     factory = FastAgiFactory(build_route_table(), AgiLimits(), event_loop())
     server = _wait(listen(factory, "127.0.0.1", 4573))
     yield factory
@@ -93,7 +95,7 @@ async def test_linkdesk_serve_answers_the_dialplans_fastagi_calls(lab):
     """The whole process, as `linkdesk serve --lab` runs it, serves the route."""
     from test_serve import Serving, _healthz, _until
 
-    serving = Serving("--lab")
+    serving = Serving("--lab")   # FastAGI on its default, 4573: the port the lab dialplan calls
     try:
         healthy = await asyncio.to_thread(_until, lambda: (h := _healthz(serving.port)) and h[0] == 200, 20)
         assert healthy, serving.stop()[1]

@@ -60,14 +60,17 @@ async def test_typed_actions_against_the_lab(lab):
         assert err.value.reason == "ami-action-failed"
 
 
-async def _originate_when_reachable(actions: AmiActions, channel: str, **kwargs):
-    """Originate once the PBX's qualify (every second) has found the new phone."""
-    for _ in range(20):
+async def _originate_when_reachable(actions: AmiActions, channel: str, within: float = 10.0, **kwargs):
+    """Originate once the PBX's qualify (every second) has found the new phone:
+    the Originate itself is the poll, refused until then, retried to a deadline."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
         try:
             return await actions.originate(channel, **kwargs)
         except AmiActionFailed:
-            await asyncio.sleep(0.5)
-    return await actions.originate(channel, **kwargs)
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.25)   # between polls
 
 
 @on_loop

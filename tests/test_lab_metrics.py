@@ -14,6 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ami_probe import EventRecorder, on_loop
+from linkdesk.ami.actions import AmiActions
 from linkdesk.bridge.lab import prometheus
 from linkdesk.bridge.lab.layout import default_paths
 from linkdesk.bridge.lab.procs import stop_child
@@ -39,16 +40,30 @@ def bucket_of(seconds: float, bounds) -> str:
     return str(next((b for b in bounds if seconds <= b), "+Inf"))
 
 
+async def _queue_entries(ami, queue: str) -> list:
+    """The callers Asterisk has waiting in `queue` (QueueStatus' QueueEntry events)."""
+    return [m for m in await AmiActions(ami.connection).queue_status(queue) if m.get("Event") == "QueueEntry"]
+
+
+async def _until_in_queue(ami, queue: str, predicate, timeout: float = 15.0) -> list:
+    """Poll QueueStatus until `predicate(entries)` holds; the entries."""
+    async with asyncio.timeout(timeout):
+        while not predicate(entries := await _queue_entries(ami, queue)):
+            await asyncio.sleep(0.2)   # between polls
+    return entries
+
+
 async def _hang_up_waiting(ami, number: str) -> None:
+    """The caller gives up while Asterisk has them waiting in the queue."""
     joined = await ami.wait_for("QueueCallerJoin", CallerIDNum=number)
-    await asyncio.sleep(1.0)
+    await _until_in_queue(ami, joined.Queue, lambda entries: any(e.get("Uniqueid") == joined.Uniqueid
+                                                                 for e in entries))
     await ami.connection.send({"Action": "Hangup", "Channel": joined.Channel})
     await ami.wait_for("QueueCallerAbandon", Uniqueid=joined.Uniqueid)
 
 
 @on_loop
 async def test_a_day_in_miniature_is_counted_exactly(lab, phones, linkdesk):
-    await linkdesk.ready()
     async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
         # Nobody is at the desk: one caller gives up, one times out.
         phones.citizen(lab["110"], "110", "13900000001", talk_seconds=30)
@@ -112,7 +127,10 @@ async def test_after_a_restart_gauges_are_right_again_and_counters_start_from_ze
             first.kill()
             phones.citizen(lab["110"], "110", "13900000007", talk_seconds=30)   # joins while linkdesk is away
             await ami110.wait_for("QueueCallerJoin", CallerIDNum="13900000007")
-            await asyncio.sleep(3)
+            # linkdesk stays away until Asterisk has the first caller waiting 3 s,
+            # the wait the restarted linkdesk must then report from QueueStatus.
+            await _until_in_queue(ami110, INTAKE["queue"],
+                                  lambda entries: max((int(e.get("Wait") or 0) for e in entries), default=0) >= 3)
     finally:
         first.stop()
     second = Linkdesk(tmp_path)
@@ -129,7 +147,6 @@ async def test_after_a_restart_gauges_are_right_again_and_counters_start_from_ze
 
 @on_loop
 async def test_a_real_prometheus_scrapes_linkdesk_and_answers_for_the_queue_series(lab, linkdesk, tmp_path):
-    await linkdesk.ready()
     binaries = prometheus.bin_dir(default_paths())
     assert (binaries / "prometheus").exists(), "run `linkdesk lab provision` (./run test does)"
     port = free_tcp_port()

@@ -120,7 +120,6 @@ async def test_no_event_is_lost_or_applied_twice_across_failures_and_a_sigkill(l
 
 @on_loop
 async def test_fifty_conflicting_updates_one_wins_the_rest_get_409_and_the_trail_is_complete(lab, linkdesk):
-    await linkdesk.ready()
     status, body = await linkdesk.api("POST", "/v1/orders", {"to": "12345", "caller_number": CITIZEN},
                                       token=LAB_TOKENS["110"])
     order_id = body["order"]["id"]
@@ -145,7 +144,6 @@ async def test_fifty_conflicting_updates_one_wins_the_rest_get_409_and_the_trail
 
 @on_loop
 async def test_bad_order_requests_get_clear_errors_and_change_nothing(lab, linkdesk):
-    await linkdesk.ready()
     status, body = await linkdesk.api("POST", "/v1/orders", {"to": "12345", "summary": "ok"},
                                       headers={"Idempotency-Key": "k-1"})
     assert status == 201
@@ -178,7 +176,6 @@ async def test_bad_order_requests_get_clear_errors_and_change_nothing(lab, linkd
 @on_loop
 async def test_a_rejection_while_the_citizen_is_on_the_line_brings_them_back_to_the_first_operator(
         lab, phones, linkdesk):
-    await linkdesk.ready()
     async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
         order_id, operator_110, citizen = await _blind_transfer(lab, phones, linkdesk, ami110, talk_seconds=20)
         await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from ami_probe import EventRecorder, on_loop
-from linkdesk.bridge.core.conferences import channel_variables
+from linkdesk.dialplan.contract import channel_variables
 from linkdesk.bridge.lab.phones import SippPhone, sip_header
 from lab_linkdesk import LAB_TOKENS, until
 
@@ -59,7 +59,6 @@ class ThreeWay:
 async def three_way_call(lab, phones, linkdesk, operator_keys: str = "*2"):
     """A citizen with 110 operator 1101, who presses the warm key; 12345
     answers. Yields once all three are in the room; the citizen hangs up after."""
-    await linkdesk.ready()
     async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
         operator_110 = phones.operator(lab["110"].operators[0], press=operator_keys, press_after=1.0)
         receivers = [phones.operator(op, answer_after=0.3) for op in lab["12345"].operators]
@@ -149,7 +148,6 @@ async def test_12345_leaves_by_http_and_citizen_and_110_stay_then_110_leaves_and
 
 @on_loop
 async def test_no_answer_dissolves_the_room_and_citizen_and_110_talk_again(lab, phones, impatient_linkdesk):
-    await impatient_linkdesk.ready()
     async with EventRecorder(lab["110"]) as ami110:
         operator_110 = phones.operator(lab["110"].operators[0], press="*2", press_after=1.0)
         for op in lab["12345"].operators:

@@ -53,14 +53,12 @@ def _dest(ami, prefix: str) -> str:
 
 @on_loop
 async def test_no_answer_in_time_brings_the_citizen_back_to_the_first_operator(lab, phones, impatient_linkdesk):
-    await impatient_linkdesk.ready()
     transfer = await _transfer_then_expect_return(lab, phones, impatient_linkdesk)
     assert transfer["reason"] == "transfer-no-answer"
 
 
 @on_loop
 async def test_a_stopped_12345_pbx_brings_the_citizen_back_to_the_first_operator(lab, phones, impatient_linkdesk):
-    await impatient_linkdesk.ready()
     async with EventRecorder(lab["110"]) as ami110:
         stop = subprocess.run(["chroot", str(default_paths().root), "/usr/sbin/asterisk", "-C",
                                "/etc/linkdesk-lab/12345/asterisk.conf", "-rx", "core stop now"],
@@ -79,7 +77,6 @@ async def test_a_stopped_12345_pbx_brings_the_citizen_back_to_the_first_operator
 
 @on_loop
 async def test_emergency_lane_overtakes_waiting_intake_calls_and_creates_a_police_order(lab, phones, linkdesk):
-    await linkdesk.ready()
     # No 110 phone is up yet: wait until the PBX knows, so that no INVITE is
     # already on its way to the port where operator 1101's phone will start.
     await until(lambda: _contact_states("110", ("1101", "1102")) == {"Unavail"}, timeout=15)
@@ -107,7 +104,6 @@ async def test_emergency_lane_overtakes_waiting_intake_calls_and_creates_a_polic
 
 @on_loop
 async def test_warm_transfer_without_answer_leaves_the_citizen_with_the_operator(lab, phones, impatient_linkdesk):
-    await impatient_linkdesk.ready()
     async with EventRecorder(lab["110"]) as ami110:
         operator_110 = phones.operator(lab["110"].operators[0])
         citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=12)

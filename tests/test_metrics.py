@@ -137,24 +137,23 @@ def test_the_diversion_ratio_follows_the_configured_marking(diversion, marks, ex
 
 class Link:
     def __init__(self, logged_in: bool, logins: int):
-        self.logged_in, self.logins, self.observer = logged_in, logins, None
+        self.logged_in, self.logins = logged_in, logins
 
 
 class Agi:
-    active, observer = 3, None
+    active = 3
 
 
 def test_transport_metrics_read_the_links_and_count_what_they_are_told():
-    from linkdesk.metrics.transports import TransportMetrics
+    from linkdesk.metrics.transports import TransportGauges, TransportMetrics
 
     registry = CollectorRegistry()
-    links = {"110": Link(True, 3), "12345": Link(False, 1)}
-    agi = Agi()
-    TransportMetrics(registry, links, agi)
-    links["110"].observer.ami_action("110", "Redirect", 0.002, ok=False)
-    links["110"].observer.ami_action("110", "Setvar", 0.001, ok=True)
-    agi.observer.agi_session("transfer", "ok")
-    agi.observer.agi_command(0.0004)
+    observer = TransportMetrics(registry)
+    registry.register(TransportGauges({"110": Link(True, 3), "12345": Link(False, 1)}, Agi()))
+    observer.ami_action("110", "Redirect", 0.002, ok=False)
+    observer.ami_action("110", "Setvar", 0.001, ok=True)
+    observer.agi_session("transfer", "ok")
+    observer.agi_command(0.0004)
     value = registry.get_sample_value
     assert value("linkdesk_ami_connected", {"pbx": "110"}) == 1 and value("linkdesk_ami_connected", {"pbx": "12345"}) == 0
     assert value("linkdesk_ami_reconnects_total", {"pbx": "110"}) == 2
@@ -167,15 +166,15 @@ def test_transport_metrics_read_the_links_and_count_what_they_are_told():
 
 def test_the_orders_gauge_follows_every_move_and_matches_the_store(tmp_path):
     from linkdesk.bridge.core.orders import OrderService
-    from linkdesk.bridge.store.database import Store
+    from linkdesk.bridge.store.database import open_store
 
-    store = Store(tmp_path / "m.db")
-    service = OrderService(store.db.conn, {"110", "12345"}, store=store.orders)
-    old = service.create("110", {"to": "12345"})["order"]             # made before the metrics start
-    registry = CollectorRegistry()
+    path = tmp_path / "m.db"
+    old = OrderService(open_store(path).orders, {"110", "12345"}).create("110", {"to": "12345"})["order"]
+    registry = CollectorRegistry()          # metrics start after that first order was made
     linkage = LinkageMetrics(registry)
+    store = open_store(path, order_listeners=[linkage.order_recorded])
     linkage.orders_loaded(store.orders.counts())
-    store.orders.listeners.append(linkage.order_recorded)
+    service = OrderService(store.orders, {"110", "12345"})
     new = service.create("12345", {"to": "110", "kind": "police"})["order"]
     service.act("12345", old["id"], "accept", 1)
     service.act("12345", old["id"], "feedback", 2, "on the way")

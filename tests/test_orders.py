@@ -13,13 +13,12 @@ from linkdesk.bridge.cli.main import main as cli_main
 from linkdesk.bridge.store.migrations import MIGRATIONS
 from linkdesk.bridge.core.orders import OrderError, OrderService
 from linkdesk.bridge.core.outbox import DeliveryTiming, Outbox, signature
-from linkdesk.bridge.store.database import Store
+from linkdesk.bridge.store.database import open_store
 
 
 @pytest.fixture
 def orders(tmp_path):
-    store = Store(tmp_path / "o.db")
-    service = OrderService(store.db.conn, {"110", "12345"})
+    service = OrderService(open_store(tmp_path / "o.db").orders, {"110", "12345"})
     service.set_webhook("110", "http://127.0.0.1:1/110", "secret-of-110-xxxxx")
     service.set_webhook("12345", "http://127.0.0.1:1/12345", "secret-of-12345-xxx")
     return service
@@ -46,10 +45,11 @@ def test_an_order_goes_created_delivered_accepted_feedback_closed_with_a_version
     assert trail[3]["detail"] == {"note": "on the way"} and trail[2]["actor"] == "12345"
 
 
-def test_listeners_hear_of_an_event_after_its_commit_and_never_of_a_rollback(orders):
+def test_listeners_hear_of_an_event_after_its_commit_and_never_of_a_rollback(tmp_path):
     heard = []
-    store = orders.store
-    store.listeners.append(lambda order, action, was: heard.append((action, _committed(store, order["id"]))))
+    store = open_store(tmp_path / "l.db", order_listeners=[
+        lambda order, action, was: heard.append((action, _committed(store, order["id"])))]).orders
+    orders = OrderService(store, {"110", "12345"})
     order = _new(orders)
     assert heard == [("created", True)], "told once the order is in the store, not before"
     with pytest.raises(RuntimeError):
@@ -87,15 +87,14 @@ def test_refusals_name_their_reason_and_change_nothing(orders, who, action, vers
 
 def test_a_rejection_hands_the_order_to_the_call_side(tmp_path):
     rejected = []
-    store = Store(tmp_path / "o.db")
-    service = OrderService(store.db.conn, {"110", "12345"}, on_rejected=rejected.append)
+    service = OrderService(open_store(tmp_path / "o.db").orders, {"110", "12345"}, on_rejected=rejected.append)
     order = service.create("110", {"to": "12345"})["order"]
     service.act("12345", order["id"], "reject", 1, "a police matter")
     assert [(o["id"], o["state"], o["reason"]) for o in rejected] == [(order["id"], "rejected", "a police matter")]
 
 
 def test_a_linkage_order_goes_to_a_unit_which_works_it_like_a_platform(tmp_path):
-    service = OrderService(Store(tmp_path / "o.db").db.conn, {"110", "12345", "gas"})
+    service = OrderService(open_store(tmp_path / "o.db").orders, {"110", "12345", "gas"})
     order = service.create("110", {"to": "gas", "kind": "linkage", "category": "gas", "summary": "gas smell"})["order"]
     assert order["id"].startswith("LO-") and order["to_platform"] == "gas"
     assert service.act("gas", order["id"], "accept", 1)["order"]["state"] == "accepted"
@@ -105,7 +104,7 @@ def test_a_linkage_order_goes_to_a_unit_which_works_it_like_a_platform(tmp_path)
 
 def test_overdue_orders_escalate_once(orders):
     order = _new(orders, priority="urgent")
-    orders.conn.execute("UPDATE orders SET created_at = created_at - 120 WHERE id = ?", [order["id"]])
+    orders.store.conn.execute("UPDATE orders SET created_at = created_at - 120 WHERE id = ?", [order["id"]])
     assert orders.escalate_overdue({"urgent": 60.0}) == [order["id"]]
     assert orders.escalate_overdue({"urgent": 60.0}) == []
     assert orders.events("110", order["id"])[-1]["action"] == "escalated"
@@ -118,7 +117,7 @@ def test_an_old_store_is_migrated_and_keeps_its_orders(tmp_path):
         db.execute("PRAGMA user_version = 1")
         db.execute("INSERT INTO orders VALUES ('WO-0123456789ab', 'work', '110', '12345', '1', 0, NULL, "
                    "'created', 1.0)")
-    store = Store(path)
+    store = open_store(path)
     assert store.schema_version == len(MIGRATIONS)
     assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     migrated = store.orders.get("WO-0123456789ab")
@@ -161,9 +160,9 @@ async def test_a_refused_delivery_waits_a_capped_doubling_delay(orders):
     delays = []
     for _ in range(4):
         row = orders.store.due_deliveries(1e12)[0]
-        orders.conn.execute("UPDATE outbox SET next_at = 0 WHERE id = ?", [row["id"]])
+        orders.store.conn.execute("UPDATE outbox SET next_at = 0 WHERE id = ?", [row["id"]])
         await outbox.deliver_due()
-        after = orders.conn.execute("SELECT next_at - strftime('%s','now'), attempts FROM outbox WHERE id = ?",
+        after = orders.store.conn.execute("SELECT next_at - strftime('%s','now'), attempts FROM outbox WHERE id = ?",
                                     [row["id"]]).fetchone()
         delays.append(round(after[0] / 5) * 5)
     assert delays == [10, 20, 25, 25]

@@ -31,8 +31,15 @@ def _until(predicate, seconds: float):
         value = predicate()
         if value:
             return value
-        time.sleep(0.1)
+        time.sleep(0.1)   # between polls
     return predicate()
+
+
+def free_agi_port(config_text: str = "") -> str:
+    """`config_text` with an [agi] table on a free port: FastAGI's default, 4573,
+    is the port the lab dialplan calls, and a test that needs no FastAGI call
+    from a PBX must not take it."""
+    return f"{config_text}\n[agi]\nport = {free_tcp_port()}\n"
 
 
 class Serving:
@@ -51,8 +58,10 @@ class Serving:
 
 
 @pytest.mark.lab
-def test_serve_logs_in_to_both_pbxs_and_reports_healthy(lab):
-    serving = Serving("--lab")
+def test_serve_logs_in_to_both_pbxs_and_reports_healthy(lab, tmp_path):
+    config = tmp_path / "linkdesk.toml"
+    config.write_text(free_agi_port())
+    serving = Serving("--lab", "--config", str(config))
     try:
         health = _until(lambda: (h := _healthz(serving.port)) and h[0] == 200 and h, 20)
         assert health == (200, {"status": "ok", "pbx": {"110": {"ami": "logged-in"},
@@ -66,7 +75,7 @@ def test_serve_logs_in_to_both_pbxs_and_reports_healthy(lab):
 
 def test_serve_reports_an_unreachable_pbx_as_degraded(tmp_path):
     config = tmp_path / "linkdesk.toml"
-    config.write_text(f'[pbx.110]\nami_port = {free_tcp_port()}\nsecret = "x"\n')
+    config.write_text(free_agi_port(f'[pbx.110]\nami_port = {free_tcp_port()}\nsecret = "x"\n'))
     serving = Serving("--config", str(config))
     try:
         health = _until(lambda: _healthz(serving.port), 20)

@@ -8,7 +8,9 @@ import asyncio
 import pytest
 
 from ami_probe import on_loop
-from linkdesk.bridge.store.database import Store
+from linkdesk.ami.actions import AmiActionFailed
+from linkdesk.bridge.core.errors import LinkdeskError
+from linkdesk.bridge.store.database import open_store
 from linkdesk.bridge.core.transfer_model import Move
 from linkdesk.bridge.core.transfers import TransferError, TransferPlan, TransferRequest, TransferService
 
@@ -31,7 +33,7 @@ class ScriptedPbx:
 
     async def hand_over(self, stamps, move):
         if move and self.refuse_redirect:
-            raise RuntimeError("No such channel")
+            raise AmiActionFailed("Redirect: No such channel")
         self.actions.extend(("stamp", *stamp) for stamp in stamps)
         if move:
             self.actions.append(("redirect", move))
@@ -43,7 +45,7 @@ class ScriptedPbx:
 def _service(tmp_path, pbx=None):
     plans = {"110": TransferPlan("110", "110", {("12345", "normal"): "12345"}, answer_timeout=20)}
     pbx = pbx or ScriptedPbx()
-    return TransferService(Store(tmp_path / "t.db"), plans, {"110": pbx}), pbx
+    return TransferService(open_store(tmp_path / "t.db").transfers, plans, {"110": pbx}), pbx
 
 
 @on_loop
@@ -56,7 +58,7 @@ async def test_a_transfer_is_stored_then_stamped_then_moved(tmp_path):
                               f"{transfer['id']}|{transfer['order_id']}|13800138000|PJSIP/1101|110-intake|20")
     assert pbx.actions[1] == ("stamp", "PJSIP/1101-00000001", "LINKDESK_ORDER_ID", transfer["order_id"])
     assert pbx.actions[2] == ("redirect", Move("PJSIP/anonymous-00000000", "linkdesk-transfer", "12345"))
-    assert service.store.order(transfer["order_id"])["kind"] == "work"
+    assert service.store.orders.get(transfer["order_id"])["kind"] == "work"
 
 
 @on_loop
@@ -64,7 +66,7 @@ async def test_a_second_transfer_on_the_same_call_is_a_conflict_and_changes_noth
     service, pbx = _service(tmp_path)
     await service.request(TransferRequest(pbx="110", to="12345", operator="1101"))
     before = list(pbx.actions)
-    with pytest.raises(TransferError) as err:
+    with pytest.raises(LinkdeskError) as err:
         await service.request(TransferRequest(pbx="110", to="12345", operator="1101"))
     assert err.value.reason == "transfer-conflict"
     assert pbx.actions == before
@@ -83,7 +85,7 @@ async def test_a_second_transfer_on_the_same_call_is_a_conflict_and_changes_noth
 @on_loop
 async def test_refusals_name_their_reason_and_change_nothing(tmp_path, req, reason):
     service, pbx = _service(tmp_path)
-    with pytest.raises(TransferError) as err:
+    with pytest.raises(LinkdeskError) as err:
         await service.request(req)
     assert err.value.reason == reason
     assert pbx.actions == [] and service.store.active_transfers() == []
@@ -96,7 +98,7 @@ async def test_refusals_name_their_reason_and_change_nothing(tmp_path, req, reas
 @on_loop
 async def test_hostile_channel_facts_are_refused_before_the_pbx_is_touched(tmp_path, facts, reason):
     service, pbx = _service(tmp_path, ScriptedPbx({**CITIZEN_FACTS, **facts}))
-    with pytest.raises(TransferError) as err:
+    with pytest.raises(LinkdeskError) as err:
         await service.request(TransferRequest(pbx="110", to="12345", operator="1101"))
     assert err.value.reason == reason
     assert pbx.actions == [] and service.store.active_transfers() == []
@@ -105,7 +107,7 @@ async def test_hostile_channel_facts_are_refused_before_the_pbx_is_touched(tmp_p
 @on_loop
 async def test_a_pbx_refusal_fails_the_transfer_and_frees_the_call(tmp_path):
     service, pbx = _service(tmp_path, ScriptedPbx(refuse_redirect=True))
-    with pytest.raises(TransferError) as err:
+    with pytest.raises(LinkdeskError) as err:
         await service.request(TransferRequest(pbx="110", to="12345", operator="1101"))
     assert err.value.reason == "transfer-action-failed"
     assert service.store.active_transfers() == []
@@ -188,7 +190,7 @@ async def test_cancelling_a_ringing_warm_transfer_hangs_up_the_call_and_dissolve
     pbx.answer.set_result(("", "CANCEL"))
     await _settled()
     assert service.get(transfer["id"])["state"] == "cancelled"
-    with pytest.raises(TransferError) as err:
+    with pytest.raises(LinkdeskError) as err:
         await service.cancel_in_room("110", transfer["order_id"])
     assert err.value.reason == "transfer-not-active"
 
@@ -196,7 +198,7 @@ async def test_cancelling_a_ringing_warm_transfer_hangs_up_the_call_and_dissolve
 @on_loop
 async def test_a_warm_transfer_needs_the_operators_call(tmp_path):
     service, pbx = _service(tmp_path, RingingPbx())
-    with pytest.raises(TransferError) as err:
+    with pytest.raises(LinkdeskError) as err:
         await service.request(TransferRequest(pbx="110", to="12345", mode="warm",
                                               citizen_channel="PJSIP/anonymous-00000000"))
     assert err.value.reason == "transfer-bad-arguments"
@@ -207,7 +209,7 @@ async def test_a_warm_transfer_needs_the_operators_call(tmp_path):
 async def test_a_blind_transfer_cannot_be_cancelled_once_the_citizen_left(tmp_path):
     service, _ = _service(tmp_path)
     await service.request(TransferRequest(pbx="110", to="12345", operator="1101"))
-    with pytest.raises(TransferError) as err:
+    with pytest.raises(LinkdeskError) as err:
         await service.cancel("110", "PJSIP/anonymous-00000000")
     assert err.value.reason == "transfer-not-cancellable"
 

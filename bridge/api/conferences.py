@@ -10,9 +10,8 @@
 
 from __future__ import annotations
 
-from linkdesk.bridge.api.transfers import ApiError, JsonResource, path_parts, read_json, text_field
+from linkdesk.bridge.api.resource import ApiError, JsonResource, path_parts, read_json, text_field
 from linkdesk.bridge.core.conference_service import ConferenceService
-from linkdesk.bridge.core.conferences import ConferenceError
 
 USAGE = ("GET /v1/conferences[/{id}], POST /v1/conferences/{id}/leave|participants, "
          "POST|DELETE /v1/conferences/{id}/participants/{uniqueid}[/mute|/unmute]")
@@ -31,32 +30,23 @@ class ConferencesResource(JsonResource):
         if method == b"GET" and len(parts) == 1:
             return 200, {"conference": self.conferences.show(platform, parts[0])}
         if method == b"POST" and len(parts) == 2 and parts[1] == "leave":
-            return 200, {"left": await self._act(self.conferences.leave(platform, parts[0]))}
+            return 200, {"left": await self.conferences.leave(platform, parts[0])}
         if method == b"POST" and len(parts) == 2 and parts[1] == "participants":
             body = read_json(request)
             if set(body) != {"unit"}:
-                raise ApiError(400, "bad-field", "send {\"unit\": \"<unit id>\"}")
-            return 202, self.conferences.add_unit(platform, parts[0], text_field(body, "unit"))
+                raise ApiError("bad-field", "send {\"unit\": \"<unit id>\"}")
+            return 202, await self.conferences.add_unit(platform, parts[0], text_field(body, "unit"))
         if len(parts) >= 3 and parts[1] == "participants":
             return await self._participant(platform, method, parts)
-        raise ApiError(405, "method-not-allowed", USAGE)
+        raise ApiError("method-not-allowed", USAGE)
 
     async def _participant(self, platform: str, method: bytes, parts: list[str]) -> tuple[int, dict]:
         conference, uniqueid = parts[0], parts[2]
         if method == b"DELETE" and len(parts) == 3:
-            await self._act(self.conferences.kick(platform, conference, uniqueid))
+            await self.conferences.kick(platform, conference, uniqueid)
             return 200, {"kicked": uniqueid}
         if method == b"POST" and len(parts) == 4 and parts[3] in ("mute", "unmute"):
-            await self._act(self.conferences.mute(platform, conference, uniqueid, parts[3] == "mute"))
+            await self.conferences.mute(platform, conference, uniqueid, parts[3] == "mute")
             return 200, {parts[3] + "d": uniqueid}
-        raise ApiError(405, "method-not-allowed", USAGE)
+        raise ApiError("method-not-allowed", USAGE)
 
-    @staticmethod
-    async def _act(action):
-        """A ConfBridge action; the PBX's refusal as conference-action-failed."""
-        try:
-            return await action
-        except ConferenceError:
-            raise
-        except Exception as exc:
-            raise ConferenceError("conference-action-failed", f"the PBX refused: {exc}") from exc

@@ -1,11 +1,10 @@
-"""`/v1/orders` and `/v1/webhook`: orders between the platforms, over HTTP.
+"""`/v1/orders`: orders between the platforms, over HTTP.
 
     POST /v1/orders                          create (201)
     GET  /v1/orders?state=&kind=&to=&from=&since=&limit=&offset=
     GET  /v1/orders/{id}                     (the addressee's first read delivers it)
     GET  /v1/orders/{id}/events              the audit trail
     POST /v1/orders/{id}/accept|reject|feedback|close   {"version": n, "reason"|"note"|"result": "…"}
-    PUT  /v1/webhook                         {"url": "http://…", "secret": "…"}: the platform's webhook
 
 Every POST honours `Idempotency-Key`: the same key with the same request
 replays the first answer; with another request it is refused (422).
@@ -16,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from linkdesk.bridge.api.transfers import ApiError, JsonResource, path_parts, read_raw_json, text_field
+from linkdesk.bridge.api.resource import ApiError, JsonResource, path_parts, read_raw_json, text_field
 from linkdesk.bridge.core.orders import OrderService
 
 ACTIONS = {"accept": None, "reject": "reason", "feedback": "note", "close": "result"}
@@ -46,7 +45,7 @@ class OrdersResource(JsonResource):
                 text_name = ACTIONS[parts[1]]
                 text = _text(body, text_name) if text_name else ""
                 return 200, self.orders.act(platform, parts[0], parts[1], body.get("version"), text, idempotency)
-        raise ApiError(405, "method-not-allowed", "see the README: /v1/orders")
+        raise ApiError("method-not-allowed", "see the README: /v1/orders")
 
     def _read(self, platform: str, parts: list[str], args: dict) -> dict:
         if not parts:
@@ -54,13 +53,13 @@ class OrdersResource(JsonResource):
             filters["since"] = _number(args, "since", None)
             limit, offset = int(_number(args, "limit", 50)), int(_number(args, "offset", 0))
             if not 1 <= limit <= 500 or offset < 0:
-                raise ApiError(400, "bad-field", "'limit' is 1–500 and 'offset' ≥ 0")
+                raise ApiError("bad-field", "'limit' is 1–500 and 'offset' ≥ 0")
             return {"orders": self.orders.search(platform, filters, limit, offset)}
         if len(parts) == 1:
             return {"order": self.orders.get(platform, parts[0])}
         if len(parts) == 2 and parts[1] == "events":
             return {"events": self.orders.events(platform, parts[0])}
-        raise ApiError(404, "not-found", "no such resource")
+        raise ApiError("not-found", "no such resource")
 
     def _replay(self, platform: str, idempotency: tuple[str, str] | None, request) -> tuple[int, dict] | None:
         """The first answer to this Idempotency-Key, if the same request was seen before."""
@@ -70,37 +69,22 @@ class OrdersResource(JsonResource):
         if seen is None:
             return None
         if seen["fingerprint"] != idempotency[1]:
-            raise ApiError(422, "idempotency-key-reused", "this Idempotency-Key was used for another request")
+            raise ApiError("idempotency-key-reused", "this Idempotency-Key was used for another request")
         request.setHeader(b"idempotent-replayed", b"true")
         return seen["status"], json.loads(seen["body"])
-
-
-class WebhookResource(JsonResource):
-    """`PUT /v1/webhook`: where this platform's order events go, and the HMAC secret."""
-
-    def __init__(self, tokens, loop, orders: OrderService):
-        super().__init__(tokens, loop)
-        self.orders = orders
-
-    async def handle(self, platform: str, request) -> tuple[int, dict]:
-        if request.method != b"PUT" or request.postpath not in ([], [b""]):
-            raise ApiError(405, "method-not-allowed", "PUT /v1/webhook")
-        _, body = read_raw_json(request)
-        self.orders.set_webhook(platform, text_field(body, "url"), text_field(body, "secret"))
-        return 200, {"webhook": {"platform": platform, "url": body["url"]}}
 
 
 def _create_fields(body: dict) -> dict:
     unknown = set(body) - CREATE_FIELDS
     if unknown:
-        raise ApiError(400, "bad-field", f"unknown field(s): {', '.join(sorted(unknown))}")
+        raise ApiError("bad-field", f"unknown field(s): {', '.join(sorted(unknown))}")
     fields = {"to": text_field(body, "to")}
     for name in ("kind", "caller_number", "category", "summary", "location", "priority"):
         if name in body:
             fields[name] = _text(body, name)
     if "withheld" in body:
         if not isinstance(body["withheld"], bool):
-            raise ApiError(400, "bad-field", "field 'withheld' must be true or false")
+            raise ApiError("bad-field", "field 'withheld' must be true or false")
         fields["withheld"] = body["withheld"]
     return fields
 
@@ -108,7 +92,7 @@ def _create_fields(body: dict) -> dict:
 def _text(body: dict, name: str) -> str:
     value = text_field(body, name)
     if len(value) > TEXT_LIMIT:
-        raise ApiError(400, "bad-field", f"field {name!r} may be at most {TEXT_LIMIT} characters")
+        raise ApiError("bad-field", f"field {name!r} may be at most {TEXT_LIMIT} characters")
     return value
 
 
@@ -124,7 +108,7 @@ def _number(args: dict, name: str, default):
     try:
         return float(text)
     except ValueError:
-        raise ApiError(400, "bad-field", f"query parameter {name!r} must be a number") from None
+        raise ApiError("bad-field", f"query parameter {name!r} must be a number") from None
 
 
 def _idempotency_key(request) -> str | None:
@@ -133,7 +117,7 @@ def _idempotency_key(request) -> str | None:
         return None
     key = raw.decode("latin-1")
     if not 1 <= len(key) <= 128 or any(c in key for c in "\r\n\x00"):
-        raise ApiError(400, "bad-idempotency-key", "Idempotency-Key is 1–128 characters")
+        raise ApiError("bad-idempotency-key", "Idempotency-Key is 1–128 characters")
     return key
 
 

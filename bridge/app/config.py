@@ -1,4 +1,5 @@
-"""linkdesk's configuration: defaults < TOML file < environment < command line.
+"""linkdesk's one configuration loader: defaults < TOML file < environment <
+command line, typed, for every command (`serve`, `dialplan render`, `orders`).
 
 Secrets come from the file, a file named in it (`secret_file`), or the
 environment (`LINKDESK_PBX_<NAME>_SECRET`), and never appear in a repr.
@@ -15,12 +16,16 @@ from typing import Mapping
 from linkdesk.agi.fastagi import AgiLimits
 from linkdesk.ami.connection import AmiEndpoint
 from linkdesk.bridge.core.outbox import DeliveryTiming
-from linkdesk.bridge.core.transfers import TransferPlan
+from linkdesk.bridge.core.transfer_model import TransferPlan
 from linkdesk.bridge.core.units import LinkageUnit, UnitConfigError, unit_from_config
+from linkdesk.dialplan.render import DEFAULT_KEYS, PbxDialplan
 
 
 class ConfigError(ValueError):
     """The configuration cannot be used; the message names the setting."""
+
+
+DEFAULT_STORE = "/var/lib/linkdesk/linkdesk.db"
 
 
 @dataclass(frozen=True)
@@ -53,18 +58,21 @@ class Config:
     units: dict[str, LinkageUnit] = field(default_factory=dict)
     delivery: DeliveryTiming = DeliveryTiming()
     metrics: MetricsConfig = MetricsConfig()
-    store_path: str = "/var/lib/linkdesk/linkdesk.db"
+    store_path: str = DEFAULT_STORE
     store_sync: str = "normal"      # SQLite synchronous: "normal" or "full" (see README)
+    dialplans: dict[str, PbxDialplan] = field(default_factory=dict)   # PBXs with a [pbx.NAME.dialplan] table
 
     def __repr__(self) -> str:
         return f"Config(http={self.http}, agi={self.agi}, pbxs={self.pbxs}, platforms={sorted(self.plans)})"
 
 
 def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
-                base: dict | None = None, http_port: int | None = None) -> Config:
+                base: dict | None = None, http_port: int | None = None, *, logins: bool = True) -> Config:
     """The layered configuration; ConfigError when a setting is missing or wrong.
 
-    `base` (the lab's settings, for `serve --lab`) sits under the file."""
+    `base` (the lab's settings, for `--lab`) sits under the file. With
+    `logins=False` (commands that log in to no PBX: `dialplan render`,
+    `orders`) no PBX is required and no secret is read."""
     raw = _merge(base or {}, _read_toml(path) if path else {})
     http = HttpConfig(**_typed(raw.get("http", {}), {"host": str, "port": int}, "http"))
     if "LINKDESK_HTTP_PORT" in env:
@@ -72,8 +80,8 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
     if http_port is not None:
         http = replace(http, port=http_port)
     tables = raw.get("pbx", {})
-    pbxs = tuple(_pbx(name, table, env) for name, table in tables.items())
-    if not pbxs:
+    pbxs = tuple(_pbx(name, table, env, logins) for name, table in tables.items())
+    if not pbxs and logins:
         raise ConfigError("no PBX configured: add [pbx.NAME] tables to the config file, or use --lab")
     store = _typed(raw.get("store", {}), {"path": str, "sync": str}, "store")
     if store.get("sync", "normal") not in ("normal", "full"):
@@ -82,6 +90,7 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
                   plans={name: _plan(name, table.get("transfer", {})) for name, table in tables.items()},
                   tokens=_tokens(raw.get("tokens", {}), env), units=_units(raw.get("units", {})),
                   delivery=_delivery(raw.get("orders", {})), metrics=_metrics(raw.get("metrics", {})),
+                  dialplans={name: _dialplan(name, table) for name, table in tables.items() if "dialplan" in table},
                   **({"store_path": store["path"]} if "path" in store else {}),
                   **({"store_sync": store["sync"]} if "sync" in store else {}))
 
@@ -164,13 +173,29 @@ def _read_toml(path: str) -> dict:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
 
 
-def _pbx(name: str, table: dict, env: Mapping[str, str]) -> AmiEndpoint:
-    fields = _typed({k: v for k, v in table.items() if k != "transfer"},
+def _pbx(name: str, table: dict, env: Mapping[str, str], logins: bool) -> AmiEndpoint:
+    fields = _typed({k: v for k, v in table.items() if k not in ("transfer", "dialplan")},
                     {"host": str, "ami_port": int, "username": str, "secret": str, "secret_file": str},
                     f"pbx.{name}")
     return AmiEndpoint(name=name, host=fields.get("host", "127.0.0.1"),
                        port=fields.get("ami_port", 5038), username=fields.get("username", "linkdesk"),
-                       secret=_secret(name, fields, env))
+                       secret=_secret(name, fields, env) if logins else "")
+
+
+def _dialplan(name: str, table: dict) -> PbxDialplan:
+    """[pbx.NAME.dialplan], with the transfer targets of [pbx.NAME.transfer]."""
+    where = f"pbx.{name}.dialplan"
+    fields = _typed(table["dialplan"], {"trunk": str, "home_queue": str, "agi_url": str, "keys": dict}, where)
+    missing = {"trunk", "home_queue"} - set(fields)
+    if missing:
+        raise ConfigError(f"{where}: missing {', '.join(sorted(missing))}")
+    keys = fields.pop("keys", {})
+    unknown = set(keys) - set(DEFAULT_KEYS)
+    if unknown or not all(isinstance(key, str) and key for key in keys.values()):
+        raise ConfigError(f"{where}.keys: each of {', '.join(DEFAULT_KEYS)} is a key sequence like \"*1\"")
+    transfer = table.get("transfer", {})
+    return PbxDialplan(pbx=name, targets=tuple(transfer.get("targets", {})),
+                       emergency=tuple(transfer.get("emergency", {})), keys={**DEFAULT_KEYS, **keys}, **fields)
 
 
 def _secret(name: str, fields: dict, env: Mapping[str, str]) -> str:

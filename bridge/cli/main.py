@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from linkdesk.bridge.app.config import ConfigError, load_config
 from linkdesk.bridge.cli import orders as orders_cli
 from linkdesk.bridge.lab import prometheus
 from linkdesk.bridge.lab.layout import LabError, default_paths, load_specs
@@ -50,39 +51,24 @@ def _dialplan(args: argparse.Namespace) -> int:
 
     from linkdesk.dialplan.render import write_files
 
-    plans = _lab_dialplans() if args.lab else _config_dialplans(args.config)
-    if args.pbx not in plans:
-        print(f"linkdesk: no PBX {args.pbx!r} (known: {', '.join(sorted(plans)) or 'none'})", file=sys.stderr)
+    if not (args.lab or args.config):
+        raise LabError("give --config FILE (with [pbx.NAME.dialplan] tables) or --lab")
+    config = load_config(args.config, base=_lab_base() if args.lab else None, logins=False)
+    plan = config.dialplans.get(args.pbx)
+    if plan is None:
+        known = ", ".join(sorted(config.dialplans)) or "none"
+        print(f"linkdesk: no [pbx.{args.pbx}.dialplan] settings (PBXs with them: {known})", file=sys.stderr)
         return 2
-    for path in write_files(plans[args.pbx], Path(args.out)):
+    for path in write_files(plan, Path(args.out)):
         _say(f"wrote {path}")
     return 0
 
 
-def _lab_dialplans() -> dict:
-    from linkdesk.bridge.lab.layout import lab_dialplans
+def _lab_base() -> dict:
+    """The lab PBXs as configuration, read from asterisk-config/."""
+    from linkdesk.bridge.lab.layout import lab_settings
 
-    return lab_dialplans(default_paths())
-
-
-def _config_dialplans(path: str | None) -> dict:
-    """PbxDialplans from [pbx.NAME.dialplan] and [pbx.NAME.transfer] of a config file."""
-    import tomllib
-
-    from linkdesk.dialplan.render import DEFAULT_KEYS, PbxDialplan
-
-    if not path:
-        raise LabError("give --config FILE (with [pbx.NAME.dialplan] tables) or --lab")
-    try:
-        tables = tomllib.loads(open(path).read()).get("pbx", {})
-        return {name: PbxDialplan(pbx=name, trunk=t["dialplan"]["trunk"], home_queue=t["dialplan"]["home_queue"],
-                                  agi_url=t["dialplan"].get("agi_url", "agi://127.0.0.1:4573"),
-                                  targets=tuple(t.get("transfer", {}).get("targets", {})),
-                                  emergency=tuple(t.get("transfer", {}).get("emergency", {})),
-                                  keys={**DEFAULT_KEYS, **t["dialplan"].get("keys", {})})
-                for name, t in tables.items()}
-    except (OSError, KeyError, ValueError) as exc:
-        raise LabError(f"cannot read the dialplan settings from {path}: {exc!r}") from exc
+    return lab_settings(default_paths())
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -144,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except LabError as exc:
+    except (LabError, ConfigError) as exc:
         print(f"linkdesk: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -6,13 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tomllib
 from datetime import datetime
 from pathlib import Path
 
-from linkdesk.bridge.store.orders import OrderStore, public
-
-DEFAULT_STORE = "/var/lib/linkdesk/linkdesk.db"
+from linkdesk.bridge.app.config import DEFAULT_STORE, load_config
+from linkdesk.bridge.core.orders import public
 
 
 def add_parser(commands) -> None:
@@ -37,9 +35,9 @@ def run(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"linkdesk: no store at {path}", file=sys.stderr)
         return 2
-    from linkdesk.bridge.store.database import Store
+    from linkdesk.bridge.store.database import open_store
 
-    store = OrderStore(Store(path).db.conn)
+    store = open_store(path).orders
     if args.orders_command == "list":
         filters = {"state": args.state, "kind": args.kind, "to": args.to, "from": args.sender, "since": None}
         return _print(args, [public(o) for o in store.search(None, filters, args.limit, 0)], _order_line)
@@ -53,9 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _configured_store(config: str | None) -> str | None:
-    if not config:
-        return None
-    return tomllib.loads(Path(config).read_text()).get("store", {}).get("path")
+    return load_config(config, logins=False).store_path if config else None
 
 
 def _print(args, rows: list[dict], line) -> int:

@@ -12,30 +12,37 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 
+from linkdesk.bridge.core.background import BackgroundTasks
 from linkdesk.bridge.core.conferences import ConferenceError, ConferenceTracker, Participant, Room
-from linkdesk.bridge.store.database import Store, new_id
-from linkdesk.bridge.core.threeway import ROLE
-from linkdesk.bridge.core.transfer_model import PbxControl
+from linkdesk.bridge.core.errors import failure_on_pbx
+from linkdesk.bridge.core.ids import new_id
+from linkdesk.bridge.core.ports import ConferenceStore, OrderStore, PbxControl
 from linkdesk.bridge.core.units import LinkageUnit
+from linkdesk.dialplan.contract import ANSWER_TIMEOUT, CALLER, CONFERENCE, DIAL, ORDER_ID, ROLE, UNIT_DIAL, inherited
 
 # ConfBridge event → timeline entry
 _TIMELINE = {"ConfbridgeStart": "started", "ConfbridgeJoin": "joined", "ConfbridgeLeave": "left",
              "ConfbridgeMute": "muted", "ConfbridgeUnmute": "unmuted", "ConfbridgeEnd": "ended"}
 
 
-UNIT_DIAL = "linkdesk-unit-dial"
 UNIT_ANSWER_TIMEOUT = 30
+# How long a unit's call-out is watched before its 202: a call the PBX refuses
+# fails within milliseconds; one that rings is still under way by then.
+CALL_OUT_GRACE = 1.0
 
 
 class ConferenceService:
-    def __init__(self, store: Store, controls: dict[str, PbxControl], units: dict[str, LinkageUnit] | None = None,
-                 tracker: ConferenceTracker | None = None):
-        self.store, self.controls, self.units = store, controls, units or {}
+    def __init__(self, store: ConferenceStore, orders: OrderStore, controls: dict[str, PbxControl],
+                 units: dict[str, LinkageUnit] | None = None, tracker: ConferenceTracker | None = None,
+                 listeners=(), tasks: BackgroundTasks | None = None, call_out_grace: float = CALL_OUT_GRACE):
+        self.store, self.orders, self.controls, self.units = store, orders, controls, units or {}
         self.tracker = tracker or ConferenceTracker()
-        self._calling: set[asyncio.Task] = set()
+        self.tasks = tasks or BackgroundTasks()
+        self.call_out_grace = call_out_grace
         # callback(pbx, rooms running on it, seconds the room lasted if it just ended) (metrics)
-        self.listeners: list = []
+        self.listeners = tuple(listeners)
 
     def on_event(self, pbx: str, event: dict) -> None:
         """A Confbridge* event from PBX `pbx`: the live state, and the timeline."""
@@ -71,11 +78,11 @@ class ConferenceService:
 
     async def kick(self, platform: str, conference_id: str, uniqueid: str) -> None:
         room = self._room(platform, conference_id)
-        await self.controls[room.pbx].kick(room.id, self._participant(room, uniqueid).channel)
+        await _on_pbx(self.controls[room.pbx].kick(room.id, self._participant(room, uniqueid).channel))
 
     async def mute(self, platform: str, conference_id: str, uniqueid: str, muted: bool) -> None:
         room = self._room(platform, conference_id)
-        await self.controls[room.pbx].mute(room.id, self._participant(room, uniqueid).channel, muted)
+        await _on_pbx(self.controls[room.pbx].mute(room.id, self._participant(room, uniqueid).channel, muted))
 
     async def leave(self, platform: str, conference_id: str) -> list[str]:
         """The platform's operator(s) leave the room; the others stay. The channels taken out."""
@@ -84,29 +91,45 @@ class ConferenceService:
         if not mine:
             raise ConferenceError("conference-not-a-participant", f"no operator of {platform} is in this conference")
         for participant in mine:
-            await self.controls[room.pbx].kick(room.id, participant.channel)
+            await _on_pbx(self.controls[room.pbx].kick(room.id, participant.channel))
         return [p.channel for p in mine]
 
-    def add_unit(self, platform: str, conference_id: str, unit_id: str) -> dict:
+    async def add_unit(self, platform: str, conference_id: str, unit_id: str) -> dict:
         """Call linkage unit `unit_id` into the conference as the citizen; it
-        joins when it answers. The call's id (its uniqueid once it joins)."""
+        joins when it answers. The call's id (its uniqueid once it joins).
+        A call-out that fails at once is refused here (and on the timeline);
+        one that fails later is on the timeline."""
         unit = self.units.get(unit_id)
         if unit is None:
             raise ConferenceError("unit-not-found", f"no linkage unit {unit_id!r} in the directory")
         room = self._room(platform, conference_id)
-        order = self.store.order_or_none(conference_id) or {}
+        order = self.orders.get(conference_id) or {}
         number = order.get("caller_number", "")
         shown = "anonymous" if order.get("caller_withheld") or not number else number
         call_id = new_id(f"{unit.id}-call")
-        variables = {"__LINKDESK_ORDER_ID": room.id, "__LINKDESK_CALLER": number, ROLE: unit.id,
-                     "LINKDESK_CONFERENCE": room.id, "_LINKDESK_DIAL": unit.dial,
-                     "_LINKDESK_ANSWER_TIMEOUT": str(UNIT_ANSWER_TIMEOUT)}
-        call = self.controls[room.pbx].call_into_room("s", room.id, f'"{shown}" <{shown}>', variables,
-                                                     UNIT_ANSWER_TIMEOUT, channel_id=call_id, via=UNIT_DIAL)
-        task = asyncio.ensure_future(call)
-        self._calling.add(task)
-        task.add_done_callback(self._calling.discard)
+        variables = {inherited(ORDER_ID): room.id, inherited(CALLER): number, ROLE: unit.id,
+                     CONFERENCE: room.id, "_" + DIAL: unit.dial,
+                     "_" + ANSWER_TIMEOUT: str(UNIT_ANSWER_TIMEOUT)}
+        call = self._call_out(room, unit, call_id, f'"{shown}" <{shown}>', variables)
+        task = self.tasks.start(call, f"conference {room.id}: calling unit {unit.id}",
+                                partial(self._call_failed, room, unit))
+        await asyncio.wait({task}, timeout=self.call_out_grace)
+        if task.done() and task.exception() is not None:
+            error = task.exception()
+            raise ConferenceError(failure_on_pbx(error, "conference-action-failed"),
+                                  f"calling {unit.id} failed: {error}")
         return {"call": call_id, "unit": unit.public()}
+
+    async def _call_out(self, room: Room, unit: LinkageUnit, call_id: str, caller: str,
+                        variables: dict[str, str]) -> None:
+        """The unit's call; a call that never answers fails with conference-action-failed."""
+        channel, status = await self.controls[room.pbx].call_into_room(
+            "s", room.id, caller, variables, UNIT_ANSWER_TIMEOUT, channel_id=call_id, via=UNIT_DIAL)
+        if not channel:
+            raise ConferenceError("conference-action-failed", f"the unit did not answer ({status})")
+
+    def _call_failed(self, room: Room, unit: LinkageUnit, reason: str, message: str) -> None:
+        self.store.conference_event(room.id, room.pbx, "call-failed", role=unit.id, detail=f"{reason}: {message}")
 
     def _room(self, platform: str, conference_id: str) -> Room:
         if not self._visible(platform, conference_id):
@@ -119,7 +142,7 @@ class ConferenceService:
         raise ConferenceError("conference-not-found", f"no conference {conference_id!r}")
 
     def _visible(self, platform: str, conference_id: str) -> bool:
-        order = self.store.order_or_none(conference_id)
+        order = self.orders.get(conference_id)
         return order is not None and platform in (order["from_platform"], order["to_platform"])
 
     @staticmethod
@@ -128,3 +151,11 @@ class ConferenceService:
             if participant.uniqueid == uniqueid:
                 return participant
         raise ConferenceError("conference-participant-unknown", f"no participant {uniqueid!r} in {room.id}")
+
+
+async def _on_pbx(action) -> None:
+    """A ConfBridge action; the PBX's refusal as conference-action-failed."""
+    try:
+        await action
+    except Exception as exc:
+        raise ConferenceError(failure_on_pbx(exc, "conference-action-failed"), f"the PBX refused: {exc}") from exc

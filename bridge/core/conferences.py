@@ -16,15 +16,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
-ROLE_VARIABLE = "LINKDESK_ROLE"
+from linkdesk.bridge.core.errors import LinkdeskError
+from linkdesk.dialplan.contract import ROLE, channel_variables
 
-
-class ConferenceError(Exception):
-    """A refused conference request; `reason` is a stable id."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
+class ConferenceError(LinkdeskError):
+    """A refused conference request."""
 
 
 @dataclass
@@ -124,10 +120,5 @@ def _participant(event: dict) -> Participant:
 
 
 def _role(event: dict) -> str:
-    return channel_variables(event).get(ROLE_VARIABLE, "")
+    return channel_variables(event).get(ROLE, "")
 
-
-def channel_variables(event: dict) -> dict[str, str]:
-    """The event's `ChanVariable` headers (manager.conf `channelvars`), as a dict."""
-    found = event.get("ChanVariable") or []
-    return dict(pair.partition("=")[::2] for pair in ([found] if isinstance(found, str) else found))

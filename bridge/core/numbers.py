@@ -11,15 +11,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from linkdesk.bridge.core.errors import LinkdeskError
+
 WITHHELD_WORDS = frozenset({"anonymous", "unknown", "restricted", "private", "unavailable", "withheld"})
 _SEPARATORS = re.compile(r"[ \-().]")  # not \s: a CR or LF is refused, never stripped
 _DIGITS = re.compile(r"\d{3,15}")
 
 
-class InvalidNumber(ValueError):
-    """Not a telephone number; `reason` is the stable id `caller-number-invalid`."""
+class InvalidNumber(LinkdeskError, ValueError):
+    """Not a telephone number."""
 
-    reason = "caller-number-invalid"
+    def __init__(self, message: str):
+        super().__init__("caller-number-invalid", message)
 
 
 @dataclass(frozen=True)

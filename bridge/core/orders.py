@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from typing import Callable
 
+from linkdesk.bridge.core.errors import LinkdeskError
+from linkdesk.bridge.core.ids import new_id
+
 from linkdesk.bridge.core.numbers import InvalidNumber, caller_number
-from linkdesk.bridge.store.orders import OrderStore, public
+from linkdesk.bridge.core.ports import OrderStore
 
 # WO: work order (to 12345), PO: police order (to 110), LO: linkage order.
 ORDER_ID = re.compile(r"(WO|PO|LO)-[0-9a-f]{12}")
@@ -31,23 +33,30 @@ MOVES = {"accept": (("created", "delivered"), "accepted"), "reject": (("created"
 PAST = {"accept": "accepted", "reject": "rejected", "feedback": "feedback", "close": "closed"}
 
 
+PUBLIC_FIELDS = ("id", "kind", "from_platform", "to_platform", "caller_number", "caller_withheld", "category",
+                 "summary", "location", "priority", "state", "version", "reason", "result", "transfer_id",
+                 "conference_id", "call_uniqueid", "call_linkedid", "created_at", "updated_at", "delivered_at",
+                 "accepted_at", "rejected_at", "closed_at", "escalated_at")
+
+
+def public(order: dict) -> dict:
+    """The order as the platforms see it."""
+    shown = {name: order.get(name) for name in PUBLIC_FIELDS}
+    shown["caller_withheld"] = bool(shown["caller_withheld"])
+    return shown
+
+
 def is_order_id(text: str) -> bool:
     return bool(ORDER_ID.fullmatch(text))
 
 
-class OrderError(Exception):
-    """A refused order request; `reason` is a stable id."""
-
-    def __init__(self, reason: str, message: str, **extra):
-        super().__init__(message)
-        self.reason, self.extra = reason, extra
+class OrderError(LinkdeskError):
+    """A refused order request."""
 
 
 class OrderService:
-    def __init__(self, conn, platforms: set[str], on_rejected: Callable[[dict], None] | None = None,
-                 store: OrderStore | None = None):
-        self.conn, self.store = conn, store or OrderStore(conn)
-        self.platforms = platforms
+    def __init__(self, store: OrderStore, platforms: set[str], on_rejected: Callable[[dict], None] | None = None):
+        self.store, self.platforms = store, platforms
         self.on_rejected = on_rejected
 
     def create(self, platform: str, fields: dict, idempotency: tuple[str, str] | None = None) -> dict:
@@ -63,7 +72,7 @@ class OrderService:
         except InvalidNumber as exc:
             raise OrderError(exc.reason, str(exc)) from None
         now = time.time()
-        order = {"id": f"{KINDS[kind]}-{uuid.uuid4().hex[:12]}", "kind": kind, "from_platform": platform,
+        order = {"id": new_id(KINDS[kind]), "kind": kind, "from_platform": platform,
                  "to_platform": to, "caller_number": number.number, "caller_withheld": int(number.withheld),
                  "category": fields.get("category"), "summary": fields.get("summary"),
                  "location": fields.get("location"), "priority": fields.get("priority", "normal"),
@@ -145,7 +154,7 @@ class OrderService:
     def set_webhook(self, platform: str, url: str, secret: str) -> None:
         if not re.fullmatch(r"https?://[^\s]+", url) or len(secret) < 16:
             raise OrderError("webhook-bad-field", "'url' must be http(s)://…, 'secret' at least 16 characters")
-        with self.conn:
+        with self.store.transaction():
             self.store.set_webhook(platform, url, secret)
 
     def _visible(self, platform: str, order_id: str) -> dict:

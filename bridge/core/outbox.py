@@ -94,7 +94,7 @@ class Outbox:
             status = await self.post(hook["url"], body, {
                 "Content-Type": "application/json", "Idempotency-Key": row["event_id"],
                 "X-Linkdesk-Signature": signature(hook["secret"], body)})
-        with self.orders.conn:
+        with store.transaction():
             if 200 <= status < 300:
                 store.delivered(row["id"])
             else:

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import logging
 
-from linkdesk.bridge.core.transfer_model import Move, PbxControl, TransferError, TransferPlan, TransferRequest, leg_id
+from linkdesk.dialplan.contract import (ANSWER_TIMEOUT, CALLER, CONFERENCE, CONFERENCE_CONTEXT, ORDER_ID,
+                                        PEER, ROLE, STAMP, TRANSFER_ID, inherited)
+from linkdesk.bridge.core.ports import PbxControl
+from linkdesk.bridge.core.transfer_model import Move, TransferError, TransferPlan, TransferRequest, leg_id
 
 log = logging.getLogger("linkdesk.threeway")
 
-CONFERENCE_CONTEXT = "linkdesk-conference"
-ROLE = "LINKDESK_ROLE"
 
 
 def room_of(transfer: dict) -> str:
@@ -36,11 +37,11 @@ def into_room(req: TransferRequest, transfer: dict, platform: str, stamp: str) -
         raise TransferError("transfer-bad-arguments", "a warm transfer needs the operator's call "
                             "(run it on the operator's channel, or name the operator)")
     room = room_of(transfer)
-    stamps = [(req.citizen_channel, "LINKDESK_STAMP", stamp),
-              (req.citizen_channel, "LINKDESK_CONFERENCE", room),
+    stamps = [(req.citizen_channel, STAMP, stamp),
+              (req.citizen_channel, CONFERENCE, room),
               (req.citizen_channel, ROLE, "citizen"),
-              (req.operator_channel, "LINKDESK_CONFERENCE", room),
-              (req.operator_channel, "LINKDESK_ORDER_ID", transfer["order_id"]),
+              (req.operator_channel, CONFERENCE, room),
+              (req.operator_channel, ORDER_ID, transfer["order_id"]),
               (req.operator_channel, ROLE, platform)]
     return stamps, Move(req.citizen_channel, CONFERENCE_CONTEXT, "citizen",
                         extra_channel=req.operator_channel, extra_exten="operator")
@@ -50,11 +51,11 @@ async def call_receiver(transfer: dict, control: PbxControl, exten: str, plan: T
     """Call the other platform into the room as the citizen; (channel, "ANSWER")
     once it joined, or ("", reason) when it never answered."""
     number = transfer["caller_number"] or "anonymous"
-    variables = {"__LINKDESK_TRANSFER_ID": transfer["id"], "__LINKDESK_ORDER_ID": transfer["order_id"],
-                 "__LINKDESK_CALLER": transfer["caller_number"], ROLE: transfer["target"],
-                 "LINKDESK_CONFERENCE": room_of(transfer),
+    variables = {inherited(TRANSFER_ID): transfer["id"], inherited(ORDER_ID): transfer["order_id"],
+                 inherited(CALLER): transfer["caller_number"], ROLE: transfer["target"],
+                 CONFERENCE: room_of(transfer),
                  # `_`: the Local channel's far side, which dials, inherits it
-                 "_LINKDESK_ANSWER_TIMEOUT": str(plan.answer_timeout)}
+                 "_" + ANSWER_TIMEOUT: str(plan.answer_timeout)}
     return await control.call_into_room(exten, room_of(transfer), f'"{number}" <{number}>', variables,
                                         plan.answer_timeout, channel_id=leg_id(transfer["id"]))
 
@@ -65,7 +66,7 @@ async def dissolve(transfer: dict, control: PbxControl) -> None:
     If the room is already empty of them, there is nothing to do."""
     citizen, operator = transfer["citizen_channel"], transfer["operator_channel"]
     try:
-        await control.hand_over([(citizen, "LINKDESK_PEER", operator)],
+        await control.hand_over([(citizen, PEER, operator)],
                                 Move(citizen, CONFERENCE_CONTEXT, "rejoin", extra_channel=operator,
                                      extra_exten="held"))
     except Exception as exc:  # the citizen or the operator hung up meanwhile

@@ -1,19 +1,17 @@
-"""The transfer's vocabulary: requests, plans, errors, and what the service
-needs from a PBX. Shared by the service, its adapters and its tests."""
+"""The transfer's vocabulary: requests, plans, moves, stamps and errors.
+Shared by the service, its adapters and its tests."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+
+from linkdesk.bridge.core.errors import LinkdeskError
+from linkdesk.dialplan.contract import STAMP_FIELDS
 
 
-class TransferError(Exception):
-    """A refused or failed transfer; `reason` is a stable id shown by AGI, HTTP and logs."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
+class TransferError(LinkdeskError):
+    """A refused or failed transfer."""
 
 
 @dataclass(frozen=True)
@@ -36,31 +34,6 @@ class Move:
     exten: str
     extra_channel: str | None = None
     extra_exten: str | None = None
-
-
-class PbxControl(Protocol):
-    """What the service needs from a PBX; the AMI adapter provides it."""
-
-    async def channel_facts(self, channel: str) -> dict[str, str]: ...
-
-    async def bridged_call(self, operator: str) -> tuple[str, str] | None: ...
-
-    async def hand_over(self, stamps: list[tuple[str, str, str]], move: Move | None) -> None:
-        """Set each (channel, variable, value), then, if given, make the move;
-        the move never overtakes its stamps."""
-
-    async def take_outcome(self, transfer_id: str) -> str: ...
-
-    async def call_into_room(self, exten: str, room: str, caller: str, variables: dict[str, str],
-                             timeout: int, channel_id: str, via: str = ...) -> tuple[str, str]: ...
-
-    async def conference_listing(self) -> dict[str, list[dict]]: ...
-
-    async def kick(self, room: str, channel: str) -> None: ...
-
-    async def mute(self, room: str, channel: str, muted: bool) -> None: ...
-
-    async def hangup_uniqueid(self, uniqueid: str) -> None: ...
 
 
 @dataclass
@@ -90,7 +63,6 @@ class PbxWait:
             self.seconds += time.perf_counter() - start
 
 
-STAMP_FIELDS = ("transfer_id", "order_id", "caller", "return_to", "return_queue", "answer_timeout")
 
 
 def pack_stamp(values: dict[str, str]) -> str:

@@ -14,30 +14,33 @@ cancelled. This module imports neither Twisted nor panoramisk.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
+from functools import partial
 
-from linkdesk.bridge.core.numbers import InvalidNumber, caller_number
-from linkdesk.bridge.core import threeway as threeway
-from linkdesk.bridge.core.conferences import channel_variables
-from linkdesk.bridge.store.database import NotFound, Store, TransferConflict, new_id
-from linkdesk.bridge.core.transfer_model import (Move, PbxControl, TransferError, TransferPlan, TransferRequest,  # noqa: F401
-                                   PbxWait, failure_reason, leg_id, pack_stamp)
+from linkdesk.bridge.core import threeway
+from linkdesk.bridge.core.background import BackgroundTasks
+from linkdesk.bridge.core.errors import INTERNAL, NotFound, failure_on_pbx
+from linkdesk.bridge.core.ids import new_id
+from linkdesk.bridge.core.numbers import caller_number
+from linkdesk.bridge.core.ports import PbxControl, TransferStore
+from linkdesk.dialplan.contract import (ORDER_ID, REJECTED, RETURN_CONTEXT, ROLE, STAMP, TRANSFER_CONTEXT,
+                                        channel_variables)
+from linkdesk.bridge.core.transfer_model import (Move, PbxWait, TransferError, TransferPlan, TransferRequest,
+                                                 failure_reason, leg_id, pack_stamp)
 
 log = logging.getLogger("linkdesk.transfers")
 
-TRANSFER_CONTEXT = "linkdesk-transfer"
-RETURN_CONTEXT = "linkdesk-return"
 MODES = ("blind", "warm")
 LANES = ("normal", "emergency")
 ORDER_KIND = {"12345": ("work", "WO"), "110": ("police", "PO")}
 
 
 class TransferService:
-    def __init__(self, store: Store, plans: dict[str, TransferPlan], controls: dict[str, PbxControl]):
+    def __init__(self, store: TransferStore, plans: dict[str, TransferPlan], controls: dict[str, PbxControl],
+                 tasks: BackgroundTasks | None = None):
         self.store, self.plans, self.controls = store, plans, controls
-        self._calling: set[asyncio.Task] = set()
+        self.tasks = tasks or BackgroundTasks()
 
     async def request(self, req: TransferRequest) -> dict:
         """Validate, store, stamp and move; the stored transfer, or TransferError."""
@@ -54,26 +57,29 @@ class TransferService:
             if req.mode == "warm":
                 stamps, move = threeway.into_room(req, transfer, plan.platform, self._stamp(transfer, plan))
             else:
-                stamps = [(req.citizen_channel, "LINKDESK_STAMP", self._stamp(transfer, plan))]
+                stamps = [(req.citizen_channel, STAMP, self._stamp(transfer, plan))]
                 if req.operator_channel:
-                    stamps.append((req.operator_channel, "LINKDESK_ORDER_ID", transfer["order_id"]))
+                    stamps.append((req.operator_channel, ORDER_ID, transfer["order_id"]))
                 move = Move(req.citizen_channel, TRANSFER_CONTEXT, exten)
             await waited.on(control.hand_over(stamps, move))
-            if req.mode == "warm":
-                self._track(self._call_receiver(transfer, control, exten, plan))
         except Exception as exc:
-            reason = getattr(exc, "reason", "transfer-action-failed")
+            reason = _failure_reason(exc)
             self.store.move(transfer["id"], "failed", reason)
-            raise TransferError(reason, f"the PBX refused the transfer: {exc}") from exc
+            raise TransferError(reason, f"the transfer was not handed over: {exc}") from exc
+        if req.mode == "warm":
+            self._track(transfer, "calling the receiver", self._call_receiver(transfer, control, exten, plan))
         moved = self.store.move(transfer["id"], "dialing", f"to {plan.targets[(req.to, req.lane)]}")
         log.info("transfer %s dialing: %.2f ms in linkdesk, %.2f ms waiting on PBX %s", transfer["id"],
                  (time.perf_counter() - started - waited.seconds) * 1000, waited.seconds * 1000, req.pbx)
         return moved
 
-    def _track(self, coroutine) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._calling.add(task)
-        task.add_done_callback(self._calling.discard)
+    def _track(self, transfer: dict, what: str, coroutine) -> None:
+        """Run a step of `transfer` in the background; its failure goes on the transfer's timeline."""
+        self.tasks.start(coroutine, f"transfer {transfer['id']}: {what}",
+                         partial(self._step_failed, transfer["id"], what))
+
+    def _step_failed(self, transfer_id: str, what: str, reason: str, message: str) -> None:
+        self.store.note(transfer_id, "error", f"{what}: {reason} ({message})")
 
     async def _call_receiver(self, transfer: dict, control: PbxControl, exten: str, plan: TransferPlan) -> None:
         """The other platform called into the three-way room. Its answer and
@@ -119,7 +125,8 @@ class TransferService:
             self.store.move(transfer_id, "returned", reason)
             log.warning("transfer %s returned to the first operator: %s", transfer_id, reason)
             if transfer["mode"] == "warm":
-                self._track(threeway.dissolve(transfer, self.controls[transfer["pbx"]]))
+                self._track(transfer, "dissolving the room",
+                            threeway.dissolve(transfer, self.controls[transfer["pbx"]]))
 
     async def cancel(self, pbx: str, citizen_channel: str) -> dict:
         """Cancel the call's warm transfer while the other side still rings;
@@ -154,7 +161,7 @@ class TransferService:
                                 f"the transfer is {transfer['state']}")
         self.store.move(transfer["id"], "cancelled", "cancelled by the operator")
         await control.hangup_uniqueid(leg_id(transfer["id"]))
-        self._track(threeway.dissolve(transfer, control))
+        self._track(transfer, "dissolving the room", threeway.dissolve(transfer, control))
         return self.store.transfer(transfer["id"])
 
     def take_back(self, order: dict) -> None:
@@ -162,21 +169,22 @@ class TransferService:
         is still on the line, they go back to the first operator (or the head
         of their queue); in a three-way call, the receiver is taken out."""
         if order.get("transfer_id"):
-            self._track(self._take_back(self.store.transfer(order["transfer_id"]), order.get("reason") or ""))
+            transfer = self.store.transfer(order["transfer_id"])
+            self._track(transfer, "bringing the citizen back", self._take_back(transfer, order.get("reason") or ""))
 
     async def _take_back(self, transfer: dict, reason: str) -> None:
         control = self.controls[transfer["pbx"]]
         if transfer["mode"] == "warm":
             listing = (await control.conference_listing()).get(threeway.room_of(transfer), [])
             receivers = [e["Channel"] for e in listing
-                         if channel_variables(e).get(threeway.ROLE) == transfer["target"]]
+                         if channel_variables(e).get(ROLE) == transfer["target"]]
             for channel in receivers:
                 await control.kick(threeway.room_of(transfer), channel)
             taken = bool(receivers)
         else:
             taken = bool(await control.channel_facts(transfer["citizen_channel"]))
             if taken:
-                await control.hand_over([(transfer["citizen_channel"], "LINKDESK_REJECTED", "1")],
+                await control.hand_over([(transfer["citizen_channel"], REJECTED, "1")],
                                         Move(transfer["citizen_channel"], RETURN_CONTEXT, "s"))
         if taken:
             self.store.move(transfer["id"], "returned", "order-rejected")
@@ -210,10 +218,7 @@ class TransferService:
 
     def _store_new(self, req: TransferRequest, plan: TransferPlan, facts: dict[str, str],
                    received_at: float) -> dict:
-        try:
-            number = caller_number(facts.get("caller", ""), facts.get("presentation", ""))
-        except InvalidNumber as exc:
-            raise TransferError(exc.reason, str(exc)) from None
+        number = caller_number(facts.get("caller", ""), facts.get("presentation", ""))
         kind, prefix = ORDER_KIND.get(req.to, ("linkage", "LO"))
         order_id = new_id(prefix)
         transfer = {"id": new_id("tr"), "call_id": facts["uniqueid"], "pbx": req.pbx, "target": req.to,
@@ -227,13 +232,18 @@ class TransferService:
                  "call_linkedid": facts.get("linkedid") or None,
                  # a three-way call's room is named by its order
                  "conference_id": order_id if req.mode == "warm" else None}
-        try:
-            return self.store.create_transfer(transfer, order)
-        except TransferConflict as exc:
-            raise TransferError(exc.reason, str(exc)) from None
+        return self.store.create_transfer(transfer, order)
 
     @staticmethod
     def _stamp(transfer: dict, plan: TransferPlan) -> str:
         return pack_stamp({"transfer_id": transfer["id"], "order_id": transfer["order_id"],
                            "caller": transfer["caller_number"], "return_to": transfer["return_to"],
                            "return_queue": transfer["return_queue"], "answer_timeout": str(plan.answer_timeout)})
+
+
+def _failure_reason(error: Exception) -> str:
+    """The stable id a transfer fails with when its hand-over does not go through."""
+    reason = failure_on_pbx(error, "transfer-action-failed")
+    if reason == INTERNAL:
+        log.error("transfer hand-over failed unexpectedly", exc_info=error)
+    return reason

@@ -18,7 +18,7 @@ LAUNCHER_TEXT = f"""#!/usr/bin/python3
 # Installed by `linkdesk lab up`: linkdesk's classic AGI entry point for the lab PBXs.
 import sys
 sys.path.insert(0, "/{LIB}")
-from linkdesk.agi.classic import main
+from linkdesk.bridge.cli.classic_agi import main
 sys.exit(main())
 """
 

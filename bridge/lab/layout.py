@@ -97,26 +97,22 @@ class PbxSpec:
 
 
 def lab_settings(paths: Paths) -> dict:
-    """The lab as linkdesk config: each PBX's AMI login and transfer targets, and the lab tokens."""
+    """The lab as linkdesk config (what a site writes in its config file): each
+    PBX's AMI login, transfer targets and dialplan settings, the lab tokens and units."""
     lab = tomllib.loads((paths.config_dir / "lab.toml").read_text())
     pbx = {name: {"host": spec.ami_host, "ami_port": spec.ami_port, "username": spec.ami_user,
-                  "secret": spec.ami_secret, "transfer": lab["pbx"][name].get("transfer", {})}
+                  "secret": spec.ami_secret, "transfer": lab["pbx"][name].get("transfer", {}),
+                  "dialplan": {"trunk": spec.trunk_endpoint, "home_queue": spec.queues["intake"]}}
            for name, spec in load_specs(paths).items()}
     return {"pbx": pbx, "tokens": lab.get("tokens", {}), "units": lab.get("units", {})}
 
 
 def lab_dialplans(paths: Paths) -> dict:
-    """What `linkdesk dialplan render` needs for each lab PBX."""
-    from linkdesk.dialplan.render import PbxDialplan
+    """What `linkdesk dialplan render --lab` renders for each lab PBX, read
+    through the one config loader, as a site's config file would be."""
+    from linkdesk.bridge.app.config import load_config
 
-    lab = tomllib.loads((paths.config_dir / "lab.toml").read_text())
-    plans = {}
-    for name, spec in load_specs(paths).items():
-        transfer = lab["pbx"][name].get("transfer", {})
-        plans[name] = PbxDialplan(pbx=name, trunk=spec.trunk_endpoint, home_queue=spec.queues["intake"],
-                                  targets=tuple(transfer.get("targets", {})),
-                                  emergency=tuple(transfer.get("emergency", {})))
-    return plans
+    return load_config(base=lab_settings(paths), env={}, logins=False).dialplans
 
 
 def load_specs(paths: Paths) -> dict[str, PbxSpec]:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import sqlite3
 
-ACTIVE_TRANSFER_STATES = ("requested", "dialing", "answered")
+# The states in which a call's transfer is still under way, as the SQL that
+# selects them (literal SQL: the unique index below and the queries share it).
+ACTIVE_TRANSFERS = "state IN ('requested', 'dialing', 'answered')"
 
 
 def _v1_transfers_and_conferences(db: sqlite3.Connection) -> None:
@@ -22,7 +24,7 @@ def _v1_transfers_and_conferences(db: sqlite3.Connection) -> None:
         state TEXT NOT NULL, reason TEXT, receiver_channel TEXT,
         received_at REAL, created_at REAL NOT NULL, updated_at REAL NOT NULL)""")
     db.execute(f"""CREATE UNIQUE INDEX IF NOT EXISTS one_active_transfer_per_call
-        ON transfers(pbx, call_id) WHERE state IN {ACTIVE_TRANSFER_STATES}""")
+        ON transfers(pbx, call_id) WHERE {ACTIVE_TRANSFERS}""")
     db.execute("""CREATE TABLE IF NOT EXISTS transfer_events (
         transfer_id TEXT NOT NULL, at REAL NOT NULL, state TEXT NOT NULL, detail TEXT)""")
     db.execute("""CREATE TABLE IF NOT EXISTS orders (
@@ -74,7 +76,13 @@ def _v3_lookup_indexes(db: sqlite3.Connection) -> None:
                "WHERE state IN ('created', 'delivered') AND escalated_at IS NULL")
 
 
-MIGRATIONS = (_v1_transfers_and_conferences, _v2_order_circulation, _v3_lookup_indexes)
+def _v4_conference_event_detail(db: sqlite3.Connection) -> None:
+    """A conference's timeline can say why a step failed (a linkage unit's call-out)."""
+    db.execute("ALTER TABLE conference_events ADD COLUMN detail TEXT")
+
+
+MIGRATIONS = (_v1_transfers_and_conferences, _v2_order_circulation, _v3_lookup_indexes,
+              _v4_conference_event_detail)
 
 
 def migrate(db: sqlite3.Connection) -> int:
@@ -85,7 +93,8 @@ def migrate(db: sqlite3.Connection) -> int:
         db.execute("BEGIN IMMEDIATE")
         try:
             migration(db)
-            db.execute(f"PRAGMA user_version = {number}")
+            # PRAGMA takes no placeholder; `number` is an int from enumerate.
+            db.execute(f"PRAGMA user_version = {int(number)}")
         except BaseException:
             db.rollback()
             raise

@@ -12,22 +12,28 @@ import sqlite3
 import time
 import uuid
 
-PUBLIC_FIELDS = ("id", "kind", "from_platform", "to_platform", "caller_number", "caller_withheld", "category",
-                 "summary", "location", "priority", "state", "version", "reason", "result", "transfer_id",
-                 "conference_id", "call_uniqueid", "call_linkedid", "created_at", "updated_at", "delivered_at",
-                 "accepted_at", "rejected_at", "closed_at", "escalated_at")
+from linkdesk.bridge.core.orders import public
 
 
-def _rows(cursor: sqlite3.Cursor) -> list[dict]:
+def rows(cursor: sqlite3.Cursor) -> list[dict]:
+    """A query's rows as dicts by column name."""
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
+def insert(conn: sqlite3.Connection, table: str, row: dict) -> None:
+    """Plain SQL on the hot path: sqlite-utils' insert re-reads the table's
+    schema on every call, which cost more than the commit itself. `table`
+    and the column names are linkdesk's own, never a caller's."""
+    conn.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                 list(row.values()))
+
+
 class OrderStore:
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn: sqlite3.Connection, listeners=()):
         self.conn = conn
         # callback(order, action, state before) for each committed event (metrics)
-        self.listeners: list = []
+        self.listeners = tuple(listeners)
         self._held: list | None = None
 
     @contextlib.contextmanager
@@ -52,11 +58,10 @@ class OrderStore:
 
     # -- orders ----------------------------------------------------------
     def insert(self, order: dict) -> None:
-        self.conn.execute(f"INSERT INTO orders ({', '.join(order)}) VALUES ({', '.join('?' * len(order))})",
-                          list(order.values()))
+        insert(self.conn, "orders", order)
 
     def get(self, order_id: str) -> dict | None:
-        found = _rows(self.conn.execute("SELECT * FROM orders WHERE id = ?", [order_id]))
+        found = rows(self.conn.execute("SELECT * FROM orders WHERE id = ?", [order_id]))
         return found[0] if found else None
 
     def update(self, order_id: str, version: int, changes: dict) -> bool:
@@ -79,7 +84,7 @@ class OrderStore:
         if filters.get("since") is not None:
             where.append("created_at >= ?")
             args.append(filters["since"])
-        return _rows(self.conn.execute(f"SELECT * FROM orders WHERE {' AND '.join(where)} "
+        return rows(self.conn.execute(f"SELECT * FROM orders WHERE {' AND '.join(where)} "
                                        "ORDER BY created_at, id LIMIT ? OFFSET ?", [*args, limit, offset]))
 
     def overdue(self, deadlines: dict[str, float], now: float) -> list[dict]:
@@ -87,7 +92,7 @@ class OrderStore:
         found = []
         for priority, seconds in deadlines.items():
             # `created_at < now - deadline` (not `created_at + deadline < now`): the index orders_unanswered serves it.
-            found += _rows(self.conn.execute(
+            found += rows(self.conn.execute(
                 "SELECT * FROM orders WHERE state IN ('created', 'delivered') AND escalated_at IS NULL "
                 "AND priority = ? AND created_at < ?", [priority, now - seconds]))
         return found
@@ -119,14 +124,14 @@ class OrderStore:
         return [tuple(row) for row in self.conn.execute("SELECT kind, state, COUNT(*) FROM orders GROUP BY 1, 2")]
 
     def events(self, order_id: str) -> list[dict]:
-        rows = _rows(self.conn.execute("SELECT * FROM order_events WHERE order_id = ? ORDER BY at, rowid",
+        found = rows(self.conn.execute("SELECT * FROM order_events WHERE order_id = ? ORDER BY at, rowid",
                                        [order_id]))
-        return [{**row, "detail": json.loads(row["detail"] or "{}")} for row in rows]
+        return [{**row, "detail": json.loads(row["detail"] or "{}")} for row in found]
 
     def due_deliveries(self, now: float) -> list[dict]:
         """Per platform, its oldest undelivered event, if it is due: a platform
         gets its events in order, and one failing holds back only its own."""
-        return _rows(self.conn.execute(
+        return rows(self.conn.execute(
             "SELECT * FROM outbox WHERE id IN (SELECT MIN(id) FROM outbox WHERE done_at IS NULL GROUP BY platform) "
             "AND next_at <= ?", [now]))
 
@@ -139,7 +144,7 @@ class OrderStore:
 
     # -- webhooks and idempotency ------------------------------------------------
     def webhook(self, platform: str) -> dict | None:
-        found = _rows(self.conn.execute("SELECT * FROM webhooks WHERE platform = ?", [platform]))
+        found = rows(self.conn.execute("SELECT * FROM webhooks WHERE platform = ?", [platform]))
         return found[0] if found else None
 
     def set_webhook(self, platform: str, url: str, secret: str) -> None:
@@ -147,7 +152,7 @@ class OrderStore:
                           [platform, url, secret, time.time()])
 
     def remembered(self, platform: str, key: str) -> dict | None:
-        found = _rows(self.conn.execute("SELECT * FROM idempotency WHERE platform = ? AND key = ?", [platform, key]))
+        found = rows(self.conn.execute("SELECT * FROM idempotency WHERE platform = ? AND key = ?", [platform, key]))
         return found[0] if found else None
 
     def remember(self, platform: str, key: str, fingerprint: str, status: int, body: dict) -> None:
@@ -155,8 +160,3 @@ class OrderStore:
                           "VALUES (?, ?, ?, ?, ?, ?)", [platform, key, fingerprint, status,
                                                         json.dumps(body, ensure_ascii=False), time.time()])
 
-
-def public(order: dict) -> dict:
-    shown = {name: order.get(name) for name in PUBLIC_FIELDS}
-    shown["caller_withheld"] = bool(shown["caller_withheld"])
-    return shown

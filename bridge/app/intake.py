@@ -1,0 +1,59 @@
+"""Which AMI event goes to which service, in this one file; and what each
+service re-syncs after every AMI login."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from linkdesk.bridge.core.conference_service import ConferenceService
+from linkdesk.bridge.core.ports import TransferStore
+from linkdesk.bridge.core.transfers import TransferService
+from linkdesk.dialplan.contract import ORDER_ID, TRANSFER_EVENT, channel_variables
+from linkdesk.metrics.linkage import LinkageMetrics
+from linkdesk.metrics.queues import CHANNEL_EVENTS, QueueBook
+from linkdesk.metrics.wiring import resync_queues
+
+RUNG_MEMORY = 10_000
+
+
+def connect_intake(connections: dict, transfers: TransferService, conferences: ConferenceService,
+                   book: QueueBook, linkage: LinkageMetrics) -> None:
+    """Subscribe the services and the metrics to each PBX's events, and their re-syncs to its logins."""
+    ringing = ReceiverRinging(transfers.store, linkage)
+    for name, connection in connections.items():
+        connection.subscribe("UserEvent", partial(_dialplan_event, transfers, name))
+        connection.subscribe("Confbridge*", partial(conferences.on_event, name))
+        for pattern in ("Queue*", "Agent*", *CHANNEL_EVENTS):
+            connection.subscribe(pattern, partial(book.on_event, name))
+        connection.subscribe("AgentCalled", ringing.on_agent_called)
+        connection.on_login(partial(_resync, transfers, conferences, name))
+        connection.on_login(partial(resync_queues, book, name))
+
+
+async def _dialplan_event(transfers: TransferService, pbx: str, event) -> None:
+    if event.get("UserEvent") == TRANSFER_EVENT:
+        await transfers.on_dialplan_event(pbx, event)
+
+
+async def _resync(transfers: TransferService, conferences: ConferenceService, pbx: str, _connection) -> None:
+    await transfers.resync(pbx)
+    await conferences.resync(pbx)
+
+
+class ReceiverRinging:
+    """The first AgentCalled for a transferred citizen (its order id rides
+    along as a channel variable): the receiver's phone rings (set-up time)."""
+
+    def __init__(self, store: TransferStore, linkage: LinkageMetrics):
+        self.store, self.linkage = store, linkage
+        self._rung: set[str] = set()
+
+    def on_agent_called(self, event) -> None:
+        order_id = channel_variables(event).get(ORDER_ID, "")
+        if len(self._rung) > RUNG_MEMORY:
+            self._rung.clear()    # a memory, not a record: old orders stop ringing long before
+        if order_id and order_id not in self._rung:
+            transfer = self.store.transfer_for_order(order_id)
+            if transfer is not None:
+                self._rung.add(order_id)
+                self.linkage.receiver_ringing(transfer, float(event.get("Timestamp") or 0))

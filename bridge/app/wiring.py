@@ -1,0 +1,91 @@
+"""Assembles the linkdesk process from its configuration, by constructor:
+the metrics first, then the store and the services that report to them, the
+AMI links, the AGI routes and the HTTP resources. Nothing here runs the
+reactor, so a test can build the whole process and drive it."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from twisted.web.resource import Resource
+
+from linkdesk.agi.fastagi import FastAgiFactory
+from linkdesk.ami.connection import AmiConnection
+from linkdesk.ami.control import AmiPbxControl
+from linkdesk.bridge.api.conferences import ConferencesResource
+from linkdesk.bridge.api.orders import OrdersResource
+from linkdesk.bridge.api.root import build_root
+from linkdesk.bridge.api.transfers import TransfersResource
+from linkdesk.bridge.api.webhook import WebhookResource
+from linkdesk.bridge.app.agi_routes import build_route_table
+from linkdesk.bridge.app.config import Config
+from linkdesk.bridge.app.intake import connect_intake
+from linkdesk.bridge.core.background import BackgroundTasks
+from linkdesk.bridge.core.conference_service import ConferenceService
+from linkdesk.bridge.core.orders import OrderService
+from linkdesk.bridge.core.outbox import Outbox
+from linkdesk.bridge.core.transfers import TransferService
+from linkdesk.bridge.store.database import Store, open_store
+from linkdesk.metrics.wiring import Metrics, build_metrics
+
+
+@dataclass
+class Process:
+    """Everything one linkdesk process holds; `start()` opens the links and
+    the outbox, `stop()` closes them. Serving the sockets is serve.py's."""
+
+    config: Config
+    metrics: Metrics
+    store: Store
+    connections: dict[str, AmiConnection]
+    tasks: BackgroundTasks
+    transfers: TransferService
+    conferences: ConferenceService
+    orders: OrderService
+    outbox: Outbox
+    agi: FastAgiFactory
+    http: Resource
+
+    def start(self) -> None:
+        for connection in self.connections.values():
+            connection.start()
+        self.outbox.start()
+
+    def stop(self) -> None:
+        self.outbox.stop()
+        for connection in self.connections.values():
+            connection.close()
+
+
+def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
+    """The whole process for `config`, wired and not yet started."""
+    metrics = build_metrics(config.metrics)
+    linkage = metrics.linkage
+    if str(config.store_path) != ":memory:":
+        Path(config.store_path).parent.mkdir(parents=True, exist_ok=True)
+    store = open_store(config.store_path, config.store_sync, transfer_listeners=[linkage.transfer_moved],
+                       order_listeners=[linkage.order_recorded])
+    # Loaded once; each order event then moves one order between states (no count on the hot path).
+    linkage.orders_loaded(store.orders.counts())
+    connections = {endpoint.name: AmiConnection(endpoint, loop, observer=metrics.transports)
+                   for endpoint in config.pbxs}
+    controls = {name: AmiPbxControl(connection) for name, connection in connections.items()}
+    tasks = BackgroundTasks()
+    transfers = TransferService(store.transfers, config.plans, controls, tasks)
+    conferences = ConferenceService(store.conferences, store.orders, controls, config.units,
+                                    listeners=[linkage.conference_changed], tasks=tasks)
+    # Linkage units are addressees too: a unit with a token in [tokens] works its orders.
+    orders = OrderService(store.orders, set(config.plans) | set(config.units), on_rejected=transfers.take_back)
+    outbox = Outbox(orders, config.delivery)
+    routes = build_route_table(transfers, on_non_police=linkage.marked_non_police)
+    agi = FastAgiFactory(routes, config.agi.limits, loop, observer=metrics.transports)
+    metrics.watch_transports(connections, agi)
+    connect_intake(connections, transfers, conferences, metrics.queues, linkage)
+    v1 = {b"transfers": TransfersResource(config.tokens, loop, transfers),
+          b"conferences": ConferencesResource(config.tokens, loop, conferences),
+          b"orders": OrdersResource(config.tokens, loop, orders),
+          b"webhook": WebhookResource(config.tokens, loop, orders)}
+    http = build_root(connections.values(), v1, metrics.resource())
+    return Process(config, metrics, store, connections, tasks, transfers, conferences, orders, outbox, agi, http)

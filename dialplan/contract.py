@@ -1,0 +1,47 @@
+"""The names the rendered dialplan and linkdesk's code share: contexts,
+channel variables, the UserEvent and the stamp's fields. render.py writes
+them into the PBX's files; the core, ami/ and metrics/ read and set them.
+Change one here and both sides change together."""
+
+from __future__ import annotations
+
+# Contexts (rendered into linkdesk-extensions.conf)
+TRANSFER_CONTEXT = "linkdesk-transfer"          # a blind transfer's citizen is moved here
+RETURN_CONTEXT = "linkdesk-return"              # back to the first operator, or the head of their queue
+CONFERENCE_CONTEXT = "linkdesk-conference"      # the three-way room (citizen, operator, rejoin, held)
+CONFERENCE_DIAL = "linkdesk-conference-dial"    # the other platform called into a room
+UNIT_DIAL = "linkdesk-unit-dial"                # a linkage unit called into a room
+
+# ConfBridge profiles (rendered into linkdesk-confbridge.conf, with the lab's profiles)
+BRIDGE_PROFILE, OPERATOR_PROFILE, MENU = "linkdesk_bridge", "linkdesk_operator", "linkdesk_menu"
+
+# Channel variables
+STAMP = "LINKDESK_STAMP"                # the citizen's stamp, split by linkdesk-unstamp
+TRANSFER_ID = "LINKDESK_TRANSFER_ID"
+ORDER_ID = "LINKDESK_ORDER_ID"
+CALLER = "LINKDESK_CALLER"
+ROLE = "LINKDESK_ROLE"                  # citizen, 110, 12345 or a unit id (manager.conf channelvars)
+CONFERENCE = "LINKDESK_CONFERENCE"      # the room a channel is in
+PEER = "LINKDESK_PEER"                  # who a dissolving room's citizen rejoins
+REJECTED = "LINKDESK_REJECTED"          # the receiver rejected the order: the citizen comes back
+ANSWER_TIMEOUT = "LINKDESK_ANSWER_TIMEOUT"
+DIAL = "LINKDESK_DIAL"                  # a linkage unit's dial string
+OUTCOME_PREFIX = "LINKDESK_OUTCOME_"    # global LINKDESK_OUTCOME_<transfer id>: answered | failed:<DIALSTATUS>
+RESULT, REASON = "LINKDESK_RESULT", "LINKDESK_REASON"   # every AGI route's result
+
+# The dialplan reports each step of a transfer with this UserEvent
+TRANSFER_EVENT = "LinkdeskTransfer"
+
+# LINKDESK_STAMP's fields, in order, joined by `|`
+STAMP_FIELDS = ("transfer_id", "order_id", "caller", "return_to", "return_queue", "answer_timeout")
+
+
+def inherited(variable: str) -> str:
+    """The name that makes every channel the channel creates inherit `variable` too."""
+    return f"__{variable}"
+
+
+def channel_variables(event: dict) -> dict[str, str]:
+    """An AMI event's `ChanVariable` headers (manager.conf `channelvars`), as a dict."""
+    found = event.get("ChanVariable") or []
+    return dict(pair.partition("=")[::2] for pair in ([found] if isinstance(found, str) else found))

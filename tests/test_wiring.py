@@ -1,0 +1,155 @@
+"""The whole process built from a config file exactly as `linkdesk serve`
+builds it (wiring.build), without running the reactor or reaching a PBX: its
+HTTP resources driven with Twisted's DummyRequest, its AGI routes over a
+StringTransport. These are the seams where the store, the metrics, the AMI
+links and the error vocabulary meet."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+
+import pytest
+from twisted.web.resource import getChildForRequest
+from twisted.web.test.requesthelper import DummyRequest
+
+from agi_chat import Chat, env_block
+from ami_probe import on_loop
+from linkdesk.ami.actions import AmiActionFailed
+from linkdesk.bridge.app.config import load_config
+from linkdesk.bridge.app.reactor import event_loop
+from linkdesk.bridge.app.wiring import build
+
+TOKENS = {"110": "token-of-110", "12345": "token-of-12345"}
+CONFIG = """
+[store]
+path = "{store}"
+
+[pbx.110]
+secret = "secret-110"
+ami_port = 1                      # the links are never started here
+
+[pbx.110.transfer]
+targets = {{ "12345" = "12345" }}
+
+[pbx.12345]
+secret = "secret-12345"
+
+[pbx.12345.transfer]
+targets = {{ "110" = "110" }}
+
+[tokens]
+"110" = "token-of-110"
+"12345" = "token-of-12345"
+"""
+
+
+@pytest.fixture
+def process(tmp_path):
+    path = tmp_path / "linkdesk.toml"
+    path.write_text(CONFIG.format(store=tmp_path / "linkdesk.db"))
+    built = build(load_config(str(path), env={}), event_loop())
+    yield built
+    built.stop()
+    built.store.db.conn.close()
+
+
+async def http(process, method: str, path: str, body=None, platform: str = "110") -> tuple[int, dict]:
+    """One request through the process's own HTTP root: (status, JSON body)."""
+    request = DummyRequest([part.encode() for part in path.strip("/").split("/")])
+    request.method, request.path = method.encode(), path.encode()
+    data = json.dumps(body).encode() if body is not None else b""
+    request.content = io.BytesIO(data)
+    request.requestHeaders.setRawHeaders(b"content-length", [str(len(data)).encode()])
+    request.requestHeaders.setRawHeaders(b"authorization", [f"Bearer {TOKENS[platform]}".encode()])
+    resource = getChildForRequest(process.http, request)
+    finished = request.notifyFinish()
+    resource.render(request)
+    await asyncio.wait_for(finished.asFuture(asyncio.get_running_loop()), 5)
+    return request.responseCode, json.loads(b"".join(request.written))
+
+
+def orders_gauge(process, kind: str, state: str) -> float | None:
+    return process.metrics.registry.get_sample_value("linkdesk_orders", {"kind": kind, "state": state})
+
+
+@on_loop
+async def test_an_order_accepted_over_http_moves_the_orders_gauge(process):
+    status, created = await http(process, "POST", "/v1/orders", {"to": "12345", "summary": "a lost wallet"})
+    assert status == 201
+    assert orders_gauge(process, "work", "created") == 1
+    order_id = created["order"]["id"]
+    status, accepted = await http(process, "POST", f"/v1/orders/{order_id}/accept", {"version": 1},
+                                  platform="12345")
+    assert (status, accepted["order"]["state"]) == (200, "accepted")
+    assert orders_gauge(process, "work", "created") == 0
+    assert orders_gauge(process, "work", "accepted") == 1
+
+
+@on_loop
+async def test_a_transfer_while_the_pbx_link_is_down_answers_503_ami_not_connected(process):
+    status, reply = await http(process, "POST", "/v1/transfers", {"operator": "1101", "to": "12345"})
+    assert (status, reply["error"]["id"]) == (503, "ami-not-connected"), reply
+    assert process.store.transfers.active_transfers() == []
+
+
+class RefusingPbx:
+    """A PBX whose AMI answers every hand-over `Response: Error`, as AmiActions reports it."""
+
+    async def bridged_call(self, operator):
+        return "PJSIP/1101-00000001", "PJSIP/anonymous-00000001"
+
+    async def channel_facts(self, channel):
+        return {"uniqueid": "1700000000.7", "caller": "13800138000"}
+
+    async def hand_over(self, stamps, move):
+        raise AmiActionFailed("Redirect: No such channel")
+
+
+@on_loop
+async def test_a_transfer_the_pbx_refuses_answers_502_transfer_action_failed_and_is_stored_failed(process):
+    process.transfers.controls["110"] = RefusingPbx()
+    status, reply = await http(process, "POST", "/v1/transfers", {"operator": "1101", "to": "12345"})
+    assert (status, reply["error"]["id"]) == (502, "transfer-action-failed"), reply
+    stored = process.store.db.conn.execute("SELECT state, reason FROM transfers").fetchall()
+    assert stored == [("failed", "transfer-action-failed")]
+
+
+@on_loop
+async def test_the_transfer_route_with_the_pbx_link_down_tells_the_dialplan_ami_not_connected(process):
+    chat = Chat(process.agi.routes)
+    sent = await chat.asterisk_sends(env_block("transfer?pbx=110&to=12345"))
+    assert sent == b'GET VARIABLE "BRIDGEPEER"\n'
+    sent = await chat.asterisk_sends(b"200 result=1 (PJSIP/anonymous-00000001)\n")
+    assert sent == b'SET VARIABLE "LINKDESK_RESULT" "error"\n'
+    sent = await chat.asterisk_sends(b"200 result=1\n")
+    assert sent == b'SET VARIABLE "LINKDESK_REASON" "ami-not-connected"\n'
+    assert await chat.ended() == "ami-not-connected"
+
+
+@on_loop
+async def test_a_unit_call_out_that_fails_at_once_is_refused_and_on_the_timeline(process):
+    room = await _a_three_way_room(process)
+    process.conferences.units = {"gas": _unit()}
+    status, reply = await http(process, "POST", f"/v1/conferences/{room}/participants", {"unit": "gas"})
+    assert (status, reply["error"]["id"]) == (503, "ami-not-connected"), reply
+    timeline = process.store.conferences.conference_timeline(room)
+    assert [(e["what"], e["role"]) for e in timeline][-1] == ("call-failed", "gas")
+    assert "ami-not-connected" in timeline[-1]["detail"]
+
+
+def _unit():
+    from linkdesk.bridge.core.units import unit_from_config
+
+    return unit_from_config("gas", {"name": "City gas", "number": "1901"})
+
+
+async def _a_three_way_room(process) -> str:
+    """An order from 110 to 12345 and a running ConfBridge room named by it."""
+    _, created = await http(process, "POST", "/v1/orders", {"to": "12345"})
+    room = created["order"]["id"]
+    process.conferences.on_event("110", {"Event": "ConfbridgeStart", "Conference": room})
+    process.conferences.on_event("110", {"Event": "ConfbridgeJoin", "Conference": room, "Channel": "PJSIP/a-1",
+                                         "Uniqueid": "u-1", "ChanVariable": "LINKDESK_ROLE=citizen"})
+    return room
