@@ -122,9 +122,3 @@ class AgiRequest:
 
     async def set_variable(self, name: str, value: object) -> None:
         await self.command("SET VARIABLE", name, value)
-
-    async def exec(self, application: str, options: str = "") -> AgiReply:
-        return await self.command("EXEC", application, options)
-
-    async def verbose(self, message: str, level: int = 1) -> None:
-        await self.command("VERBOSE", message, level)

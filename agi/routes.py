@@ -42,8 +42,6 @@ class RouteTable:
     def __contains__(self, route: str) -> bool:
         return route in self._handlers
 
-    def names(self) -> list[str]:
-        return sorted(self._handlers)
 
 
 async def run_route(table: RouteTable, request: AgiRequest) -> str:

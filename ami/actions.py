@@ -57,21 +57,6 @@ class AmiActions:
              ExtraPriority=None if extra_priority is None else str(extra_priority))
         return await self._ok(action)
 
-    async def blind_transfer(self, channel: str, context: str, exten: str):
-        return await self._ok({"Action": "BlindTransfer", "Channel": channel, "Context": context,
-                               "Exten": exten})
-
-    async def atxfer(self, channel: str, exten: str, context: str | None = None):
-        """Start an attended transfer from `channel`, bridged with the Dial/Queue
-        `t`/`T` option, to `exten`. Asterisk presses the feature code and the
-        extension as DTMF on the channel, so the extension must be digits
-        (anything else fails quietly after the digit timeout: refused here)."""
-        if not _DIGITS.fullmatch(exten):
-            raise UnsafeAmiValue(f"Atxfer extension {exten[:32]!r} is not DTMF digits; nothing was sent")
-        action = {"Action": "Atxfer", "Channel": channel, "Exten": exten}
-        _put(action, Context=context)
-        return await self._ok(action)
-
     async def setvar(self, channel: str, variable: str, value: str):
         return await self._ok({"Action": "Setvar", "Channel": channel, "Variable": variable, "Value": value})
 
@@ -100,16 +85,6 @@ class AmiActions:
         action = {"Action": "QueueStatus"}
         _put(action, Queue=queue)
         return await self._list(action, "QueueStatusComplete")
-
-    async def queue_summary(self, queue: str | None = None) -> list:
-        action = {"Action": "QueueSummary"}
-        _put(action, Queue=queue)
-        return await self._list(action, "QueueSummaryComplete")
-
-    async def queue_change_priority_caller(self, queue: str, caller: str, priority: int,
-                                           immediate: bool = True):
-        return await self._ok({"Action": "QueueChangePriorityCaller", "Queue": queue, "Caller": caller,
-                               "Priority": str(priority), "Immediate": "yes" if immediate else "no"})
 
     async def confbridge_list(self, conference: str) -> list:
         """ConfbridgeList events; [] when the conference does not exist (any more)."""
@@ -152,7 +127,6 @@ class AmiActions:
 
 
 _HEADER_NAME = re.compile(r"[A-Za-z0-9-]{1,64}")
-_DIGITS = re.compile(r"[0-9*#]{1,32}")
 
 
 def _header_variables(headers: Mapping[str, str]) -> list[tuple[str, str]]:

@@ -22,7 +22,7 @@ async def _echo_arg(request: AgiRequest) -> None:
 
 
 async def _waits(request: AgiRequest) -> None:
-    await request.exec("Wait", "30")
+    await request.command("EXEC", "Wait", "30")
 
 
 @pytest.fixture

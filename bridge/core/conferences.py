@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
-
 from linkdesk.bridge.core.errors import LinkdeskError
 from linkdesk.dialplan.contract import ROLE, channel_variables
 
@@ -46,12 +44,6 @@ class Room:
                 "participants": [asdict(p) for p in self.participants.values()]}
 
 
-class ConferenceListing(Protocol):
-    """What the tracker needs from a PBX to re-sync: every room's ConfbridgeList events."""
-
-    async def conference_listing(self) -> dict[str, list[dict]]: ...
-
-
 class ConferenceTracker:
     """Rooms by PBX and id; fed by events, replaced by listings after a login."""
 
@@ -75,8 +67,8 @@ class ConferenceTracker:
         elif name in ("ConfbridgeTalking", "ConfbridgeMute", "ConfbridgeUnmute") and key in self.rooms:
             self._flag(self.rooms[key], name, event)
 
-    async def resync(self, pbx: str, source: ConferenceListing) -> None:
-        """Replace this PBX's rooms with what Asterisk lists now."""
+    async def resync(self, pbx: str, source) -> None:
+        """Replace this PBX's rooms with what Asterisk lists now (`source.conference_listing()`, a PbxControl's)."""
         listing = await source.conference_listing()
         kept = {key: room for key, room in self.rooms.items() if key[0] != pbx}
         for conference, entries in listing.items():

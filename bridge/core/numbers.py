@@ -32,11 +32,6 @@ class CallerNumber:
     number: str
     withheld: bool = False
 
-    @property
-    def display(self) -> str:
-        """What a receiving operator's phone may show."""
-        return "anonymous" if self.withheld or not self.number else self.number
-
 
 def normalise(raw: str) -> str:
     """The national digits-only form of `raw`; InvalidNumber if it is not a number."""
