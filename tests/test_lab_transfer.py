@@ -126,6 +126,10 @@ async def test_linkdesk_killed_between_key_press_and_answer_still_completes(lab,
             receivers = [phones.operator(op, answer_after=4.0) for op in lab["12345"].operators]
             citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=15)
             dialing = await until(lambda: [t for t in _stored_transfers(first.store) if t["state"] == "dialing"])
+            # 12345 rings an operator only once its inbound FastAGI call has read the
+            # order from this linkdesk (the INVITE's X-Linkdesk-Order comes from it):
+            # the kill waits for that, and still comes before the answer (4 s).
+            await ami12345.wait_for("AgentCalled", CallerIDNum=CITIZEN)
             first.kill()
             await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN, timeout=20)
     finally:

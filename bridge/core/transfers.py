@@ -6,7 +6,7 @@ number and moved into the PBX's `linkdesk-transfer` context, whose dialplan
 crosses the trunk and, if the other side does not answer in time or cannot
 be reached, takes the citizen back to the operator or to the head of their
 queue. The dialplan reports each step with a `LinkdeskTransfer` UserEvent.
-A warm transfer is a three-way call instead (bridge/threeway.py).
+A warm transfer is a three-way call instead (bridge/core/threeway.py).
 
 States: requested → dialing → answered → completed, or returned / failed /
 cancelled. This module imports neither Twisted nor panoramisk.
