@@ -13,6 +13,7 @@ pytestmark = pytest.mark.lab
 
 
 def test_demo_hands_a_call_from_110_to_12345_with_the_number_and_the_order(lab):
+    # A free HTTP port; FastAGI stays on 4573, the port the lab dialplan calls.
     out = run_linkdesk("demo", "--http-port", str(free_tcp_port()), timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     text = out.stdout
