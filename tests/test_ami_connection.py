@@ -16,14 +16,10 @@ from linkdesk.ami.wire import UnsafeAmiValue
 from agi_chat import settle
 from ami_probe import on_loop
 from fake_ami import FakeAmi
+from polling import until
 
 TIMING = AmiTiming(action_timeout=0.3, ping_interval=5, ping_timeout=3, backoff_initial=0.25, backoff_cap=2)
 
-
-async def _until(predicate, seconds=5.0):
-    async with asyncio.timeout(seconds):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 class Harness:
@@ -68,7 +64,7 @@ async def test_login_runs_the_resync_hook_and_delivers_events(peer):
         login = peer.received[0]
         assert (login["Action"], login["Username"], login["Events"]) == ("Login", "linkdesk",
                                                                          "system,call,agent,user")
-        await _until(lambda: harness.events)
+        await until(lambda: harness.events, timeout=5.0, every=0.01)
         assert harness.events[0].name == "FullyBooted"
 
 
@@ -89,14 +85,14 @@ async def test_actions_in_flight_fail_at_once_when_the_link_drops_and_it_comes_b
         await harness.connection.wait_logged_in(5)
         in_flight = asyncio.ensure_future(
             harness.connection.send({"Action": "Originate", "Channel": "Local/x@y"}, timeout=60))
-        await _until(lambda: any(a.get("Action") == "Originate" for a in peer.received))
+        await until(lambda: any(a.get("Action") == "Originate" for a in peer.received), timeout=5.0, every=0.01)
         peer.drop_all()
         with pytest.raises(AmiConnectionLost) as err:
             await asyncio.wait_for(in_flight, 5)
         assert err.value.reason == "ami-connection-lost"
         with pytest.raises(AmiNotConnected):
             await harness.connection.send({"Action": "Ping"})
-        await _until(lambda: harness.resyncs == 2)
+        await until(lambda: harness.resyncs == 2, timeout=5.0, every=0.01)
         assert harness.connection.logged_in and peer.connections == 2
 
 
@@ -138,12 +134,12 @@ async def test_a_half_open_link_is_noticed_by_the_keepalive_and_replaced(peer):
         await harness.connection.wait_logged_in(5)
         peer.silent = True
         clock.advance(5)                  # ping goes out, no reply comes
-        await _until(lambda: peer.received[-1].get("Action") == "Ping")
+        await until(lambda: peer.received[-1].get("Action") == "Ping", timeout=5.0, every=0.01)
         clock.advance(3)                  # ping timeout: the link is dropped
-        await _until(lambda: not harness.connection.logged_in)
+        await until(lambda: not harness.connection.logged_in, timeout=5.0, every=0.01)
         peer.silent = False
         clock.advance(0.25)               # first backoff step: reconnect
-        await _until(lambda: harness.resyncs == 2)
+        await until(lambda: harness.resyncs == 2, timeout=5.0, every=0.01)
         assert peer.connections == 2
 
 
@@ -151,13 +147,13 @@ async def test_a_half_open_link_is_noticed_by_the_keepalive_and_replaced(peer):
 async def test_a_refused_login_is_logged_and_retried_with_backoff(peer, caplog):
     clock = task.Clock()
     async with running(peer, secret="wrong", clock=clock) as harness:
-        await _until(lambda: "refused" in caplog.text)
+        await until(lambda: "refused" in caplog.text, timeout=5.0, every=0.01)
         assert not harness.connection.logged_in
         assert "wrong" not in caplog.text, "the secret must never be logged"
         for step, connections in ((0.25, 2), (0.5, 3), (1.0, 4)):
-            await _until(lambda: harness.connection.manager.protocol.closed)
+            await until(lambda: harness.connection.manager.protocol.closed, timeout=5.0, every=0.01)
             clock.advance(step)
-            await _until(lambda: peer.connections == connections)
+            await until(lambda: peer.connections == connections, timeout=5.0, every=0.01)
 
 
 @on_loop
@@ -180,12 +176,12 @@ async def test_resync_waits_for_fully_booted_after_a_login_during_boot(peer):
     from fake_ami import FULLY_BOOTED
     peer.booted = False
     async with running(peer) as harness:
-        await _until(lambda: peer.received and peer.received[0]["Action"] == "Login")
+        await until(lambda: peer.received and peer.received[0]["Action"] == "Login", timeout=5.0, every=0.01)
         # Once an event the peer sends after its Login reply has reached the
         # subscribers, that reply has been read; a few loop turns then let the
         # login finish whatever it does with it (no clock involved).
         peer.send("Event: LinkdeskMarker\n\n")
-        await _until(lambda: any(e.get("Event") == "LinkdeskMarker" for e in harness.events))
+        await until(lambda: any(e.get("Event") == "LinkdeskMarker" for e in harness.events), timeout=5.0, every=0.01)
         await settle()
         assert harness.resyncs == 0 and not harness.connection.logged_in
         peer.send(FULLY_BOOTED)

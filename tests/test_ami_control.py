@@ -12,6 +12,7 @@ from linkdesk.ami.connection import AmiConnection, AmiEndpoint, AmiTiming
 from linkdesk.ami.control import CONFERENCE_DIAL, FACTS, AmiPbxControl
 from ami_probe import on_loop
 from fake_ami import FakeAmi
+from polling import until
 
 try:  # the transfer vocabulary is being split up; Move lives in one of these
     from linkdesk.bridge.core.ports import Move
@@ -22,11 +23,6 @@ except ImportError:
 # that goes wrong fails quickly rather than hangs.
 TIMING = AmiTiming(action_timeout=3, ping_interval=600, ping_timeout=3, backoff_initial=0.25, backoff_cap=2)
 
-
-async def _until(predicate, seconds=5.0):
-    async with asyncio.timeout(seconds):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -225,7 +221,7 @@ async def test_hand_over_writes_every_setvar_before_the_redirect_and_before_any_
     async with control_of(peer) as control:
         peer.holding = True
         handing = asyncio.ensure_future(control.hand_over(STAMPS, move))
-        await _until(lambda: len(sent(peer)) == 4)
+        await until(lambda: len(sent(peer)) == 4, timeout=5.0, every=0.01)
         # Everything is on the wire while no reply has come back yet.
         assert not handing.done()
         actions = sent(peer)
@@ -502,7 +498,7 @@ async def test_an_action_after_the_peer_closed_raises_ami_not_connected(peer):
     async with control_of(peer) as control:
         connection = control.actions.connection
         await peer.stop()
-        await _until(lambda: not connection.logged_in)
+        await until(lambda: not connection.logged_in, timeout=5.0, every=0.01)
         before = len(peer.frames)
         with raises_reason("ami-not-connected"):
             await control.hangup_uniqueid("1712000000.42")
@@ -516,7 +512,7 @@ async def test_an_action_in_flight_when_the_peer_closes_raises_ami_connection_lo
     # Originate is one of the peer's unanswered actions: the call is still ringing.
     async with control_of(peer) as control:
         calling = asyncio.ensure_future(control.call_into_room(**ROOM_CALL))
-        await _until(lambda: [frame.action for frame in sent(peer)] == ["Originate"])
+        await until(lambda: [frame.action for frame in sent(peer)] == ["Originate"], timeout=5.0, every=0.01)
         peer.drop_all()
         with raises_reason("ami-connection-lost"):
             await asyncio.wait_for(calling, 5)

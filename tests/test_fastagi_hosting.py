@@ -17,6 +17,7 @@ import linkdesk.agi.hosting as hosting
 from linkdesk.agi.fastagi import AgiLimits, FastAgiFactory
 from agi_chat import env_block, settle
 from ami_probe import on_loop
+from polling import until
 from linkdesk.bridge.app.reactor import event_loop
 from linkdesk.bridge.app.agi_routes import build_route_table
 
@@ -76,11 +77,6 @@ async def _read_to_eof(reader: asyncio.StreamReader) -> bytes:
     return await asyncio.wait_for(reader.read(), 10)
 
 
-async def _until(predicate, seconds: float = 10.0) -> None:
-    async with asyncio.timeout(seconds):
-        while not predicate():
-            await asyncio.sleep(0.01)
-
 
 @on_loop
 async def test_a_ping_session_over_tcp_ends_with_its_last_command_and_a_close():
@@ -129,7 +125,8 @@ async def test_what_the_kernel_cannot_take_at_once_goes_out_before_the_close():
         writer.write(b"go")
         # Leave it unread until the server has written it all and asked to close:
         # its send() has met a full buffer, and the close waits for the rest.
-        await _until(lambda: factory.built and factory.built[0].received and factory.built[0].transport.disconnecting)
+        await until(lambda: factory.built and factory.built[0].received
+                    and factory.built[0].transport.disconnecting, timeout=10.0, every=0.01)
         assert await _read_to_eof(reader) == payload + b"END"
         assert (await factory.built[0].gone).check(ConnectionDone)
         writer.close()
@@ -163,7 +160,7 @@ async def test_a_peer_reset_is_reported_as_a_lost_connection():
     async with _serving(factory) as (listener, address):
         client = socket.create_connection(address)
         client.sendall(b"agi_network: yes\n")
-        await _until(lambda: factory.built and factory.built[0].received)
+        await until(lambda: factory.built and factory.built[0].received, timeout=10.0, every=0.01)
         client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         client.close()   # linger 0: an RST, not a FIN
         reason = await asyncio.wait_for(factory.built[0].gone, 10)

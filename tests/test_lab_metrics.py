@@ -18,7 +18,8 @@ from linkdesk.ami.actions import AmiActions
 from linkdesk.bridge.lab import prometheus
 from linkdesk.bridge.lab.layout import default_paths
 from linkdesk.bridge.lab.procs import stop_child
-from lab_linkdesk import Linkdesk, free_tcp_port, until
+from lab_linkdesk import Linkdesk, free_tcp_port
+from polling import until
 
 pytestmark = pytest.mark.lab
 INTAKE = {"pbx": "110", "queue": "110-intake"}

@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from ami_probe import EventRecorder, on_loop
-from lab_linkdesk import LAB_TOKENS, Linkdesk, until
+from lab_linkdesk import LAB_TOKENS, Linkdesk
+from polling import until
 from webhook_receiver import WebhookReceiver
 
 CITIZEN = "13800138000"

@@ -13,7 +13,8 @@ import pytest
 from ami_probe import EventRecorder, on_loop
 from linkdesk.dialplan.contract import channel_variables
 from linkdesk.bridge.lab.phones import SippPhone, sip_header
-from lab_linkdesk import LAB_TOKENS, until
+from lab_linkdesk import LAB_TOKENS
+from polling import until
 
 CITIZEN = "13800138000"
 pytestmark = pytest.mark.lab

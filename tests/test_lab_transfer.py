@@ -9,7 +9,8 @@ import pytest
 
 from ami_probe import EventRecorder, on_loop
 from linkdesk.bridge.lab.phones import sip_header
-from lab_linkdesk import LAB_TOKENS, Linkdesk, until
+from lab_linkdesk import LAB_TOKENS, Linkdesk
+from polling import until
 
 CITIZEN = "13800138000"
 pytestmark = pytest.mark.lab

@@ -11,7 +11,7 @@ import pytest
 from ami_probe import EventRecorder, on_loop
 from linkdesk.bridge.lab.layout import default_paths
 from conftest import run_linkdesk
-from lab_linkdesk import until
+from polling import until
 from linkdesk.bridge.lab.phones import sip_header
 from test_lab_transfer import CITIZEN, linkdesk_transfer_by_order
 

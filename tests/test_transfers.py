@@ -12,7 +12,7 @@ from linkdesk.ami.actions import AmiActionFailed
 from linkdesk.bridge.core.errors import LinkdeskError
 from linkdesk.bridge.store.database import open_store
 from linkdesk.bridge.core.transfer_model import Move
-from linkdesk.bridge.core.transfers import TransferError, TransferPlan, TransferRequest, TransferService
+from linkdesk.bridge.core.transfers import TransferPlan, TransferRequest, TransferService
 
 CITIZEN_FACTS = {"uniqueid": "1700000000.1", "caller": "+86 138-0013-8000", "presentation": "allowed_not_screened",
                  "queue": "110-intake", "member": "PJSIP/1101"}
