@@ -13,6 +13,7 @@ import time
 import pytest
 
 from linkdesk.bridge.lab.layout import default_paths, load_specs
+from linkdesk.bridge.lab.pbx import asterisk_cli
 from linkdesk.bridge.lab.phones import SippPhones
 
 LINKDESK = [sys.executable, "-m", "linkdesk.bridge.cli"]
@@ -54,10 +55,7 @@ def phones(tmp_path):
 
 
 def _asterisk(pbx: str, command: str) -> subprocess.CompletedProcess:
-    """`asterisk -rx command` on lab PBX `pbx`, inside the lab root."""
-    return subprocess.run(["chroot", str(default_paths().root), "/usr/sbin/asterisk", "-C",
-                           f"/etc/linkdesk-lab/{pbx}/asterisk.conf", "-rx", command],
-                          capture_output=True, text=True, timeout=30)
+    return asterisk_cli(default_paths(), pbx, command)
 
 
 def hang_up_everything() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
 
 import pytest
 
@@ -14,6 +13,7 @@ from linkdesk.ami.connection import AmiActionTimeout, AmiConnection
 from linkdesk.ami.wire import UnsafeAmiValue
 from ami_probe import EventRecorder, endpoint_of, on_loop
 from linkdesk.bridge.lab.layout import default_paths
+from linkdesk.bridge.lab.pbx import asterisk_cli
 from linkdesk.bridge.lab.phones import sip_header
 from linkdesk.bridge.app.reactor import event_loop
 
@@ -140,9 +140,7 @@ async def test_the_connection_survives_a_pbx_restart_and_resyncs_within_5_s(lab)
     try:
         first = await asyncio.wait_for(resynced.get(), 10)
         assert {"110-intake", "110-emergency"} <= {q["Queue"] for q in first}
-        restart = subprocess.run(["chroot", str(paths.root), "/usr/sbin/asterisk", "-C",
-                                  "/etc/linkdesk-lab/110/asterisk.conf", "-rx", "core restart now"],
-                                 capture_output=True, text=True, timeout=30)
+        restart = asterisk_cli(paths, "110", "core restart now")
         assert restart.returncode == 0, restart.stderr
         again = await asyncio.wait_for(resynced.get(), 5)
         assert {"110-intake", "110-emergency"} <= {q["Queue"] for q in again}

@@ -4,12 +4,12 @@ transfer; and the emergency lane overtakes waiting intake calls."""
 
 from __future__ import annotations
 
-import subprocess
 
 import pytest
 
 from ami_probe import EventRecorder, on_loop
 from linkdesk.bridge.lab.layout import default_paths
+from linkdesk.bridge.lab.pbx import asterisk_cli
 from conftest import run_linkdesk
 from polling import until
 from linkdesk.bridge.lab.phones import sip_header
@@ -37,9 +37,7 @@ async def _transfer_then_expect_return(lab, phones, linkdesk) -> dict:
 
 
 def _contact_states(pbx: str, aors: tuple[str, ...]) -> set[str]:
-    out = subprocess.run(["chroot", str(default_paths().root), "/usr/sbin/asterisk", "-C",
-                          f"/etc/linkdesk-lab/{pbx}/asterisk.conf", "-rx", "pjsip show contacts"],
-                         capture_output=True, text=True, timeout=30).stdout
+    out = asterisk_cli(default_paths(), pbx, "pjsip show contacts").stdout
     return {line.split()[3] for line in out.splitlines()
             if line.strip().startswith("Contact:") and line.split()[1].split("/")[0] in aors}
 
@@ -60,9 +58,7 @@ async def test_no_answer_in_time_brings_the_citizen_back_to_the_first_operator(l
 @on_loop
 async def test_a_stopped_12345_pbx_brings_the_citizen_back_to_the_first_operator(lab, phones, impatient_linkdesk):
     async with EventRecorder(lab["110"]) as ami110:
-        stop = subprocess.run(["chroot", str(default_paths().root), "/usr/sbin/asterisk", "-C",
-                               "/etc/linkdesk-lab/12345/asterisk.conf", "-rx", "core stop now"],
-                              capture_output=True, text=True, timeout=30)
+        stop = asterisk_cli(default_paths(), "12345", "core stop now")
         assert stop.returncode == 0, stop.stderr
         # The 110 PBX qualifies its trunk every 2 s: wait until it knows.
         await ami110.wait_for("ContactStatus", AOR="to-12345", ContactStatus="Unreachable", timeout=15)

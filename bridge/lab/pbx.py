@@ -164,9 +164,14 @@ def _wait_booted(paths: Paths, spec: PbxSpec, record: ProcessRecord) -> None:
                    f"see {paths.run_dir / (spec.name + '.console.log')}")
 
 
+def asterisk_cli(paths: Paths, name: str, command: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    """`asterisk -rx COMMAND` on lab PBX `name`, inside the lab root; its output, as text."""
+    return subprocess.run(_asterisk_argv(paths, name, "-rx", command), capture_output=True, text=True,
+                          timeout=timeout)
+
+
 def _fully_booted(paths: Paths, name: str) -> bool:
-    out = subprocess.run(_asterisk_argv(paths, name, "-rx", "core waitfullybooted"),
-                         capture_output=True, text=True, timeout=BOOT_TIMEOUT)
+    out = asterisk_cli(paths, name, "core waitfullybooted", timeout=BOOT_TIMEOUT)
     return out.returncode == 0 and "fully booted" in out.stdout
 
 
