@@ -86,11 +86,12 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
     store = _typed(raw.get("store", {}), {"path": str, "sync": str}, "store")
     if store.get("sync", "normal") not in ("normal", "full"):
         raise ConfigError(f"store.sync: expected \"normal\" or \"full\", got {store['sync']!r}")
-    return Config(http=http, agi=_agi(raw.get("agi", {})), pbxs=pbxs,
-                  plans={name: _plan(name, table.get("transfer", {})) for name, table in tables.items()},
+    plans = {name: _plan(name, table.get("transfer", {})) for name, table in tables.items()}
+    return Config(http=http, agi=_agi(raw.get("agi", {})), pbxs=pbxs, plans=plans,
                   tokens=_tokens(raw.get("tokens", {}), env), units=_units(raw.get("units", {})),
                   delivery=_delivery(raw.get("orders", {})), metrics=_metrics(raw.get("metrics", {})),
-                  dialplans={name: _dialplan(name, table) for name, table in tables.items() if "dialplan" in table},
+                  dialplans={name: _dialplan(name, table["dialplan"], plans[name])
+                             for name, table in tables.items() if "dialplan" in table},
                   **({"store_path": store["path"]} if "path" in store else {}),
                   **({"store_sync": store["sync"]} if "sync" in store else {}))
 
@@ -182,10 +183,10 @@ def _pbx(name: str, table: dict, env: Mapping[str, str], logins: bool) -> AmiEnd
                        secret=_secret(name, fields, env) if logins else "")
 
 
-def _dialplan(name: str, table: dict) -> PbxDialplan:
-    """[pbx.NAME.dialplan], with the transfer targets of [pbx.NAME.transfer]."""
+def _dialplan(name: str, table: dict, plan: TransferPlan) -> PbxDialplan:
+    """[pbx.NAME.dialplan], with the targets of the PBX's transfer plan on each lane."""
     where = f"pbx.{name}.dialplan"
-    fields = _typed(table["dialplan"], {"trunk": str, "home_queue": str, "agi_url": str, "keys": dict}, where)
+    fields = _typed(table, {"trunk": str, "home_queue": str, "agi_url": str, "keys": dict}, where)
     missing = {"trunk", "home_queue"} - set(fields)
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(sorted(missing))}")
@@ -193,9 +194,9 @@ def _dialplan(name: str, table: dict) -> PbxDialplan:
     unknown = set(keys) - set(DEFAULT_KEYS)
     if unknown or not all(isinstance(key, str) and key for key in keys.values()):
         raise ConfigError(f"{where}.keys: each of {', '.join(DEFAULT_KEYS)} is a key sequence like \"*1\"")
-    transfer = table.get("transfer", {})
-    return PbxDialplan(pbx=name, targets=tuple(transfer.get("targets", {})),
-                       emergency=tuple(transfer.get("emergency", {})), keys={**DEFAULT_KEYS, **keys}, **fields)
+    lanes = {lane: tuple(to for to, on in plan.targets if on == lane) for lane in ("normal", "emergency")}
+    return PbxDialplan(pbx=name, targets=lanes["normal"], emergency=lanes["emergency"],
+                       keys={**DEFAULT_KEYS, **keys}, **fields)
 
 
 def _secret(name: str, fields: dict, env: Mapping[str, str]) -> str:

@@ -8,25 +8,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
 from twisted.internet import reactor
 from twisted.web.server import Site
 
 from linkdesk.agi.hosting import listen
-from linkdesk.bridge.app.config import ConfigError, load_config
+from linkdesk.bridge.app.config import load_config
 from linkdesk.bridge.app.heap import settle_heap
 from linkdesk.bridge.app.reactor import event_loop
 from linkdesk.bridge.app.wiring import Process, build
+from linkdesk.bridge.lab.layout import lab_base
 
 log = logging.getLogger("linkdesk")
-
-
-def lab_base() -> dict:
-    """The lab PBXs as configuration, read from asterisk-config/."""
-    from linkdesk.bridge.lab.layout import default_paths, lab_settings
-
-    return lab_settings(default_paths())
 
 
 def _start_fastagi(process: Process, loop) -> None:
@@ -43,11 +36,7 @@ def _start_fastagi(process: Process, loop) -> None:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        config = load_config(args.config, base=lab_base() if args.lab else None, http_port=args.http_port)
-    except ConfigError as exc:
-        print(f"linkdesk: {exc}", file=sys.stderr)
-        return 2
+    config = load_config(args.config, base=lab_base() if args.lab else None, http_port=args.http_port)
     loop = event_loop()
     process = build(config, loop)
     reactor.listenTCP(config.http.port, Site(process.http), interface=config.http.host)

@@ -13,7 +13,7 @@ import sys
 from linkdesk.bridge.app.config import ConfigError, load_config
 from linkdesk.bridge.cli import orders as orders_cli
 from linkdesk.bridge.lab import prometheus
-from linkdesk.bridge.lab.layout import LabError, default_paths, load_specs
+from linkdesk.bridge.lab.layout import LabError, default_paths, lab_base, load_specs
 
 
 def _say(message: str) -> None:
@@ -53,7 +53,7 @@ def _dialplan(args: argparse.Namespace) -> int:
 
     if not (args.lab or args.config):
         raise LabError("give --config FILE (with [pbx.NAME.dialplan] tables) or --lab")
-    config = load_config(args.config, base=_lab_base() if args.lab else None, logins=False)
+    config = load_config(args.config, base=lab_base() if args.lab else None, logins=False)
     plan = config.dialplans.get(args.pbx)
     if plan is None:
         known = ", ".join(sorted(config.dialplans)) or "none"
@@ -62,13 +62,6 @@ def _dialplan(args: argparse.Namespace) -> int:
     for path in write_files(plan, Path(args.out)):
         _say(f"wrote {path}")
     return 0
-
-
-def _lab_base() -> dict:
-    """The lab PBXs as configuration, read from asterisk-config/."""
-    from linkdesk.bridge.lab.layout import lab_settings
-
-    return lab_settings(default_paths())
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -107,6 +107,11 @@ def lab_settings(paths: Paths) -> dict:
     return {"pbx": pbx, "tokens": lab.get("tokens", {}), "units": lab.get("units", {})}
 
 
+def lab_base() -> dict:
+    """The lab PBXs as configuration (for `--lab`), read from asterisk-config/."""
+    return lab_settings(default_paths())
+
+
 def lab_dialplans(paths: Paths) -> dict:
     """What `linkdesk dialplan render --lab` renders for each lab PBX, read
     through the one config loader, as a site's config file would be."""
