@@ -10,6 +10,8 @@ import logging
 from linkdesk.agi.request import AgiError, AgiRequest
 from linkdesk.bridge.core.numbers import normalise
 from linkdesk.bridge.core.orders import is_order_id
+from linkdesk.dialplan.contract import (CALLER, CALLER_HEADER, CONFERENCE, ORDER_HEADER, ORDER_ID, TRANSFER_ID,
+                                        inherited)
 
 log = logging.getLogger("linkdesk.agi")
 
@@ -40,7 +42,7 @@ async def transfer(transfers, request: AgiRequest) -> None:
                           operator_channel=request.channel if peer else "")
     done = await transfers.request(req)
     # Inherited, as the stamp on the citizen's channel is: a plain name would replace it.
-    await request.set_variable("__LINKDESK_TRANSFER_ID", done["id"])
+    await request.set_variable(inherited(TRANSFER_ID), done["id"])
 
 
 async def transfer_cancel(transfers, request: AgiRequest) -> None:
@@ -48,7 +50,7 @@ async def transfer_cancel(transfers, request: AgiRequest) -> None:
     transfer of the three-way room the operator is in (the room's cancel key),
     or of the call the operator is bridged with."""
     pbx = request.args.get("pbx", "")
-    room = await request.get_variable("LINKDESK_CONFERENCE") or ""
+    room = await request.get_variable(CONFERENCE) or ""
     if room:
         await transfers.cancel_in_room(pbx, room)
     else:
@@ -59,7 +61,7 @@ async def conference_leave(request: AgiRequest) -> None:
     """`conference_leave?pbx=110`, run by the dialplan once an operator left a
     three-way room by key (or was taken out): the others stay. Logged, so
     that the room's timeline says who left how."""
-    room = await request.get_variable("LINKDESK_CONFERENCE") or ""
+    room = await request.get_variable(CONFERENCE) or ""
     result = await request.get_variable("CONFBRIDGE_RESULT") or ""
     log.info("operator %s left three-way room %s (%s)", request.channel, room or "?", result or "?")
 
@@ -74,10 +76,10 @@ async def inbound(request: AgiRequest) -> None:
     """On the receiving PBX: the order id and the citizen's number from the
     trunk's X-Linkdesk-* headers, checked, into LINKDESK_ORDER_ID and LINKDESK_CALLER
     (inherited by the call to the operator, whose INVITE carries them again)."""
-    order = await request.get_variable("PJSIP_HEADER(read,X-Linkdesk-Order)") or ""
-    caller = await request.get_variable("PJSIP_HEADER(read,X-Linkdesk-Caller)") or ""
+    order = await request.get_variable(f"PJSIP_HEADER(read,{ORDER_HEADER})") or ""
+    caller = await request.get_variable(f"PJSIP_HEADER(read,{CALLER_HEADER})") or ""
     if not is_order_id(order):
         raise AgiError("inbound-bad-order", f"X-Linkdesk-Order {order[:40]!r} is not an order id")
     number = normalise(caller) if caller else ""
-    await request.set_variable("__LINKDESK_ORDER_ID", order)
-    await request.set_variable("__LINKDESK_CALLER", number)
+    await request.set_variable(inherited(ORDER_ID), order)
+    await request.set_variable(inherited(CALLER), number)

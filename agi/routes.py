@@ -13,6 +13,7 @@ from typing import Awaitable, Callable
 
 from linkdesk.agi.request import AgiError, AgiRequest, ChannelGone
 from linkdesk.bridge.core.errors import LinkdeskError
+from linkdesk.dialplan.contract import REASON, RESULT
 
 log = logging.getLogger("linkdesk.agi")
 
@@ -43,7 +44,6 @@ class RouteTable:
         return route in self._handlers
 
 
-
 async def run_route(table: RouteTable, request: AgiRequest) -> str:
     """Run the request's handler and set the result variables; return the outcome id."""
     handler = table.get(request.route)
@@ -51,7 +51,7 @@ async def run_route(table: RouteTable, request: AgiRequest) -> str:
         if handler is None:
             raise AgiError("agi-unknown-route", f"no AGI route {request.route!r}")
         await handler(request)
-        await request.set_last_variable("LINKDESK_RESULT", "ok")
+        await request.set_last_variable(RESULT, "ok")
         return "ok"
     except ChannelGone:
         log.info("AGI %s on %s: agi-channel-gone", request.route, request.channel)
@@ -70,8 +70,8 @@ async def report_error(request: AgiRequest, reason: str, message: str) -> str:
     log.warning("AGI %s on %s failed: %s (%s)", request.route or "-", request.channel or "-",
                 reason, message)
     try:
-        await request.set_variable("LINKDESK_RESULT", "error")
-        await request.set_last_variable("LINKDESK_REASON", reason)
+        await request.set_variable(RESULT, "error")
+        await request.set_last_variable(REASON, reason)
     except AgiError as exc:
         log.info("AGI %s: could not report %s: %s", request.route or "-", reason, exc.reason)
     return reason

@@ -29,6 +29,9 @@ DIAL = "LINKDESK_DIAL"                  # a linkage unit's dial string
 OUTCOME_PREFIX = "LINKDESK_OUTCOME_"    # global LINKDESK_OUTCOME_<transfer id>: answered | failed:<DIALSTATUS>
 RESULT, REASON = "LINKDESK_RESULT", "LINKDESK_REASON"   # every AGI route's result
 
+# SIP headers the trunk carries (set by the pre-dial handler, read by `inbound`)
+ORDER_HEADER, CALLER_HEADER = "X-Linkdesk-Order", "X-Linkdesk-Caller"
+
 # The dialplan reports each step of a transfer with this UserEvent
 TRANSFER_EVENT = "LinkdeskTransfer"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from linkdesk.dialplan.contract import MENU
+from linkdesk.dialplan.contract import CALLER_HEADER, MENU, ORDER_HEADER
 
 DEFAULT_KEYS = {"blind": "*1", "warm": "*2", "cancel": "*0", "leave": "*4", "emergency": "*9", "non_police": "*8"}
 HEADER = "; Rendered by `linkdesk dialplan render` for PBX {pbx}. Do not edit: change linkdesk's config.\n"
@@ -139,8 +139,8 @@ exten => cancel,1,AGI({agi}/transfer_cancel?pbx={plan.pbx})
 ; Pre-dial handler on an outgoing channel (the trunk leg, or an operator's
 ; phone): carries the order id and the citizen's number as headers.
 [linkdesk-predial]
-exten => s,1,ExecIf($["${{LINKDESK_ORDER_ID}}" != ""]?Set(PJSIP_HEADER(add,X-Linkdesk-Order)=${{LINKDESK_ORDER_ID}}))
- same => n,ExecIf($["${{LINKDESK_CALLER}}" != ""]?Set(PJSIP_HEADER(add,X-Linkdesk-Caller)=${{LINKDESK_CALLER}}))
+exten => s,1,ExecIf($["${{LINKDESK_ORDER_ID}}" != ""]?Set(PJSIP_HEADER(add,{ORDER_HEADER})=${{LINKDESK_ORDER_ID}}))
+ same => n,ExecIf($["${{LINKDESK_CALLER}}" != ""]?Set(PJSIP_HEADER(add,{CALLER_HEADER})=${{LINKDESK_CALLER}}))
  same => n,Return()
 
 ; Calls handed over by the other platform: linkdesk reads the headers into

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+
 from linkdesk.bridge.core.errors import LinkdeskError
 from linkdesk.dialplan.contract import ROLE, channel_variables
+
 
 class ConferenceError(LinkdeskError):
     """A refused conference request."""
@@ -85,12 +87,6 @@ class ConferenceTracker:
 
     def list(self, pbx: str | None = None) -> list[dict]:
         return [room.public() for (owner, _), room in sorted(self.rooms.items()) if pbx in (None, owner)]
-
-    def get(self, pbx: str, conference: str) -> Room:
-        room = self.rooms.get((pbx, conference))
-        if room is None:
-            raise ConferenceError("conference-not-found", f"no conference {conference!r} on PBX {pbx}")
-        return room
 
     @staticmethod
     def _flag(room: Room, name: str, event: dict) -> None:

@@ -19,8 +19,7 @@ from typing import Callable
 
 from linkdesk.bridge.core.errors import LinkdeskError
 from linkdesk.bridge.core.ids import new_id
-
-from linkdesk.bridge.core.numbers import InvalidNumber, caller_number
+from linkdesk.bridge.core.numbers import caller_number
 from linkdesk.bridge.core.ports import OrderStore
 
 # WO: work order (to 12345), PO: police order (to 110), LO: linkage order.
@@ -31,8 +30,6 @@ PRIORITIES = ("urgent", "high", "normal", "low")
 MOVES = {"accept": (("created", "delivered"), "accepted"), "reject": (("created", "delivered"), "rejected"),
          "feedback": (("accepted",), "accepted"), "close": (("accepted",), "closed")}
 PAST = {"accept": "accepted", "reject": "rejected", "feedback": "feedback", "close": "closed"}
-
-
 PUBLIC_FIELDS = ("id", "kind", "from_platform", "to_platform", "caller_number", "caller_withheld", "category",
                  "summary", "location", "priority", "state", "version", "reason", "result", "transfer_id",
                  "conference_id", "call_uniqueid", "call_linkedid", "created_at", "updated_at", "delivered_at",
@@ -67,10 +64,7 @@ class OrderService:
         kind = fields.get("kind", "work")
         if kind not in KINDS or fields.get("priority", "normal") not in PRIORITIES:
             raise OrderError("order-bad-field", f"'kind' is one of {list(KINDS)}, 'priority' one of {PRIORITIES}")
-        try:
-            number = caller_number(str(fields.get("caller_number", "")), withheld=fields.get("withheld") is True)
-        except InvalidNumber as exc:
-            raise OrderError(exc.reason, str(exc)) from None
+        number = caller_number(str(fields.get("caller_number", "")), withheld=fields.get("withheld") is True)
         now = time.time()
         order = {"id": new_id(KINDS[kind]), "kind": kind, "from_platform": platform,
                  "to_platform": to, "caller_number": number.number, "caller_withheld": int(number.withheld),
