@@ -10,8 +10,8 @@ import logging
 from linkdesk.agi.request import AgiError, AgiRequest
 from linkdesk.bridge.core.numbers import normalise
 from linkdesk.bridge.core.orders import is_order_id
-from linkdesk.dialplan.contract import (CALLER, CALLER_HEADER, CONFERENCE, ORDER_HEADER, ORDER_ID, TRANSFER_ID,
-                                        inherited)
+from linkdesk.dialplan.contract import (CALLER, CALLER_HEADER, CONFERENCE, DESK, ORDER_HEADER, ORDER_ID,
+                                        TRANSFER_ID, inherited)
 
 log = logging.getLogger("linkdesk.agi")
 
@@ -27,12 +27,18 @@ async def transfer(transfers, request: AgiRequest) -> None:
 
     On the operator's channel (the transfer key) the citizen is the bridged
     peer; run on a channel with no peer (an IVR), that channel is the citizen's.
+    A key pressed on a bridged channel that linkdesk-operator did not mark as
+    an operator's (a citizen's, at a site that grants keys to every channel)
+    is refused: nothing moves, the call goes on.
     """
     # Imported here: the classic entry point serves other routes without the store.
     from linkdesk.bridge.core.transfer_model import TransferRequest
 
     pbx = request.args.get("pbx", "")
     peer = await request.get_variable("BRIDGEPEER")
+    if peer and not await request.get_variable(DESK):
+        log.warning("transfer key on %s refused: not an operator's channel (no %s)", request.channel, DESK)
+        raise AgiError("transfer-not-operator", f"{request.channel} is not an operator's channel")
     lane = request.args.get("lane", "normal")
     # The emergency lane is warm unless told otherwise: the 12345 operator stays on until 110 answers.
     mode = request.args.get("mode") or ("warm" if lane == "emergency" else "blind")
@@ -73,9 +79,17 @@ async def non_police(mark, request: AgiRequest) -> None:
 
 
 async def inbound(request: AgiRequest) -> None:
-    """On the receiving PBX: the order id and the citizen's number from the
-    trunk's X-Linkdesk-* headers, checked, into LINKDESK_ORDER_ID and LINKDESK_CALLER
-    (inherited by the call to the operator, whose INVITE carries them again)."""
+    """`inbound?trunk=ENDPOINT` on the receiving PBX: the order id and the
+    citizen's number from the trunk's X-Linkdesk-* headers, checked, into
+    LINKDESK_ORDER_ID and LINKDESK_CALLER (inherited by the call to the
+    operator, whose INVITE carries them again). Only a call that came over
+    the trunk is believed; anyone else's headers are ignored, and logged."""
+    trunk = request.args.get("trunk", "")
+    endpoint = await request.get_variable("CHANNEL(endpoint)") or ""
+    if not trunk or endpoint != trunk:
+        log.warning("inbound on %s: X-Linkdesk headers ignored, the call came from endpoint %r, not the trunk %r",
+                    request.channel, endpoint, trunk)
+        raise AgiError("inbound-not-trunk", f"endpoint {endpoint!r} is not the trunk {trunk!r}")
     order = await request.get_variable(f"PJSIP_HEADER(read,{ORDER_HEADER})") or ""
     caller = await request.get_variable(f"PJSIP_HEADER(read,{CALLER_HEADER})") or ""
     if not is_order_id(order):

@@ -25,15 +25,28 @@ class AmiPbxControl:
         self.actions = AmiActions(connection)
 
     async def channel_facts(self, channel: str) -> dict[str, str]:
-        """The FACTS of a live channel; {} when there is no such channel.
-        One Status action with its Variables list: one action, not five."""
+        """The FACTS of a live channel, and under `channel` its name; {} when
+        there is no such channel. One Status action with its Variables list.
+        When `channel` is the far half of a Local channel pair (a queue member
+        such as FreePBX's Local/1101@from-queue/n, bridged with the operator's
+        phone), the facts are those of the channel bridged with the near half:
+        the citizen."""
         try:
+            channel = await self._behind_local(channel)
             values = await self.actions.channel_variables(channel, [variable for _, variable in FACTS])
         except AmiActionFailed:
             return {}
         # Asterisk prints an unset variable as "(null)".
-        return {key: "" if values.get(variable) in (None, "(null)") else values[variable]
-                for key, variable in FACTS}
+        facts = {key: "" if values.get(variable) in (None, "(null)") else values[variable]
+                 for key, variable in FACTS}
+        return {**facts, "channel": channel}
+
+    async def _behind_local(self, channel: str) -> str:
+        if not (channel.startswith("Local/") and channel.endswith(";2")):
+            return channel
+        near = channel[:-1] + "1"
+        peer = (await self.actions.channel_variables(near, ["BRIDGEPEER"])).get("BRIDGEPEER", "")
+        return peer if peer and peer != "(null)" else channel
 
     async def bridged_call(self, operator: str) -> tuple[str, str] | None:
         """(operator's channel, the channel bridged with it) for extension `operator`."""

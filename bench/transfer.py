@@ -2,7 +2,7 @@
 to the INVITE reaching the 12345 softphone, and linkdesk's own part of it.
 
 Each round: a sipp citizen calls 110, the 110 operator's sipp phone presses
-*1, a 12345 operator's sipp phone receives the INVITE. Timestamps come from
+*5, a 12345 operator's sipp phone receives the INVITE. Timestamps come from
 the PBX (DTMFEnd, AMI Timestamp), from linkdesk's store (request received →
 citizen moved) and from sipp's message trace; one host, one clock.
 
@@ -38,7 +38,7 @@ CITIZEN = "13800138000"
 
 async def one_round(specs, phones: SippPhones, dtmf: list, service: Linkdesk) -> dict:
     dtmf.clear()
-    operator = phones.operator(specs["110"].operators[0], press="*1", press_after=1.0)
+    operator = phones.operator(specs["110"].operators[0], press="*5", press_after=1.0)
     receivers = [phones.operator(op, answer_after=0.5) for op in specs["12345"].operators]
     citizen = phones.citizen(specs["110"], "110", CITIZEN, talk_seconds=4)
     await citizen.finished(60)
@@ -57,7 +57,7 @@ async def one_round(specs, phones: SippPhones, dtmf: list, service: Linkdesk) ->
 async def concurrent_round(specs, phones: SippPhones, dtmf: list, service: Linkdesk, count: int) -> list[dict]:
     """`count` citizens at once through the bench queue; one result per transfer."""
     dtmf.clear()
-    operators = [phones.operator(Operator(str(1201 + n), "127.0.0.1", 5181 + n), press="*1", press_after=1.0)
+    operators = [phones.operator(Operator(str(1201 + n), "127.0.0.1", 5181 + n), press="*5", press_after=1.0)
                  for n in range(20)]
     receivers = [phones.operator(Operator(str(2201 + n), "127.0.0.1", 5281 + n), answer_after=0.5)
                  for n in range(20)]

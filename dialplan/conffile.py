@@ -8,6 +8,7 @@ reads the few files it needs itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -93,3 +94,37 @@ def _option(line: str, where: str) -> tuple[str, str]:
     if not sep or not name.strip():
         raise ConfError(f"{where}: expected 'name = value', got {line!r}")
     return name.strip(), value.lstrip(">").strip()
+
+
+def read_tree(folder: Path, name: str, depth: int = 0) -> str:
+    """The text of `folder/name` with every `#include`/`#tryinclude` expanded
+    in place (relative to `folder`, globs allowed), as Asterisk reads it.
+    A file that is not there reads as empty: what is missing is the caller's to report."""
+    path = folder / name
+    if depth > 8 or not path.is_file():
+        return ""
+    out = []
+    for line in path.read_text(errors="replace").splitlines():
+        directive, _, target = line.strip().partition(" ")
+        if directive in ("#include", "#tryinclude"):
+            pattern = target.strip().strip('"')
+            for match in sorted(folder.glob(pattern)) if any(c in pattern for c in "*?[") else [folder / pattern]:
+                out.append(read_tree(match.parent, match.name, depth + 1))
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def effective(sections: list[Section], section: Section) -> dict[str, str]:
+    """A section's options with its templates' under them (Asterisk's
+    `[name](template)`); `(+)` additions to the same name on top."""
+    options: dict[str, str] = {}
+    for template in section.templates:
+        parent = next((s for s in sections if s.name == template and s.is_template), None)
+        if parent is not None:
+            options.update(effective(sections, parent))
+    options.update(dict(section.options))
+    for extra in sections:
+        if extra.name == section.name and extra.templates == ("+",):
+            options.update(dict(extra.options))
+    return options

@@ -11,16 +11,33 @@ RETURN_CONTEXT = "linkdesk-return"              # back to the first operator, or
 CONFERENCE_CONTEXT = "linkdesk-conference"      # the three-way room (citizen, operator, rejoin, held)
 CONFERENCE_DIAL = "linkdesk-conference-dial"    # the other platform called into a room
 UNIT_DIAL = "linkdesk-unit-dial"                # a linkage unit called into a room
+OPERATOR_CONTEXT = "linkdesk-operator"          # Queue/Dial b() handler on an operator's channel: the grant
 
-# ConfBridge profiles (rendered into linkdesk-confbridge.conf, with the lab's profiles)
+# ConfBridge profiles (rendered into linkdesk-confbridge.conf)
 BRIDGE_PROFILE, OPERATOR_PROFILE, MENU = "linkdesk_bridge", "linkdesk_operator", "linkdesk_menu"
+CITIZEN_PROFILE = "linkdesk_citizen"
+PROFILES = (BRIDGE_PROFILE, CITIZEN_PROFILE, OPERATOR_PROFILE, MENU)
+
+# features.conf applicationmap entries: feature name → the key (in [pbx.NAME.dialplan] keys) that runs it
+FEATURES = {"linkdesk_xfer_blind": "blind", "linkdesk_xfer_warm": "warm", "linkdesk_emergency": "emergency",
+            "linkdesk_xfer_cancel": "cancel", "linkdesk_non_police": "non_police"}
+
+
+def feature_names(normal: bool, emergency: bool) -> tuple[str, ...]:
+    """The features a PBX grants its operators: the transfer keys of the lanes it
+    has targets on, the cancel key and the disposition key."""
+    lanes = (("linkdesk_xfer_blind", normal), ("linkdesk_xfer_warm", normal), ("linkdesk_emergency", emergency))
+    return tuple(name for name, present in lanes if present) + ("linkdesk_xfer_cancel", "linkdesk_non_police")
+
 
 # Channel variables
 STAMP = "LINKDESK_STAMP"                # the citizen's stamp, split by linkdesk-unstamp
 TRANSFER_ID = "LINKDESK_TRANSFER_ID"
 ORDER_ID = "LINKDESK_ORDER_ID"
 CALLER = "LINKDESK_CALLER"
+DESK = "LINKDESK_DESK"                  # set (to the PBX) on an operator's channel by linkdesk-operator only
 ROLE = "LINKDESK_ROLE"                  # citizen, 110, 12345 or a unit id (manager.conf channelvars)
+CHANNEL_VARS = ("LINKDESK_ROLE", "LINKDESK_ORDER_ID", "QUEUESTATUS")   # manager.conf channelvars linkdesk reads
 CONFERENCE = "LINKDESK_CONFERENCE"      # the room a channel is in
 PEER = "LINKDESK_PEER"                  # who a dissolving room's citizen rejoins
 REJECTED = "LINKDESK_REJECTED"          # the receiver rejected the order: the citizen comes back

@@ -1,10 +1,7 @@
-"""Renders, from linkdesk's config, the Asterisk files a PBX needs for linkdesk.
-
-`linkdesk-extensions.conf`: the transfer, conference, return, pre-dial and
-inbound contexts; `linkdesk-features.conf`: the transfer keys (features.conf
-applicationmap lines); `linkdesk-confbridge.conf`: the operators' keys in a
-three-way room (a ConfBridge menu). A site `#include`s all three, so that numbers, queues and
-keys live in linkdesk's config alone.
+"""Renders linkdesk's dialplan contexts for one PBX (`linkdesk-extensions.conf`):
+transfer, return, three-way room, the operator's grant, pre-dial and inbound.
+The rest of the kit (features, ConfBridge profiles, manager user, queue and
+trunk settings) is in dialplan/kit.py; both read one `PbxDialplan`.
 """
 
 from __future__ import annotations
@@ -12,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from linkdesk.dialplan.contract import CALLER_HEADER, MENU, ORDER_HEADER
-
-DEFAULT_KEYS = {"blind": "*1", "warm": "*2", "cancel": "*0", "leave": "*4", "emergency": "*9", "non_police": "*8"}
-HEADER = "; Rendered by `linkdesk dialplan render` for PBX {pbx}. Do not edit: change linkdesk's config.\n"
+from linkdesk.dialplan.contract import CALLER_HEADER, DESK, ORDER_HEADER, feature_names
+from linkdesk.dialplan.keys import DEFAULT_KEYS
+from linkdesk.dialplan.version import header
 
 
 @dataclass(frozen=True)
@@ -29,11 +25,21 @@ class PbxDialplan:
     targets: tuple[str, ...] = ()   # platforms reachable on the normal lane
     emergency: tuple[str, ...] = () # platforms reachable on the emergency lane
     keys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_KEYS))
+    queues: tuple[str, ...] = ()    # the queues whose members are operators (queue settings, site check)
+    digit_timeout: int = 1000       # features.conf featuredigittimeout: ms allowed between a key's digits
+    ami_user: str = "linkdesk"
+    ami_secret: str | None = field(default=None, repr=False)   # for the manager.conf user; None: not known
+    ami_permit: str = "127.0.0.1/255.255.255.255"              # where linkdesk logs in from
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The applicationmap features this PBX's operators are granted."""
+        return feature_names(bool(self.targets), bool(self.emergency))
 
 
 def render_extensions(plan: PbxDialplan) -> str:
     agi = plan.agi_url
-    return HEADER.format(pbx=plan.pbx) + f"""
+    return header(plan.pbx, "extensions.conf") + f"""
 ; The citizen's channel is moved here by linkdesk (AMI Redirect), stamped with
 ; LINKDESK_STAMP (see linkdesk-unstamp). Every path ends with the citizen
 ; talking to a person or queued, even if linkdesk is down.
@@ -73,7 +79,7 @@ exten => s,1,Set(GLOBAL(LINKDESK_OUTCOME_${{LINKDESK_TRANSFER_ID}})=failed:${{DI
  same => n,UserEvent(LinkdeskTransfer,Transfer: ${{LINKDESK_TRANSFER_ID}},State: failed,Reason: ${{DIALSTATUS}})
  same => n,Set(__LINKDESK_TRANSFER_ID=)
  same => n,GotoIf($["${{LINKDESK_RETURN_TO}}" = ""]?queue)
- same => n,Dial(${{LINKDESK_RETURN_TO}},20)
+ same => n,Dial(${{LINKDESK_RETURN_TO}},20,b(linkdesk-operator^s^1))
  same => n,GotoIf($["${{DIALSTATUS}}" = "ANSWER"]?end)
  same => n(queue),Set(QUEUE_PRIO=100)
  same => n,Queue(${{IF($["${{LINKDESK_RETURN_QUEUE}}" = ""]?{plan.home_queue}:${{LINKDESK_RETURN_QUEUE}})}},r)
@@ -131,9 +137,21 @@ exten => _X.,1,UserEvent(LinkdeskTransfer,Transfer: ${{LINKDESK_TRANSFER_ID}},St
 exten => s,1,Dial(${{LINKDESK_DIAL}},${{LINKDESK_ANSWER_TIMEOUT}},b(linkdesk-predial^s^1))
  same => n,Hangup()
 
-; ConfBridge menu keys of an operator in a room (linkdesk_menu).
+; ConfBridge menu keys of an operator in a room (linkdesk_menu). ConfBridge
+; runs these with dialplan_exec, not as a Gosub: the extension simply ends
+; (a Return() here would log "Return without Gosub" on every press).
 [linkdesk-conference-key]
 exten => cancel,1,AGI({agi}/transfer_cancel?pbx={plan.pbx})
+
+; Queue (or Dial) b() handler on the channel that rings an operator: grants
+; linkdesk's keys to this channel only and marks it as an operator's
+; ({DESK}, which the transfer route asks for). Inherited (`__`), so that a
+; queue member that is a Local channel (FreePBX's Local/1101@from-queue/n)
+; hands both on to the phone it dials. The citizen's channel never gets them.
+[linkdesk-operator]
+exten => s,1,Set(__DYNAMIC_FEATURES=${{IF($["${{DYNAMIC_FEATURES}}" = ""]?:${{DYNAMIC_FEATURES}}#)}}{"#".join(plan.features)})
+ same => n,Set(__{DESK}={plan.pbx})
+ same => n,Gosub(linkdesk-predial,s,1)
  same => n,Return()
 
 ; Pre-dial handler on an outgoing channel (the trunk leg, or an operator's
@@ -146,49 +164,7 @@ exten => s,1,ExecIf($["${{LINKDESK_ORDER_ID}}" != ""]?Set(PJSIP_HEADER(add,{ORDE
 ; Calls handed over by the other platform: linkdesk reads the headers into
 ; LINKDESK_ORDER_ID and LINKDESK_CALLER; if it cannot, the call goes on anyway.
 [linkdesk-inbound]
-exten => s,1,AGI({agi}/inbound)
+exten => s,1,AGI({agi}/inbound?trunk={plan.trunk})
  same => n,Return()
 """
 
-
-def render_features(plan: PbxDialplan) -> str:
-    """applicationmap lines: the transfer keys, each running a FastAGI route."""
-    route = f"{plan.agi_url}/transfer?pbx={plan.pbx}"
-    lines = [HEADER.format(pbx=plan.pbx).rstrip()]
-    for target in plan.targets:
-        lines.append(f"linkdesk_xfer_blind => {plan.keys['blind']},self,AGI,{route}&to={target}&mode=blind")
-        lines.append(f"linkdesk_xfer_warm => {plan.keys['warm']},self,AGI,{route}&to={target}&mode=warm")
-    for target in plan.emergency:
-        lines.append(f"linkdesk_emergency => {plan.keys['emergency']},self,AGI,{route}&to={target}&lane=emergency")
-    lines.append(f"linkdesk_xfer_cancel => {plan.keys['cancel']},self,AGI,{plan.agi_url}/transfer_cancel?pbx={plan.pbx}")
-    # The disposition key: "not a police matter" (counted when [metrics] diversion = "disposition").
-    lines.append(f"linkdesk_non_police => {plan.keys.get('non_police', DEFAULT_KEYS['non_police'])},self,AGI,"
-                 f"{plan.agi_url}/non_police?pbx={plan.pbx}")
-    return "\n".join(lines) + "\n"
-
-
-def render_confbridge(plan: PbxDialplan) -> str:
-    """The ConfBridge menu of an operator in a three-way room (features.conf
-    keys do not reach a channel in ConfBridge): leave, and cancel the call
-    to the other platform while it rings. A key may not start with `#`:
-    confbridge.conf would read the line as a directive."""
-    for name in ("leave", "cancel"):
-        if plan.keys[name].startswith("#"):
-            raise ValueError(f"the {name} key {plan.keys[name]!r} cannot start with '#' in a ConfBridge menu")
-    return HEADER.format(pbx=plan.pbx) + f"""[{MENU}]
-type = menu
-{plan.keys['leave']} = leave_conference
-{plan.keys['cancel']} = dialplan_exec(linkdesk-conference-key,cancel,1)
-"""
-
-
-def write_files(plan: PbxDialplan, folder: Path) -> list[Path]:
-    """Write both files into `folder` (a PBX's astetcdir); return their paths."""
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in (("linkdesk-extensions.conf", render_extensions(plan)),
-                       ("linkdesk-features.conf", render_features(plan)),
-                       ("linkdesk-confbridge.conf", render_confbridge(plan))):
-        (folder / name).write_text(text)
-        written.append(folder / name)
-    return written

@@ -154,7 +154,22 @@ async def test_channel_facts_is_one_status_action_with_the_variables_list(peer):
     assert status.one("Variables") == ("UNIQUEID,CHANNEL(linkedid),CALLERID(num),CALLERID(num-pres),"
                                        "QUEUENAME,MEMBERINTERFACE")
     assert facts == {"uniqueid": "1712000000.41", "linkedid": "1712000000.40", "caller": "015112345678",
-                     "presentation": "allowed_not_screened", "queue": "hotline", "member": "PJSIP/2001"}
+                     "presentation": "allowed_not_screened", "queue": "hotline", "member": "PJSIP/2001",
+                     "channel": "PJSIP/trunk-00000007"}
+
+
+@on_loop
+async def test_channel_facts_behind_a_local_channel_member_are_the_citizens(peer):
+    # FreePBX-style member: the operator's phone is bridged with Local/…;2, whose
+    # other half ;1 is bridged with the citizen.
+    answers = [_status(["BRIDGEPEER=PJSIP/anonymous-00000003"]), _status(STATUS_VARIABLES)]
+    peer.replies["Status"] = lambda action: answers.pop(0)(action)
+    async with control_of(peer) as control:
+        facts = await control.channel_facts("Local/1101@from-queue-00000004;2")
+    first, second = sent(peer)
+    assert (first.one("Channel"), first.one("Variables")) == ("Local/1101@from-queue-00000004;1", "BRIDGEPEER")
+    assert second.one("Channel") == "PJSIP/anonymous-00000003"
+    assert facts["channel"] == "PJSIP/anonymous-00000003" and facts["uniqueid"] == "1712000000.41"
 
 
 @on_loop
@@ -165,8 +180,8 @@ async def test_channel_facts_reads_null_and_missing_values_as_empty(peer):
     async with control_of(peer) as control:
         facts = await control.channel_facts("PJSIP/trunk-00000007")
     assert facts == {"uniqueid": "1712000000.41", "linkedid": "1712000000.41", "caller": "",
-                     "presentation": "", "queue": "", "member": ""}
-    assert set(facts) == {key for key, _ in FACTS}
+                     "presentation": "", "queue": "", "member": "", "channel": "PJSIP/trunk-00000007"}
+    assert set(facts) == {key for key, _ in FACTS} | {"channel"}
 
 
 @on_loop

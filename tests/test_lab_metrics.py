@@ -80,7 +80,7 @@ async def test_a_day_in_miniature_is_counted_exactly(lab, phones, linkdesk):
         waited = float(answered.Timestamp) - float(joined.Timestamp)
         await citizen.finished(30)
         operator.stop()
-        keyed = phones.operator(lab["110"].operators[0], press="*1", press_after=1.0)
+        keyed = phones.operator(lab["110"].operators[0], press="*5", press_after=1.0)
         receivers = [phones.operator(op, answer_after=0.5) for op in lab["12345"].operators]
         handed = phones.citizen(lab["110"], "110", "13900000004", talk_seconds=3)
         await ami12345.wait_for("AgentConnect", CallerIDNum="13900000004", timeout=20)
@@ -185,7 +185,7 @@ async def test_the_disposition_key_marks_non_police_calls_for_the_diversion_rati
     try:
         await linkdesk.ready()
         async with EventRecorder(lab["12345"]) as ami12345:
-            operator = phones.operator(lab["110"].operators[0], press="*8 *1", press_after=1.0)
+            operator = phones.operator(lab["110"].operators[0], press="*8 *5", press_after=1.0)
             receivers = [phones.operator(op, answer_after=0.5) for op in lab["12345"].operators]
             phones.citizen(lab["110"], "110", "13900000008", talk_seconds=8)
             await ami12345.wait_for("AgentConnect", CallerIDNum="13900000008", timeout=20)

@@ -57,7 +57,7 @@ class ThreeWay:
 
 
 @contextlib.asynccontextmanager
-async def three_way_call(lab, phones, linkdesk, operator_keys: str = "*2"):
+async def three_way_call(lab, phones, linkdesk, operator_keys: str = "*6"):
     """A citizen with 110 operator 1101, who presses the warm key; 12345
     answers. Yields once all three are in the room; the citizen hangs up after."""
     async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
@@ -112,7 +112,7 @@ async def test_warm_transfer_puts_citizen_110_and_12345_in_one_room_with_their_r
 
 @on_loop
 async def test_110_leaves_by_key_and_citizen_and_12345_stay_together(lab, phones, linkdesk):
-    async with three_way_call(lab, phones, linkdesk, operator_keys="*2 *4") as call:
+    async with three_way_call(lab, phones, linkdesk, operator_keys="*6 *4") as call:
         room, ami110, operator_110, citizen = call.room, call.ami110, call.operator_110, call.citizen
         await operator_110.hung_up(15)
         left = await ami110.wait_for("ConfbridgeLeave", Conference=room)
@@ -150,7 +150,7 @@ async def test_12345_leaves_by_http_and_citizen_and_110_stay_then_110_leaves_and
 @on_loop
 async def test_no_answer_dissolves_the_room_and_citizen_and_110_talk_again(lab, phones, impatient_linkdesk):
     async with EventRecorder(lab["110"]) as ami110:
-        operator_110 = phones.operator(lab["110"].operators[0], press="*2", press_after=1.0)
+        operator_110 = phones.operator(lab["110"].operators[0], press="*6", press_after=1.0)
         for op in lab["12345"].operators:
             phones.operator(op, answer_after=30.0)
         citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=20)

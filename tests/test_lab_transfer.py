@@ -67,7 +67,7 @@ async def _receiving_channel_caller(ami12345, answered) -> str:
 @on_loop
 async def test_blind_transfer_by_the_dtmf_key_on_a_sip_softphone(lab, phones, linkdesk):
     async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
-        operator_110, receivers, citizen = _call_with_keys(lab, phones, "*1")
+        operator_110, receivers, citizen = _call_with_keys(lab, phones, "*5")
         await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
 
         answered = await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN)
@@ -123,7 +123,7 @@ async def test_linkdesk_killed_between_key_press_and_answer_still_completes(lab,
     try:
         await first.ready()
         async with EventRecorder(lab["12345"]) as ami12345:
-            phones.operator(lab["110"].operators[0], press="*1", press_after=1.0)
+            phones.operator(lab["110"].operators[0], press="*5", press_after=1.0)
             receivers = [phones.operator(op, answer_after=4.0) for op in lab["12345"].operators]
             citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=15)
             dialing = await until(lambda: [t for t in _stored_transfers(first.store) if t["state"] == "dialing"])
@@ -173,7 +173,7 @@ async def _assert_cancelled_and_the_citizen_stayed(ami12345, operator_110, citiz
 @on_loop
 async def test_the_cancel_key_stops_a_ringing_warm_transfer_and_the_citizen_stays(lab, phones, linkdesk):
     async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
-        operator_110, receivers, citizen = _call_with_keys(lab, phones, "*2 *0", answer_after=30.0,
+        operator_110, receivers, citizen = _call_with_keys(lab, phones, "*6 *7", answer_after=30.0,
                                                            talk_seconds=10)
         await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
         await ami12345.wait_for("AgentCalled", CallerIDNum=CITIZEN)

@@ -31,21 +31,24 @@ def test_the_readme_configuration_sample_loads_as_printed_for_serve(tmp_path):
     assert (config.dialplans["12345"].trunk, config.dialplans["12345"].emergency) == ("to-110", ("110",))
 
 
-def test_dialplan_render_reads_the_same_file_without_any_secret(tmp_path, capsys):
+def test_site_render_reads_the_same_file_and_without_a_secret_skips_only_the_manager_user(tmp_path, capsys):
     path = tmp_path / "linkdesk.toml"
     path.write_text(configuration_sample())
-    assert main(["dialplan", "render", "--pbx", "12345", "--config", str(path), "--out", str(tmp_path)]) == 0
-    features = (tmp_path / "linkdesk-features.conf").read_text()
+    out = tmp_path / "etc"
+    assert main(["site", "render", "--pbx", "12345", "--config", str(path), "--out", str(out)]) == 0
+    features = (out / "linkdesk-features.conf").read_text()
     assert "linkdesk_emergency => *9,self,AGI,agi://127.0.0.1:4573/transfer?pbx=12345&to=110&lane=emergency" \
         in features
-    assert "PJSIP/${EXTEN}@to-110," in (tmp_path / "linkdesk-extensions.conf").read_text()
+    assert "PJSIP/${EXTEN}@to-110," in (out / "linkdesk-extensions.conf").read_text()
+    assert not (out / "linkdesk-manager.conf").exists()
+    assert "skipped linkdesk-manager.conf" in capsys.readouterr().out
 
 
-def test_dialplan_render_names_a_pbx_without_dialplan_settings(tmp_path, capsys):
+def test_site_render_names_a_pbx_without_dialplan_settings(tmp_path, capsys):
     path = tmp_path / "serve.toml"
     path.write_text('[pbx.110]\nsecret = "x"\n')
-    assert main(["dialplan", "render", "--pbx", "110", "--config", str(path), "--out", str(tmp_path)]) == 2
-    assert "no [pbx.110.dialplan] settings" in capsys.readouterr().err
+    assert main(["site", "render", "--pbx", "110", "--config", str(path), "--out", str(tmp_path)]) == 2
+    assert "pbx.110.dialplan: no such table" in capsys.readouterr().err
 
 
 def test_the_error_table_is_the_codes_own():

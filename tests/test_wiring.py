@@ -122,10 +122,47 @@ async def test_the_transfer_route_with_the_pbx_link_down_tells_the_dialplan_ami_
     sent = await chat.asterisk_sends(env_block("transfer?pbx=110&to=12345"))
     assert sent == b'GET VARIABLE "BRIDGEPEER"\n'
     sent = await chat.asterisk_sends(b"200 result=1 (PJSIP/anonymous-00000001)\n")
+    assert sent == b'GET VARIABLE "LINKDESK_DESK"\n'
+    sent = await chat.asterisk_sends(b"200 result=1 (110)\n")
     assert sent == b'SET VARIABLE "LINKDESK_RESULT" "error"\n'
     sent = await chat.asterisk_sends(b"200 result=1\n")
     assert sent == b'SET VARIABLE "LINKDESK_REASON" "ami-not-connected"\n'
     assert await chat.ended() == "ami-not-connected"
+
+
+@on_loop
+async def test_a_transfer_key_pressed_on_a_channel_that_is_not_an_operators_is_refused_and_nothing_is_stored(process):
+    chat = Chat(process.agi.routes)
+    sent = await chat.asterisk_sends(env_block("transfer?pbx=110&to=12345"))
+    sent = await chat.asterisk_sends(b"200 result=1 (PJSIP/1101-00000002)\n")    # the citizen pressed: peer is the operator
+    assert sent == b'GET VARIABLE "LINKDESK_DESK"\n'
+    sent = await chat.asterisk_sends(b"200 result=0\n")                          # unset: not an operator's channel
+    assert sent == b'SET VARIABLE "LINKDESK_RESULT" "error"\n'
+    sent = await chat.asterisk_sends(b"200 result=1\n")
+    assert sent == b'SET VARIABLE "LINKDESK_REASON" "transfer-not-operator"\n'
+    assert await chat.ended() == "transfer-not-operator"
+    assert process.store.db.conn.execute("SELECT count(*) FROM transfers").fetchone() == (0,)
+
+
+@on_loop
+async def test_the_inbound_route_ignores_x_linkdesk_headers_on_a_call_that_did_not_come_over_the_trunk(process, caplog):
+    chat = Chat(process.agi.routes)
+    sent = await chat.asterisk_sends(env_block("inbound?trunk=to-12345"))
+    assert sent == b'GET VARIABLE "CHANNEL(endpoint)"\n'
+    sent = await chat.asterisk_sends(b"200 result=1 (anonymous)\n")
+    assert sent == b'SET VARIABLE "LINKDESK_RESULT" "error"\n'        # no LINKDESK_ORDER_ID / CALLER set
+    sent = await chat.asterisk_sends(b"200 result=1\n")
+    assert sent == b'SET VARIABLE "LINKDESK_REASON" "inbound-not-trunk"\n'
+    assert await chat.ended() == "inbound-not-trunk"
+    assert "X-Linkdesk headers ignored" in caplog.text and "'anonymous'" in caplog.text
+
+
+@on_loop
+async def test_the_inbound_route_reads_the_headers_on_the_trunk(process):
+    chat = Chat(process.agi.routes)
+    await chat.asterisk_sends(env_block("inbound?trunk=to-12345"))
+    sent = await chat.asterisk_sends(b"200 result=1 (to-12345)\n")
+    assert sent == b'GET VARIABLE "PJSIP_HEADER(read,X-Linkdesk-Order)"\n'
 
 
 @on_loop

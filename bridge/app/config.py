@@ -18,7 +18,8 @@ from linkdesk.ami.connection import AmiEndpoint
 from linkdesk.bridge.core.outbox import DeliveryTiming
 from linkdesk.bridge.core.transfer_model import TransferPlan
 from linkdesk.bridge.core.units import LinkageUnit, UnitConfigError, unit_from_config
-from linkdesk.dialplan.render import DEFAULT_KEYS, PbxDialplan
+from linkdesk.dialplan.keys import DEFAULT_KEYS, KitError, check_keys
+from linkdesk.dialplan.render import PbxDialplan
 
 
 class ConfigError(ValueError):
@@ -90,7 +91,7 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
     return Config(http=http, agi=_agi(raw.get("agi", {})), pbxs=pbxs, plans=plans,
                   tokens=_tokens(raw.get("tokens", {}), env), units=_units(raw.get("units", {})),
                   delivery=_delivery(raw.get("orders", {})), metrics=_metrics(raw.get("metrics", {})),
-                  dialplans={name: _dialplan(name, table["dialplan"], plans[name])
+                  dialplans={name: _dialplan(name, table, plans[name], env)
                              for name, table in tables.items() if "dialplan" in table},
                   **({"store_path": store["path"]} if "path" in store else {}),
                   **({"store_sync": store["sync"]} if "sync" in store else {}))
@@ -183,20 +184,36 @@ def _pbx(name: str, table: dict, env: Mapping[str, str], logins: bool) -> AmiEnd
                        secret=_secret(name, fields, env) if logins else "")
 
 
-def _dialplan(name: str, table: dict, plan: TransferPlan) -> PbxDialplan:
-    """[pbx.NAME.dialplan], with the targets of the PBX's transfer plan on each lane."""
+def _dialplan(name: str, pbx: dict, plan: TransferPlan, env: Mapping[str, str]) -> PbxDialplan:
+    """[pbx.NAME.dialplan], with the targets of the PBX's transfer plan on each
+    lane and the PBX's AMI login (for the manager.conf user; its secret if known)."""
     where = f"pbx.{name}.dialplan"
-    fields = _typed(table, {"trunk": str, "home_queue": str, "agi_url": str, "keys": dict}, where)
+    fields = _typed(pbx["dialplan"], {"trunk": str, "home_queue": str, "agi_url": str, "keys": dict,
+                                      "queues": list, "digit_timeout": int, "ami_permit": str}, where)
     missing = {"trunk", "home_queue"} - set(fields)
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(sorted(missing))}")
     keys = fields.pop("keys", {})
     unknown = set(keys) - set(DEFAULT_KEYS)
-    if unknown or not all(isinstance(key, str) and key for key in keys.values()):
-        raise ConfigError(f"{where}.keys: each of {', '.join(DEFAULT_KEYS)} is a key sequence like \"*1\"")
+    if unknown:
+        raise ConfigError(f"{where}.keys: unknown key(s) {', '.join(sorted(unknown))}; "
+                          f"each of {', '.join(DEFAULT_KEYS)} is a key sequence like \"*5\"")
+    keys = {**DEFAULT_KEYS, **keys}
+    try:
+        check_keys(keys, where)
+    except KitError as exc:
+        raise ConfigError(str(exc)) from None
+    queues = fields.pop("queues", [fields["home_queue"]])
+    if not all(isinstance(queue, str) and queue for queue in queues) or fields["home_queue"] not in queues:
+        raise ConfigError(f"{where}.queues: a list of queue names that includes home_queue {fields['home_queue']!r}")
     lanes = {lane: tuple(to for to, on in plan.targets if on == lane) for lane in ("normal", "emergency")}
-    return PbxDialplan(pbx=name, targets=lanes["normal"], emergency=lanes["emergency"],
-                       keys={**DEFAULT_KEYS, **keys}, **fields)
+    try:
+        secret = _secret(name, pbx, env)
+    except ConfigError:
+        secret = None     # rendering everything but the manager.conf user needs no secret
+    return PbxDialplan(pbx=name, targets=lanes["normal"], emergency=lanes["emergency"], keys=keys,
+                       queues=tuple(queues), ami_user=pbx.get("username", "linkdesk"), ami_secret=secret,
+                       **fields)
 
 
 def _secret(name: str, fields: dict, env: Mapping[str, str]) -> str:

@@ -50,7 +50,7 @@ async def _demo(workdir: Path, specs, http_port: int) -> int:
             watcher.start()
             await watcher.wait_logged_in(10)
         timeline.say("citizen", f"{CITIZEN} dials 110")
-        phones.operator(specs["110"].operators[0], press="*1", press_after=2.0)
+        phones.operator(specs["110"].operators[0], press="*5", press_after=2.0)
         receivers = [phones.operator(op, answer_after=1.0) for op in specs["12345"].operators]
         citizen = phones.citizen(specs["110"], "110", CITIZEN, talk_seconds=6)
         await citizen.finished(60)

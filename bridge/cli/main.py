@@ -14,6 +14,7 @@ from linkdesk.bridge.app.config import ConfigError, load_config
 from linkdesk.bridge.cli import orders as orders_cli
 from linkdesk.bridge.lab import prometheus
 from linkdesk.bridge.lab.layout import LabError, default_paths, lab_base, load_specs
+from linkdesk.dialplan.keys import KitError
 
 
 def _say(message: str) -> None:
@@ -46,22 +47,59 @@ def _lab(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dialplan(args: argparse.Namespace) -> int:
+def _render(args: argparse.Namespace) -> int:
+    """`linkdesk site render` (also `dialplan render`): the whole kit for one PBX."""
     from pathlib import Path
 
-    from linkdesk.dialplan.render import write_files
+    from linkdesk.dialplan.kit import add_includes, kit, skipped, write_kit
+    from linkdesk.dialplan.site_check import unknown_names
 
+    plan = _site_plan(args)
+    out = Path(args.out)
+    unknown = unknown_names(plan, out)
+    if unknown:
+        raise KitError("; ".join(unknown) + " (nothing written)")
+    for path in write_kit(plan, out, args.layout):
+        _say(f"wrote {path}")
+    for note in skipped(plan):
+        _say(f"skipped {note}")
+    _say("each goes into the site's files with:")
+    for item in kit(plan, args.layout):
+        _say(f"  {item.include_line:42} in {item.include_from} ({'at the top' if item.position == 'top' else 'at the end'})")
+    if args.add_includes:
+        for path in add_includes(kit(plan, args.layout), out):
+            _say(f"added the #include line to {path}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    """`linkdesk site check --etc DIR`: what a site's Asterisk config lacks for linkdesk."""
+    from pathlib import Path
+
+    from linkdesk.dialplan.site_check import check_site
+
+    findings = check_site(_site_plan(args), Path(args.etc), args.layout)
+    for finding in findings:
+        _say(str(finding))
+    problems = [f for f in findings if f.is_problem]
+    _say(f"{len(problems)} problem(s), {len(findings) - len(problems)} note(s)" if findings
+         else f"{args.etc}: ready for linkdesk (PBX {args.pbx})")
+    return 1 if problems else 0
+
+
+def _site_plan(args: argparse.Namespace):
     if not (args.lab or args.config):
         raise LabError("give --config FILE (with [pbx.NAME.dialplan] tables) or --lab")
     config = load_config(args.config, base=lab_base() if args.lab else None, logins=False)
     plan = config.dialplans.get(args.pbx)
     if plan is None:
         known = ", ".join(sorted(config.dialplans)) or "none"
-        print(f"linkdesk: no [pbx.{args.pbx}.dialplan] settings (PBXs with them: {known})", file=sys.stderr)
-        return 2
-    for path in write_files(plan, Path(args.out)):
-        _say(f"wrote {path}")
-    return 0
+        raise ConfigError(f"pbx.{args.pbx}.dialplan: no such table (PBXs with one: {known})")
+    missing = sorted({to for to, _ in config.plans[args.pbx].targets} - set(config.plans))
+    if missing:
+        raise ConfigError(f"pbx.{args.pbx}.transfer: names platform(s) {', '.join(missing)}, "
+                          "but the config has no [pbx.NAME] for them")
+    return plan
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -96,14 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--http-port", type=int, default=8573)
     demo.set_defaults(func=_demo)
 
-    dialplan = commands.add_parser("dialplan", help="the Asterisk files linkdesk needs")
-    dialplan_commands = dialplan.add_subparsers(dest="dialplan_command", required=True)
-    render = dialplan_commands.add_parser("render", help="write linkdesk-extensions.conf, linkdesk-features.conf and linkdesk-confbridge.conf")
-    render.add_argument("--pbx", required=True, help="which PBX (e.g. 110)")
-    render.add_argument("--out", default=".", help="folder to write into (the PBX's astetcdir)")
-    render.add_argument("--config", help="TOML config with [pbx.NAME.dialplan] tables")
-    render.add_argument("--lab", action="store_true", help="render for the lab PBXs")
-    dialplan.set_defaults(func=_dialplan)
+    site = commands.add_parser("site", help="the Asterisk kit a site needs: render it, check a site's config")
+    site_commands = site.add_subparsers(dest="site_command", required=True)
+    _site_arguments(site_commands.add_parser("render", help="write the kit for one PBX"), render=True)
+    _site_arguments(site_commands.add_parser("check", help="report clashes and gaps in a site's config"))
+    dialplan = commands.add_parser("dialplan", help="the same as `site render`, by its old name")
+    _site_arguments(dialplan.add_subparsers(dest="dialplan_command", required=True).add_parser(
+        "render", help="write the kit for one PBX"), render=True)
 
     orders_cli.add_parser(commands)
 
@@ -119,11 +156,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _site_arguments(command: argparse.ArgumentParser, render: bool = False) -> None:
+    command.add_argument("--pbx", required=True, help="which PBX (e.g. 110)")
+    command.add_argument("--config", help="TOML config with [pbx.NAME.dialplan] tables")
+    command.add_argument("--lab", action="store_true", help="for the lab PBXs")
+    command.add_argument("--layout", choices=("plain", "freepbx"), default="plain",
+                         help="plain Asterisk (#include lines) or FreePBX (*_custom.conf files)")
+    if render:
+        command.add_argument("--out", default=".", help="folder to write into (the PBX's astetcdir)")
+        command.add_argument("--add-includes", action="store_true",
+                             help="also add the #include lines to the site's files where missing")
+        command.set_defaults(func=_render)
+    else:
+        command.add_argument("--etc", required=True, help="the site's Asterisk config folder (e.g. /etc/asterisk)")
+        command.set_defaults(func=_check)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (LabError, ConfigError) as exc:
+    except (LabError, ConfigError, KitError) as exc:
         print(f"linkdesk: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -30,6 +30,7 @@ REASONS: dict[str, tuple[int, str]] = {
     "transfer-not-found": (404, "no such transfer for this platform"),
     "transfer-conflict": (409, "the call already has an active transfer"),
     "transfer-not-bridged": (409, "the operator is in no call, or the citizen's channel is gone"),
+    "transfer-not-operator": (403, "the key was pressed on a channel that is not an operator's"),
     "transfer-not-active": (409, "the call or room has no transfer to cancel"),
     "transfer-not-cancellable": (409, "the citizen has already been handed over (or the transfer is blind)"),
     "transfer-pbx-unknown": (400, "no such PBX"),
@@ -72,6 +73,7 @@ REASONS: dict[str, tuple[int, str]] = {
     "agi-idle-timeout": (408, "the agi_* block did not arrive in time (logged only)"),
     "agi-peer-refused": (403, "the peer is not in allowed_peers (logged only)"),
     "inbound-bad-order": (400, "X-Linkdesk-Order is not an order id"),
+    "inbound-not-trunk": (403, "X-Linkdesk-* headers on a call that did not come over the trunk: ignored"),
 }
 
 

@@ -14,7 +14,10 @@ from linkdesk.bridge.core.transfer_model import Move
 class PbxControl(Protocol):
     """The PBX operations the services use."""
 
-    async def channel_facts(self, channel: str) -> dict[str, str]: ...
+    async def channel_facts(self, channel: str) -> dict[str, str]:
+        """uniqueid, linkedid, caller, presentation, queue, member of the
+        citizen's channel; `channel`: its name when it differs from the one
+        asked for (the citizen behind a Local channel queue member). {}: gone."""
 
     async def bridged_call(self, operator: str) -> tuple[str, str] | None: ...
 

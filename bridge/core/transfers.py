@@ -52,6 +52,7 @@ class TransferService:
         facts = await waited.on(control.channel_facts(req.citizen_channel))
         if not facts.get("uniqueid"):
             raise TransferError("transfer-not-bridged", f"no live citizen channel {req.citizen_channel!r}")
+        req.citizen_channel = facts.get("channel") or req.citizen_channel
         transfer = self._store_new(req, plan, facts, received_at)
         try:
             if req.mode == "warm":

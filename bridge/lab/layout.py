@@ -1,8 +1,9 @@
 """Where the lab lives and what each lab PBX offers: ports, AMI user, numbers.
 
-Ports, the AMI user and operator contacts are read from each PBX's own
-.conf files under `asterisk-config/`; numbers and queues from
-`asterisk-config/lab.toml`. Nothing is written down twice.
+Ports and operator contacts are read from each PBX's own .conf files under
+`asterisk-config/`; numbers, queues and linkdesk's AMI login from
+`asterisk-config/lab.toml` (the kit renders the login into manager.conf).
+Nothing is written down twice.
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ def lab_settings(paths: Paths) -> dict:
     lab = tomllib.loads((paths.config_dir / "lab.toml").read_text())
     pbx = {name: {"host": spec.ami_host, "ami_port": spec.ami_port, "username": spec.ami_user,
                   "secret": spec.ami_secret, "transfer": lab["pbx"][name].get("transfer", {}),
-                  "dialplan": {"trunk": spec.trunk_endpoint, "home_queue": spec.queues["intake"]}}
+                  "dialplan": {"trunk": spec.trunk_endpoint, "home_queue": spec.queues["intake"],
+                               "queues": list(lab["pbx"][name]["operator_queues"])}}
            for name, spec in load_specs(paths).items()}
     return {"pbx": pbx, "tokens": lab.get("tokens", {}), "units": lab.get("units", {})}
 
@@ -133,15 +135,14 @@ def _spec(folder: Path, name: str, numbers: dict) -> PbxSpec:
     manager = parse_conf((folder / "manager.conf").read_text(), str(folder / "manager.conf"))
     pjsip = parse_conf((folder / "pjsip.conf").read_text(), str(folder / "pjsip.conf"))
     general = find_section(manager, "general")
-    user = find_section(manager, "linkdesk")
     sip_host, sip_port = _host_port(find_section(pjsip, "transport-udp", "transport").get("bind"))
     return PbxSpec(
         name=name,
         platform=numbers["platform"],
         ami_host=general.get("bindaddr", "127.0.0.1"),
         ami_port=int(general.get("port", "5038")),
-        ami_user=user.name,
-        ami_secret=user.get("secret", ""),
+        ami_user=numbers["ami"]["username"],
+        ami_secret=numbers["ami"]["secret"],
         sip_host=sip_host,
         sip_port=sip_port,
         intake_number=numbers["intake_number"],

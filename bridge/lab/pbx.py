@@ -17,7 +17,7 @@ import time
 
 from linkdesk.bridge.lab.agi_entry import install_agi_entry
 from linkdesk.bridge.lab.layout import LabError, Paths, PbxSpec, lab_dialplans
-from linkdesk.dialplan.render import write_files
+from linkdesk.dialplan.kit import add_includes, kit, write_kit
 from linkdesk.bridge.lab.root import Log, root_problem
 from linkdesk.bridge.lab.procs import ProcessRecord, processes_in_root, record_of, stop_process
 
@@ -123,14 +123,20 @@ def _port_free(kind: str, host: str, port: int) -> bool:
 
 
 def _install_config(paths: Paths, name: str) -> None:
+    """A PBX's config as a site has it: Debian's stock files (the root's
+    /etc/asterisk), the site layer (asterisk-config/common and /NAME: endpoints,
+    queues, numbers, ports) over them, then linkdesk's rendered kit and its
+    `#include` lines in the stock files that need them."""
     etc = paths.root / paths.etc_in_root(name).lstrip("/")
     if etc.exists():
         shutil.rmtree(etc)
-    etc.mkdir(parents=True)
+    shutil.copytree(paths.root / "etc" / "asterisk", etc)
     for source in (paths.config_dir / "common", paths.config_dir / name):
         for conf in source.glob("*.conf"):
             shutil.copy2(conf, etc / conf.name)
-    write_files(lab_dialplans(paths)[name], etc)
+    plan = lab_dialplans(paths)[name]
+    write_kit(plan, etc)
+    add_includes(kit(plan), etc)
     var = paths.root / paths.var_in_root(name).lstrip("/")
     for sub in VAR_DIRS:
         (var / sub).mkdir(parents=True, exist_ok=True)

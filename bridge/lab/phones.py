@@ -90,7 +90,7 @@ class SippPhone:
 
 def _keys(press: str, after: float, workdir: Path) -> str:
     """Scenario steps that send `press` as RFC 4733 events, `after` s after
-    answering; a space in `press` is a 2 s pause ("*2 *0": warm, then cancel)."""
+    answering; a space in `press` is a 2 s pause ("*6 *7": warm, then cancel)."""
     steps = []
     for number, keys in enumerate(press.split()):
         pcap = workdir / f"keys-{number}-{keys.encode().hex()}.pcap"
@@ -136,7 +136,7 @@ class SippPhones:
     def operator(self, operator: Operator, answer_after: float = 0.3, press: str = "",
                  press_after: float = 1.0) -> SippPhone:
         """The softphone of `operator`: rings, answers after `answer_after` s,
-        presses the keys `press` (e.g. "*1") `press_after` s later, waits for BYE."""
+        presses the keys `press` (e.g. "*5") `press_after` s later, waits for BYE."""
         scenario = self.workdir / f"operator-{operator.extension}-{len(self.started)}.xml"
         scenario.write_text((SCENARIOS / "operator.xml").read_text().replace("<!--KEYS-->", _keys(press, press_after, self.workdir)))
         # Not `-m 1`: the PBX qualifies phones with OPTIONS, which -aa answers
