@@ -29,8 +29,9 @@ def endpoint_of(spec: PbxSpec) -> AmiEndpoint:
 class EventRecorder:
     """Records every AMI event of one PBX and waits for the ones a test expects."""
 
-    def __init__(self, spec: PbxSpec):
-        self.connection = AmiConnection(endpoint_of(spec), asyncio.get_running_loop())
+    def __init__(self, spec: PbxSpec, events: str = "system,call,agent,user"):
+        """`events`: the AMI event classes to record (add "dtmf" for key presses)."""
+        self.connection = AmiConnection(endpoint_of(spec), asyncio.get_running_loop(), events=events)
         self.events: list = []
         self._changed = asyncio.Event()
         self.connection.subscribe("*", self._record)

@@ -82,8 +82,9 @@ def _check(args: argparse.Namespace) -> int:
     for finding in findings:
         _say(str(finding))
     problems = [f for f in findings if f.is_problem]
-    _say(f"{len(problems)} problem(s), {len(findings) - len(problems)} note(s)" if findings
-         else f"{args.etc}: ready for linkdesk (PBX {args.pbx})")
+    notes = len(findings) - len(problems)
+    _say(f"{len(problems)} problem(s), {notes} note(s)" if problems
+         else f"{args.etc}: ready for linkdesk (PBX {args.pbx}){f'; {notes} note(s)' if notes else ''}")
     return 1 if problems else 0
 
 

@@ -116,10 +116,16 @@ class SippPhones:
         self.started: list[SippPhone] = []
 
     def citizen(self, pbx: PbxSpec, number: str, caller: str, talk_seconds: float = 2.0,
-                withheld: bool = False) -> SippPhone:
+                withheld: bool = False, press: str = "", press_after: float = 1.0,
+                headers: tuple[str, ...] = ()) -> SippPhone:
         """A citizen with number `caller` dials `number` on `pbx`, talks, hangs up.
-        `withheld`: the number goes only in P-Asserted-Identity, with Privacy: id."""
+        `withheld`: the number goes only in P-Asserted-Identity, with Privacy: id.
+        `press`: keys the citizen presses `press_after` s after being answered.
+        `headers`: extra INVITE header lines (e.g. a forged X-Linkdesk-Order)."""
         text = (SCENARIOS / "citizen.xml").read_text().replace("TALK_MS", str(int(talk_seconds * 1000)))
+        text = text.replace("<!--KEYS-->", _keys(press, press_after, self.workdir) if press else "")
+        for header in headers:
+            text = text.replace("Subject: linkdesk lab citizen\n", f"Subject: linkdesk lab citizen\n      {header}\n", 1)
         if withheld:
             text = text.replace('From: "[$caller]" <sip:[$caller]@[local_ip]:[local_port]>',
                                 'From: "Anonymous" <sip:anonymous@anonymous.invalid>')
