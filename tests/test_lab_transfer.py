@@ -10,6 +10,7 @@ import pytest
 from ami_probe import EventRecorder, on_loop
 from linkdesk.bridge.lab.phones import sip_header
 from lab_linkdesk import LAB_TOKENS, Linkdesk
+from linkdesk.bridge.lab.layout import default_paths
 from polling import until
 
 CITIZEN = "13800138000"
@@ -170,8 +171,21 @@ async def _assert_cancelled_and_the_citizen_stayed(ami12345, operator_110, citiz
     assert not any("AgentConnect" == e.name for e in ami12345.events)
 
 
+def pbx_log_size(pbx: str) -> int:
+    """Where PBX `pbx`'s console log ends now; `pbx_log_since` reads what comes after."""
+    log = default_paths().run_dir / f"{pbx}.console.log"
+    return log.stat().st_size if log.exists() else 0
+
+
+def pbx_log_since(pbx: str, offset: int) -> str:
+    with open(default_paths().run_dir / f"{pbx}.console.log", "rb") as log:
+        log.seek(offset)
+        return log.read().decode(errors="replace")
+
+
 @on_loop
 async def test_the_cancel_key_stops_a_ringing_warm_transfer_and_the_citizen_stays(lab, phones, linkdesk):
+    log_start = pbx_log_size("110")
     async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
         operator_110, receivers, citizen = _call_with_keys(lab, phones, "*6 *7", answer_after=30.0,
                                                            talk_seconds=10)
@@ -180,6 +194,10 @@ async def test_the_cancel_key_stops_a_ringing_warm_transfer_and_the_citizen_stay
         cancelled = await until(lambda: [t for t in _stored_transfers(linkdesk.store) if t["state"] == "cancelled"])
         assert cancelled[0]["mode"] == "warm"
         await _assert_cancelled_and_the_citizen_stayed(ami12345, operator_110, citizen)
+    # The room's cancel key runs as dialplan_exec, not a Gosub: no Return() error for it.
+    pressed = await until(lambda: (text := pbx_log_since("110", log_start)) if "linkdesk-conference-key" in text
+                          else None, timeout=10)
+    assert "Return without Gosub" not in pressed
 
 
 @on_loop
