@@ -1,13 +1,15 @@
 """A reader for Asterisk's .conf format, enough to find ports, users and numbers.
 
-Asterisk's own parser handles templates (`[name](!)`, `[name](tpl)`), `=>`
-and `;` comments; pyst2's `asterisk.config` stops at templates, so linkdesk
-reads the few files it needs itself.
+Asterisk's own parser handles templates (`[name](!)`, `[name](tpl)`), `=>`,
+`;` comments and `#include`; pyst2's `asterisk.config` stops at templates, so
+linkdesk reads the few files it needs itself.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -35,8 +37,13 @@ class ConfError(ValueError):
     """A line of an Asterisk .conf file that cannot be read."""
 
 
-def parse_conf(text: str, source: str = "<conf>") -> list[Section]:
-    """Every section of an Asterisk .conf text, templates included, in order."""
+_INCLUDE = re.compile(r'#include\s+["<]?([^">]+?)[">]?\s*$')
+
+
+def parse_conf(text: str, source: str = "<conf>", include=None) -> list[Section]:
+    """Every section of an Asterisk .conf text, templates included, in order.
+    `include(name)`, if given, returns the sections of an `#include`d file,
+    which take that line's place; without it `#` lines are skipped."""
     sections: list[Section] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = _strip_comment(raw).strip()
@@ -45,7 +52,8 @@ def parse_conf(text: str, source: str = "<conf>") -> list[Section]:
         if line.startswith("["):
             sections.append(_section_header(line, f"{source}:{number}"))
         elif line.startswith("#"):
-            continue
+            if include and (match := _INCLUDE.match(line)):
+                sections.extend(include(match.group(1)))
         elif not sections:
             raise ConfError(f"{source}:{number}: option outside any section")
         else:
@@ -53,15 +61,38 @@ def parse_conf(text: str, source: str = "<conf>") -> list[Section]:
     return sections
 
 
+def read_conf(path: Path) -> list[Section]:
+    """Every section of the .conf file at `path` and of the files it
+    `#include`s (named relative to its folder), in the order Asterisk reads them."""
+    return parse_conf(path.read_text(), str(path), include=lambda name: read_conf(path.parent / name))
+
+
 def find_section(sections: list[Section], name: str, type_: str | None = None) -> Section:
-    """The non-template section called `name` (of `type = type_` if given)."""
-    for section in sections:
+    """The non-template section called `name` (of `type = type_` if given), as
+    Asterisk sees it: its templates' options first, then its own. ConfError
+    if there is none, or if it names a template that is not defined before it."""
+    for index, section in enumerate(sections):
         if section.name != name or section.is_template:
             continue
-        if type_ is None or section.get("type") == type_:
-            return section
+        full = _inherited(sections[:index], section)
+        if type_ is None or full.get("type") == type_:
+            return full
     wanted = f"{name} (type={type_})" if type_ else name
     raise ConfError(f"no section [{wanted}]")
+
+
+def _inherited(before: list[Section], section: Section) -> Section:
+    """`section` with the options of its templates (each the last section of
+    that name defined before it, with its own templates) ahead of its own."""
+    options: list[tuple[str, str]] = []
+    for parent in section.templates:
+        if parent == "!":
+            continue
+        index = next((i for i in range(len(before) - 1, -1, -1) if before[i].name == parent), None)
+        if index is None:
+            raise ConfError(f"[{section.name}] inherits from [{parent}], which is not defined before it")
+        options += _inherited(before[:index], before[index]).options
+    return Section(section.name, section.templates, options + section.options)
 
 
 def _strip_comment(line: str) -> str:
