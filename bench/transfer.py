@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from linkdesk.ami.connection import AmiConnection, AmiEndpoint  # noqa: E402
 from linkdesk.bridge.lab import pbx as lab_pbx  # noqa: E402
-from linkdesk.bridge.lab.layout import Operator, default_paths, load_specs  # noqa: E402
+from linkdesk.bridge.lab.layout import default_paths, load_specs  # noqa: E402
 from linkdesk.bridge.lab.phones import SippPhones  # noqa: E402
 from lab_linkdesk import Linkdesk  # noqa: E402
 
@@ -57,10 +57,9 @@ async def one_round(specs, phones: SippPhones, dtmf: list, service: Linkdesk) ->
 async def concurrent_round(specs, phones: SippPhones, dtmf: list, service: Linkdesk, count: int) -> list[dict]:
     """`count` citizens at once through the bench queue; one result per transfer."""
     dtmf.clear()
-    operators = [phones.operator(Operator(str(1201 + n), "127.0.0.1", 5181 + n), press="*1", press_after=1.0)
-                 for n in range(20)]
-    receivers = [phones.operator(Operator(str(2201 + n), "127.0.0.1", 5281 + n), answer_after=0.5)
-                 for n in range(20)]
+    bench = {"110": [str(1201 + n) for n in range(20)], "12345": [str(2201 + n) for n in range(20)]}
+    operators = [phones.operator(specs["110"].phone(ext), press="*1", press_after=1.0) for ext in bench["110"]]
+    receivers = [phones.operator(specs["12345"].phone(ext), answer_after=0.5) for ext in bench["12345"]]
     await asyncio.sleep(2.5)  # the phones qualified by their PBXs
     citizens = [phones.citizen(specs["110"], "1108", f"139{n:08d}", talk_seconds=15) for n in range(count)]
     for citizen in citizens:

@@ -1,8 +1,8 @@
-"""Where the lab lives and what each lab PBX offers: ports, AMI user, numbers.
+"""Where the lab lives and what each lab PBX offers: ports, AMI user, numbers, phones.
 
-Ports, the AMI user and operator contacts are read from each PBX's own
-.conf files under `asterisk-config/`; numbers and queues from
-`asterisk-config/lab.toml`. Nothing is written down twice.
+Ports and the AMI user are read from each PBX's own .conf files under
+`asterisk-config/`; numbers, queues and the ports the lab's sipp phones
+listen on from `asterisk-config/lab.toml`. Nothing is written down twice.
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ def default_paths() -> Paths:
 
 @dataclass(frozen=True)
 class Operator:
+    """A lab phone: its extension and where its sipp listens."""
+
     extension: str
     sip_host: str
     sip_port: int
@@ -78,8 +80,18 @@ class PbxSpec:
     special_number: str | None
     queues: dict[str, str]
     operators: tuple[Operator, ...]
+    phones: dict[str, Operator]
     trunk_endpoint: str
     outbound_context: str
+
+    def phone(self, extension: str) -> Operator:
+        """The lab phone of `extension` (an operator, a bench phone, the gas
+        line); LabError if this PBX has none."""
+        try:
+            return self.phones[extension]
+        except KeyError:
+            raise LabError(f"PBX {self.name} has no lab phone {extension}: "
+                           f"see [pbx.{self.name}.phones] in asterisk-config/lab.toml") from None
 
     def as_dict(self) -> dict:
         return {
@@ -135,6 +147,9 @@ def _spec(folder: Path, name: str, numbers: dict) -> PbxSpec:
     general = find_section(manager, "general")
     user = find_section(manager, "linkdesk")
     sip_host, sip_port = _host_port(find_section(pjsip, "transport-udp", "transport").get("bind"))
+    # The lab's phones run beside their PBX, so they listen on its SIP host.
+    phones = {ext: Operator(ext, sip_host, port)
+              for ext, port in _phone_ports(numbers["phones"]).items()}
     return PbxSpec(
         name=name,
         platform=numbers["platform"],
@@ -147,16 +162,22 @@ def _spec(folder: Path, name: str, numbers: dict) -> PbxSpec:
         intake_number=numbers["intake_number"],
         special_number=numbers.get("special_number"),
         queues=dict(numbers["queues"]),
-        operators=tuple(_operator(pjsip, ext) for ext in numbers["operators"]),
+        operators=tuple(phones[ext] for ext in numbers["operators"]),
+        phones=phones,
         trunk_endpoint=numbers["trunk_endpoint"],
         outbound_context=numbers["outbound_context"],
     )
 
 
-def _operator(pjsip, extension: str) -> Operator:
-    contact = find_section(pjsip, extension, "aor").get("contact", "")
-    host, port = _host_port(contact.split("@", 1)[-1])
-    return Operator(extension, host, port)
+def _phone_ports(table: dict) -> dict[str, int]:
+    """Extension → sipp port from lab.toml's phones table, where a key
+    "1201-1220" numbers a range of extensions on from its port."""
+    ports = {}
+    for key, port in table.items():
+        first, _, last = key.partition("-")
+        for offset, extension in enumerate(range(int(first), int(last or first) + 1)):
+            ports[str(extension)] = int(port) + offset
+    return ports
 
 
 def _host_port(value: str | None) -> tuple[str, int]:
