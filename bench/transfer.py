@@ -21,6 +21,7 @@ import sqlite3
 import statistics
 import sys
 import tempfile
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -60,7 +61,7 @@ async def concurrent_round(specs, phones: SippPhones, dtmf: list, service: Linkd
     bench = {"110": [str(1201 + n) for n in range(20)], "12345": [str(2201 + n) for n in range(20)]}
     operators = [phones.operator(specs["110"].phone(ext), press="*1", press_after=1.0) for ext in bench["110"]]
     receivers = [phones.operator(specs["12345"].phone(ext), answer_after=0.5) for ext in bench["12345"]]
-    await asyncio.sleep(2.5)  # the phones qualified by their PBXs
+    await _until_qualified(bench)
     citizens = [phones.citizen(specs["110"], "1108", f"139{n:08d}", talk_seconds=15) for n in range(count)]
     for citizen in citizens:
         await citizen.finished(90)
@@ -74,6 +75,25 @@ async def concurrent_round(specs, phones: SippPhones, dtmf: list, service: Linkd
     own = _own_times(service)
     return [{"total": invites[order] - keys[channel], "linkdesk": dialing - received, "alone": own[transfer_id]}
             for transfer_id, channel, order, received, dialing in rows if order in invites and channel in keys]
+
+
+async def _until_qualified(extensions: dict[str, list[str]], within: float = 15.0) -> None:
+    """Return once each PBX's qualify has found every one of its `extensions`'
+    registered phones reachable, so that no citizen meets a phone still unknown."""
+    deadline = time.monotonic() + within
+    while missing := _unreachable(extensions):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"bench phones not reachable after {within:g} s: {', '.join(missing)}")
+        await asyncio.sleep(0.2)
+
+
+def _unreachable(extensions: dict[str, list[str]]) -> list[str]:
+    """Each of `extensions` whose contact is not Avail, as "PBX/extension"."""
+    missing = []
+    for pbx, exts in extensions.items():
+        states = {contact.split("/")[0]: state for contact, state in lab_pbx.contact_states(default_paths(), pbx).items()}
+        missing += [f"{pbx}/{ext}" for ext in exts if states.get(ext) != "Avail"]
+    return missing
 
 
 def _own_times(service: Linkdesk) -> dict[str, float]:

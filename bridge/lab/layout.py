@@ -1,8 +1,9 @@
 """Where the lab lives and what each lab PBX offers: ports, AMI user, numbers, phones.
 
-Ports and the AMI user are read from each PBX's own .conf files under
-`asterisk-config/`; numbers, queues and the ports the lab's sipp phones
-listen on from `asterisk-config/lab.toml`. Nothing is written down twice.
+Ports, the AMI user and the phones' SIP secrets are read from each PBX's own
+.conf files under `asterisk-config/`; numbers, queues and the ports the lab's
+sipp phones listen on from `asterisk-config/lab.toml`. Nothing is written
+down twice.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from linkdesk.dialplan.conffile import ConfError, find_section, parse_conf
+from linkdesk.dialplan.conffile import ConfError, Section, find_section, parse_conf, read_conf
 
 PBX_NAMES = ("110", "12345")
 
@@ -57,11 +58,15 @@ def default_paths() -> Paths:
 
 @dataclass(frozen=True)
 class Operator:
-    """A lab phone: its extension and where its sipp listens."""
+    """A lab phone: its extension, where its sipp listens, and what it needs to
+    register there with its PBX (the secret of the endpoint's auth section)."""
 
     extension: str
     sip_host: str
     sip_port: int
+    password: str
+    registrar_host: str
+    registrar_port: int
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ class PbxSpec:
             "numbers": {"intake": self.intake_number, "special": self.special_number},
             "queues": dict(self.queues),
             "operators": [{"extension": o.extension, "sip_host": o.sip_host,
-                           "sip_port": o.sip_port} for o in self.operators],
+                           "sip_port": o.sip_port, "password": o.password} for o in self.operators],
             "trunk_endpoint": self.trunk_endpoint,
             "outbound_context": self.outbound_context,
         }
@@ -143,12 +148,12 @@ def load_specs(paths: Paths) -> dict[str, PbxSpec]:
 
 def _spec(folder: Path, name: str, numbers: dict) -> PbxSpec:
     manager = parse_conf((folder / "manager.conf").read_text(), str(folder / "manager.conf"))
-    pjsip = parse_conf((folder / "pjsip.conf").read_text(), str(folder / "pjsip.conf"))
+    pjsip = read_conf(folder / "pjsip.conf")
     general = find_section(manager, "general")
     user = find_section(manager, "linkdesk")
     sip_host, sip_port = _host_port(find_section(pjsip, "transport-udp", "transport").get("bind"))
     # The lab's phones run beside their PBX, so they listen on its SIP host.
-    phones = {ext: Operator(ext, sip_host, port)
+    phones = {ext: Operator(ext, sip_host, port, _password(pjsip, ext), sip_host, sip_port)
               for ext, port in _phone_ports(numbers["phones"]).items()}
     return PbxSpec(
         name=name,
@@ -178,6 +183,15 @@ def _phone_ports(table: dict) -> dict[str, int]:
         for offset, extension in enumerate(range(int(first), int(last or first) + 1)):
             ports[str(extension)] = int(port) + offset
     return ports
+
+
+def _password(pjsip: list[Section], extension: str) -> str:
+    """The secret `extension`'s phone registers with: its endpoint's auth section's."""
+    auth = find_section(pjsip, extension, "endpoint").get("auth")
+    password = auth and find_section(pjsip, auth, "auth").get("password")
+    if not password:
+        raise ConfError(f"endpoint [{extension}] has no auth section with a password")
+    return password
 
 
 def _host_port(value: str | None) -> tuple[str, int]:
