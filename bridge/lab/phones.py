@@ -137,6 +137,14 @@ class SippPhones:
             "-sf", str(scenario), "-set", "caller", caller,
             "-s", number, f"{pbx.sip_host}:{pbx.sip_port}", "-p", str(free_udp_port())])
 
+    def impostor(self, pbx: PbxSpec, number: str, claims: str) -> SippPhone:
+        """Someone without credentials dials `number` on `pbx` from a random
+        port, with the operator extension `claims` in From; its sipp exits 0
+        only if the PBX challenged the INVITE (asterisk-config/sipp/forged.xml)."""
+        return self._start("impostor", [
+            "-sf", str(SCENARIOS / "forged.xml"), "-set", "from_user", claims,
+            "-s", number, f"{pbx.sip_host}:{pbx.sip_port}", "-p", str(free_udp_port())])
+
     def register(self, operator: Operator, timeout: float = 10.0) -> SippPhone:
         """REGISTER `operator`'s contact (its own port) with its PBX, answering
         the digest challenge with its password; returns the finished sipp once
