@@ -21,6 +21,7 @@ import sqlite3
 import statistics
 import sys
 import tempfile
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -29,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from linkdesk.ami.connection import AmiConnection, AmiEndpoint  # noqa: E402
 from linkdesk.bridge.lab import pbx as lab_pbx  # noqa: E402
-from linkdesk.bridge.lab.layout import Operator, default_paths, load_specs  # noqa: E402
+from linkdesk.bridge.lab.layout import default_paths, load_specs  # noqa: E402
 from linkdesk.bridge.lab.phones import SippPhones  # noqa: E402
 from lab_linkdesk import Linkdesk  # noqa: E402
 
@@ -57,11 +58,10 @@ async def one_round(specs, phones: SippPhones, dtmf: list, service: Linkdesk) ->
 async def concurrent_round(specs, phones: SippPhones, dtmf: list, service: Linkdesk, count: int) -> list[dict]:
     """`count` citizens at once through the bench queue; one result per transfer."""
     dtmf.clear()
-    operators = [phones.operator(Operator(str(1201 + n), "127.0.0.1", 5181 + n), press="*5", press_after=1.0)
-                 for n in range(20)]
-    receivers = [phones.operator(Operator(str(2201 + n), "127.0.0.1", 5281 + n), answer_after=0.5)
-                 for n in range(20)]
-    await asyncio.sleep(2.5)  # the phones qualified by their PBXs
+    bench = {"110": [str(1201 + n) for n in range(20)], "12345": [str(2201 + n) for n in range(20)]}
+    operators = [phones.operator(specs["110"].phone(ext), press="*5", press_after=1.0) for ext in bench["110"]]
+    receivers = [phones.operator(specs["12345"].phone(ext), answer_after=0.5) for ext in bench["12345"]]
+    await _until_qualified(bench)
     citizens = [phones.citizen(specs["110"], "1108", f"139{n:08d}", talk_seconds=15) for n in range(count)]
     for citizen in citizens:
         await citizen.finished(90)
@@ -75,6 +75,25 @@ async def concurrent_round(specs, phones: SippPhones, dtmf: list, service: Linkd
     own = _own_times(service)
     return [{"total": invites[order] - keys[channel], "linkdesk": dialing - received, "alone": own[transfer_id]}
             for transfer_id, channel, order, received, dialing in rows if order in invites and channel in keys]
+
+
+async def _until_qualified(extensions: dict[str, list[str]], within: float = 15.0) -> None:
+    """Return once each PBX's qualify has found every one of its `extensions`'
+    registered phones reachable, so that no citizen meets a phone still unknown."""
+    deadline = time.monotonic() + within
+    while missing := _unreachable(extensions):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"bench phones not reachable after {within:g} s: {', '.join(missing)}")
+        await asyncio.sleep(0.2)
+
+
+def _unreachable(extensions: dict[str, list[str]]) -> list[str]:
+    """Each of `extensions` whose contact is not Avail, as "PBX/extension"."""
+    missing = []
+    for pbx, exts in extensions.items():
+        states = {contact.split("/")[0]: state for contact, state in lab_pbx.contact_states(default_paths(), pbx).items()}
+        missing += [f"{pbx}/{ext}" for ext in exts if states.get(ext) != "Avail"]
+    return missing
 
 
 def _own_times(service: Linkdesk) -> dict[str, float]:

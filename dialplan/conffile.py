@@ -1,8 +1,8 @@
 """A reader for Asterisk's .conf format, enough to find ports, users and numbers.
 
-Asterisk's own parser handles templates (`[name](!)`, `[name](tpl)`), `=>`
-and `;` comments; pyst2's `asterisk.config` stops at templates, so linkdesk
-reads the few files it needs itself.
+Asterisk's own parser handles templates (`[name](!)`, `[name](tpl)`), `=>`,
+`;` comments and `#include`; pyst2's `asterisk.config` stops at templates, so
+linkdesk reads the few files it needs itself.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ class ConfError(ValueError):
 
 
 def parse_conf(text: str, source: str = "<conf>") -> list[Section]:
-    """Every section of an Asterisk .conf text, templates included, in order."""
+    """Every section of an Asterisk .conf text, templates included, in order;
+    `#` directives are skipped (read_conf and read_tree expand includes)."""
     sections: list[Section] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = _strip_comment(raw).strip()
@@ -54,15 +55,40 @@ def parse_conf(text: str, source: str = "<conf>") -> list[Section]:
     return sections
 
 
+def read_conf(path: Path) -> list[Section]:
+    """Every section of the .conf file at `path` and of the files it
+    `#include`s (named relative to its folder), in the order Asterisk reads
+    them; an included file that is not there (a kit file not rendered yet)
+    reads as empty."""
+    return parse_conf(read_tree(path.parent, path.name), str(path))
+
+
 def find_section(sections: list[Section], name: str, type_: str | None = None) -> Section:
-    """The non-template section called `name` (of `type = type_` if given)."""
-    for section in sections:
+    """The non-template section called `name` (of `type = type_` if given), as
+    Asterisk sees it: its templates' options first, then its own. ConfError
+    if there is none, or if it names a template that is not defined before it."""
+    for index, section in enumerate(sections):
         if section.name != name or section.is_template:
             continue
-        if type_ is None or section.get("type") == type_:
-            return section
+        full = _inherited(sections[:index], section)
+        if type_ is None or full.get("type") == type_:
+            return full
     wanted = f"{name} (type={type_})" if type_ else name
     raise ConfError(f"no section [{wanted}]")
+
+
+def _inherited(before: list[Section], section: Section) -> Section:
+    """`section` with the options of its templates (each the last section of
+    that name defined before it, with its own templates) ahead of its own."""
+    options: list[tuple[str, str]] = []
+    for parent in section.templates:
+        if parent == "!":
+            continue
+        index = next((i for i in range(len(before) - 1, -1, -1) if before[i].name == parent), None)
+        if index is None:
+            raise ConfError(f"[{section.name}] inherits from [{parent}], which is not defined before it")
+        options += _inherited(before[:index], before[index]).options
+    return Section(section.name, section.templates, options + section.options)
 
 
 def _strip_comment(line: str) -> str:

@@ -7,7 +7,6 @@ trunk settings) is in dialplan/kit.py; both read one `PbxDialplan`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from linkdesk.dialplan.contract import CALLER_HEADER, DESK, ORDER_HEADER, feature_names
 from linkdesk.dialplan.keys import DEFAULT_KEYS

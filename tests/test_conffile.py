@@ -1,10 +1,11 @@
-"""The Asterisk .conf reader finds what the lab tooling reads: templates, `=>`, comments."""
+"""The Asterisk .conf reader finds what the lab tooling reads: templates, `=>`,
+comments, `#include`."""
 
 from __future__ import annotations
 
 import pytest
 
-from linkdesk.dialplan.conffile import ConfError, find_section, parse_conf
+from linkdesk.dialplan.conffile import ConfError, find_section, parse_conf, read_conf
 
 SAMPLE = """
 ; a comment
@@ -24,6 +25,9 @@ context = from-operators
 type = aor
 contact = sip:1101@127.0.0.1:5171
 
+[queue-common](!)
+strategy = rrmemory
+
 [queue-a](queue-common)
 member => PJSIP/1101,0,Operator 1101
 member => PJSIP/1102
@@ -33,7 +37,7 @@ note = semi\\;colon
 
 def test_sections_templates_and_options_are_read_in_order():
     sections = parse_conf(SAMPLE)
-    assert [s.name for s in sections] == ["general", "common", "1101", "1101", "queue-a"]
+    assert [s.name for s in sections] == ["general", "common", "1101", "1101", "queue-common", "queue-a"]
     assert sections[1].is_template and sections[2].templates == ("common",)
     assert find_section(sections, "general").get("port") == "5138"
     assert find_section(sections, "general").get("bindaddr") == "127.0.0.1"
@@ -49,6 +53,32 @@ def test_arrow_options_repeat_and_escaped_semicolons_survive():
     queue = find_section(parse_conf(SAMPLE), "queue-a")
     assert queue.getall("member") == ["PJSIP/1101,0,Operator 1101", "PJSIP/1102"]
     assert queue.get("note") == "semi\\;colon"
+
+
+def test_a_section_inherits_its_templates_options_and_type():
+    text = """
+[auth-common](!)
+type = auth
+auth_type = digest
+[phone-common](!,auth-common)
+username = nobody
+[1101-auth](phone-common)
+username = 1101
+"""
+    auth = find_section(parse_conf(text), "1101-auth", "auth")
+    assert (auth.get("auth_type"), auth.get("username")) == ("digest", "1101")
+
+
+def test_a_template_not_defined_before_its_use_is_refused():
+    with pytest.raises(ConfError, match=r"\[a\] inherits from \[later\]"):
+        find_section(parse_conf("[a](later)\nx = 1\n[later](!)\ny = 2\n"), "a")
+
+
+def test_included_files_take_the_place_of_their_include_line(tmp_path):
+    (tmp_path / "main.conf").write_text("[first]\na = 1\n#include extra.conf\n[last]\nc = 3\n")
+    (tmp_path / "extra.conf").write_text("[middle]\nb = 2\n")
+    assert [s.name for s in read_conf(tmp_path / "main.conf")] == ["first", "middle", "last"]
+    assert [s.name for s in parse_conf((tmp_path / "main.conf").read_text())] == ["first", "last"]
 
 
 def test_templates_are_not_found_as_sections():

@@ -40,6 +40,7 @@ def test_status_json_tells_how_to_reach_each_pbx(lab):
     assert pbx110["sip"] == {"host": "127.0.0.1", "port": 5160}
     assert pbx110["numbers"] == {"intake": "110", "special": "11099"}
     assert [o["extension"] for o in pbx110["operators"]] == ["1101", "1102"]
+    assert pbx110["operators"][0]["sip_port"] == 5171 and pbx110["operators"][0]["password"]
     assert report["12345"]["numbers"]["intake"] == "12345"
     assert report["12345"]["ami"]["port"] == 5238
 

@@ -225,11 +225,9 @@ async def test_after_the_ami_link_is_cut_the_participant_list_matches_asterisks_
 
 @on_loop
 async def test_a_linkage_unit_is_called_into_the_conference_with_the_citizens_number(lab, phones, linkdesk):
-    from linkdesk.bridge.lab.layout import Operator
-
     async with three_way_call(lab, phones, linkdesk) as call:
         room, ami110 = call.room, call.ami110
-        gas_line = phones.operator(Operator("1901", "127.0.0.1", 5173), answer_after=0.3)
+        gas_line = phones.operator(lab["110"].phone("1901"), answer_after=0.3)
         await ami110.wait_for("ContactStatus", AOR="1901", ContactStatus="Reachable")
         got, body = await linkdesk.api("POST", f"/v1/conferences/{room}/participants", {"unit": "no-such-unit"})
         assert (got, body["error"]["id"]) == (404, "unit-not-found")

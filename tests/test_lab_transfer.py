@@ -195,8 +195,8 @@ async def test_the_cancel_key_stops_a_ringing_warm_transfer_and_the_citizen_stay
         assert cancelled[0]["mode"] == "warm"
         await _assert_cancelled_and_the_citizen_stayed(ami12345, operator_110, citizen)
     # The room's cancel key runs as dialplan_exec, not a Gosub: no Return() error for it.
-    pressed = await until(lambda: (text := pbx_log_since("110", log_start)) if "linkdesk-conference-key" in text
-                          else None, timeout=10)
+    pressed = await until(lambda: "linkdesk-conference-key" in (text := pbx_log_since("110", log_start)) and text,
+                          timeout=10)
     assert "Return without Gosub" not in pressed
 
 

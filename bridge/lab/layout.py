@@ -1,9 +1,9 @@
-"""Where the lab lives and what each lab PBX offers: ports, AMI user, numbers.
+"""Where the lab lives and what each lab PBX offers: ports, AMI user, numbers, phones.
 
-Ports and operator contacts are read from each PBX's own .conf files under
-`asterisk-config/`; numbers, queues and linkdesk's AMI login from
-`asterisk-config/lab.toml` (the kit renders the login into manager.conf).
-Nothing is written down twice.
+Ports and the phones' SIP secrets are read from each PBX's own .conf files
+under `asterisk-config/`; numbers, queues, linkdesk's AMI login (the kit
+renders it into manager.conf) and the ports the lab's sipp phones listen on
+from `asterisk-config/lab.toml`. Nothing is written down twice.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from linkdesk.dialplan.conffile import ConfError, find_section, parse_conf
+from linkdesk.dialplan.conffile import ConfError, Section, find_section, parse_conf, read_conf
 
 PBX_NAMES = ("110", "12345")
 
@@ -58,9 +58,15 @@ def default_paths() -> Paths:
 
 @dataclass(frozen=True)
 class Operator:
+    """A lab phone: its extension, where its sipp listens, and what it needs to
+    register there with its PBX (the secret of the endpoint's auth section)."""
+
     extension: str
     sip_host: str
     sip_port: int
+    password: str
+    registrar_host: str
+    registrar_port: int
 
 
 @dataclass(frozen=True)
@@ -79,8 +85,18 @@ class PbxSpec:
     special_number: str | None
     queues: dict[str, str]
     operators: tuple[Operator, ...]
+    phones: dict[str, Operator]
     trunk_endpoint: str
     outbound_context: str
+
+    def phone(self, extension: str) -> Operator:
+        """The lab phone of `extension` (an operator, a bench phone, the gas
+        line); LabError if this PBX has none."""
+        try:
+            return self.phones[extension]
+        except KeyError:
+            raise LabError(f"PBX {self.name} has no lab phone {extension}: "
+                           f"see [pbx.{self.name}.phones] in asterisk-config/lab.toml") from None
 
     def as_dict(self) -> dict:
         return {
@@ -91,7 +107,7 @@ class PbxSpec:
             "numbers": {"intake": self.intake_number, "special": self.special_number},
             "queues": dict(self.queues),
             "operators": [{"extension": o.extension, "sip_host": o.sip_host,
-                           "sip_port": o.sip_port} for o in self.operators],
+                           "sip_port": o.sip_port, "password": o.password} for o in self.operators],
             "trunk_endpoint": self.trunk_endpoint,
             "outbound_context": self.outbound_context,
         }
@@ -133,9 +149,12 @@ def load_specs(paths: Paths) -> dict[str, PbxSpec]:
 
 def _spec(folder: Path, name: str, numbers: dict) -> PbxSpec:
     manager = parse_conf((folder / "manager.conf").read_text(), str(folder / "manager.conf"))
-    pjsip = parse_conf((folder / "pjsip.conf").read_text(), str(folder / "pjsip.conf"))
+    pjsip = read_conf(folder / "pjsip.conf")
     general = find_section(manager, "general")
     sip_host, sip_port = _host_port(find_section(pjsip, "transport-udp", "transport").get("bind"))
+    # The lab's phones run beside their PBX, so they listen on its SIP host.
+    phones = {ext: Operator(ext, sip_host, port, _password(pjsip, ext), sip_host, sip_port)
+              for ext, port in _phone_ports(numbers["phones"]).items()}
     return PbxSpec(
         name=name,
         platform=numbers["platform"],
@@ -148,16 +167,31 @@ def _spec(folder: Path, name: str, numbers: dict) -> PbxSpec:
         intake_number=numbers["intake_number"],
         special_number=numbers.get("special_number"),
         queues=dict(numbers["queues"]),
-        operators=tuple(_operator(pjsip, ext) for ext in numbers["operators"]),
+        operators=tuple(phones[ext] for ext in numbers["operators"]),
+        phones=phones,
         trunk_endpoint=numbers["trunk_endpoint"],
         outbound_context=numbers["outbound_context"],
     )
 
 
-def _operator(pjsip, extension: str) -> Operator:
-    contact = find_section(pjsip, extension, "aor").get("contact", "")
-    host, port = _host_port(contact.split("@", 1)[-1])
-    return Operator(extension, host, port)
+def _phone_ports(table: dict) -> dict[str, int]:
+    """Extension → sipp port from lab.toml's phones table, where a key
+    "1201-1220" numbers a range of extensions on from its port."""
+    ports = {}
+    for key, port in table.items():
+        first, _, last = key.partition("-")
+        for offset, extension in enumerate(range(int(first), int(last or first) + 1)):
+            ports[str(extension)] = int(port) + offset
+    return ports
+
+
+def _password(pjsip: list[Section], extension: str) -> str:
+    """The secret `extension`'s phone registers with: its endpoint's auth section's."""
+    auth = find_section(pjsip, extension, "endpoint").get("auth")
+    password = auth and find_section(pjsip, auth, "auth").get("password")
+    if not password:
+        raise ConfError(f"endpoint [{extension}] has no auth section with a password")
+    return password
 
 
 def _host_port(value: str | None) -> tuple[str, int]:

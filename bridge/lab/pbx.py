@@ -176,6 +176,15 @@ def asterisk_cli(paths: Paths, name: str, command: str, timeout: float = 30) -> 
                           timeout=timeout)
 
 
+def contact_states(paths: Paths, name: str) -> dict[str, str]:
+    """Each contact lab PBX `name` holds, as "AOR/URI", with its qualify status
+    as `pjsip show contacts` words it (Avail, Unavail, NonQual, Unknown); {}
+    when the PBX does not run."""
+    out = asterisk_cli(paths, name, "pjsip show contacts")
+    rows = (line.split() for line in out.stdout.splitlines() if line.strip().startswith("Contact:"))
+    return {row[1]: row[3] for row in rows if len(row) > 3 and not row[1].startswith("<")}
+
+
 def _fully_booted(paths: Paths, name: str) -> bool:
     out = asterisk_cli(paths, name, "core waitfullybooted", timeout=BOOT_TIMEOUT)
     return out.returncode == 0 and "fully booted" in out.stdout

@@ -1,7 +1,8 @@
 """sipp as citizens and as operators' softphones, for the lab's tests and demo.
 
-Every sipp process is started here, known by pid, and stopped by pid. The
-scenarios are in asterisk-config/sipp/.
+Every sipp process is started here, known by pid, and stopped by pid. An
+operator's phone registers with its PBX (digest, the secret from pjsip.conf)
+before it answers calls. The scenarios are in asterisk-config/sipp/.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ import socket
 import subprocess
 from pathlib import Path
 
-from linkdesk.bridge.lab.layout import Operator, PbxSpec
+from linkdesk.bridge.lab.layout import LabError, Operator, PbxSpec
 from linkdesk.bridge.lab.dtmf import write_dtmf_pcap
 from linkdesk.bridge.lab.procs import stop_child
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "asterisk-config" / "sipp"
+# What a lab phone asks to stay registered for: longer than any test session
+# (the operators' AORs allow an hour); each new phone registers afresh.
+REGISTER_SECONDS = 3600
 
 
 def free_udp_port(span: int = 1) -> int:
@@ -139,12 +143,44 @@ class SippPhones:
             "-sf", str(scenario), "-set", "caller", caller,
             "-s", number, f"{pbx.sip_host}:{pbx.sip_port}", "-p", str(free_udp_port())])
 
+    def impostor(self, pbx: PbxSpec, number: str, claims: str) -> SippPhone:
+        """Someone without credentials dials `number` on `pbx` from a random
+        port, with the operator extension `claims` in From; its sipp exits 0
+        only if the PBX challenged the INVITE (asterisk-config/sipp/forged.xml)."""
+        return self._start("impostor", [
+            "-sf", str(SCENARIOS / "forged.xml"), "-set", "from_user", claims,
+            "-s", number, f"{pbx.sip_host}:{pbx.sip_port}", "-p", str(free_udp_port())])
+
+    def register(self, operator: Operator, timeout: float = 10.0) -> SippPhone:
+        """REGISTER `operator`'s contact (its own port) with its PBX, answering
+        the digest challenge with its password; returns the finished sipp once
+        the PBX has said 200 OK, which it says only once it holds the contact.
+        LabError, with what the PBX answered, if it refuses or is silent."""
+        phone = self._start(f"register-{operator.extension}", [
+            "-sf", str(SCENARIOS / "register.xml"), "-s", operator.extension,
+            "-au", operator.extension, "-ap", operator.password, "-set", "expires", str(REGISTER_SECONDS),
+            # -aa: the PBX may qualify the new contact before this sipp is gone.
+            "-aa", "-p", str(operator.sip_port), f"{operator.registrar_host}:{operator.registrar_port}"])
+        try:
+            code = phone.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            phone.stop()
+            code = None
+        if code != 0:
+            raise LabError(f"phone {operator.extension} could not register with "
+                           f"{operator.registrar_host}:{operator.registrar_port} (sipp exit {code}): is the lab "
+                           f"up, and is its password the one in pjsip.conf? The SIP it saw:\n{phone.messages()}")
+        return phone
+
     def operator(self, operator: Operator, answer_after: float = 0.3, press: str = "",
                  press_after: float = 1.0) -> SippPhone:
-        """The softphone of `operator`: rings, answers after `answer_after` s,
+        """The softphone of `operator`, registered with its PBX before this
+        returns (see `register`): rings, answers after `answer_after` s,
         presses the keys `press` (e.g. "*5") `press_after` s later, waits for BYE."""
+        self.register(operator)
         scenario = self.workdir / f"operator-{operator.extension}-{len(self.started)}.xml"
         scenario.write_text((SCENARIOS / "operator.xml").read_text().replace("<!--KEYS-->", _keys(press, press_after, self.workdir)))
+        # The same port as the registration: the PBX rings the contact it holds.
         # Not `-m 1`: the PBX qualifies phones with OPTIONS, which -aa answers
         # and sipp would count as calls. The phone runs until stopped.
         return self._start(f"operator-{operator.extension}", [
