@@ -65,16 +65,30 @@ def read_conf(path: Path) -> list[Section]:
 
 def find_section(sections: list[Section], name: str, type_: str | None = None) -> Section:
     """The non-template section called `name` (of `type = type_` if given), as
-    Asterisk sees it: its templates' options first, then its own. ConfError
-    if there is none, or if it names a template that is not defined before it."""
-    for index, section in enumerate(sections):
-        if section.name != name or section.is_template:
-            continue
-        full = _inherited(sections[:index], section)
-        if type_ is None or full.get("type") == type_:
-            return full
+    Asterisk sees it (see `resolved`). ConfError if there is none, or if it
+    names a template that is not defined before it."""
+    for section in resolved(sections):
+        if section.name == name and (type_ is None or section.get("type") == type_):
+            return section
     wanted = f"{name} (type={type_})" if type_ else name
     raise ConfError(f"no section [{wanted}]")
+
+
+def resolved(sections: list[Section]) -> list[Section]:
+    """Every non-template section as Asterisk sees it: its templates' options
+    first, then its own, then those of later `[name](+)` additions (which
+    Asterisk adds to the first section of that name)."""
+    out, seen = [], set()
+    for index, section in enumerate(sections):
+        if section.is_template or section.templates == ("+",):
+            continue
+        full = _inherited(sections[:index], section)
+        if section.name not in seen:
+            seen.add(section.name)
+            full.options += [pair for extra in sections[index + 1:]
+                             if extra.name == section.name and extra.templates == ("+",) for pair in extra.options]
+        out.append(full)
+    return out
 
 
 def _inherited(before: list[Section], section: Section) -> Section:
@@ -139,18 +153,3 @@ def read_tree(folder: Path, name: str, depth: int = 0) -> str:
         else:
             out.append(line)
     return "\n".join(out)
-
-
-def effective(sections: list[Section], section: Section) -> dict[str, str]:
-    """A section's options with its templates' under them (Asterisk's
-    `[name](template)`); `(+)` additions to the same name on top."""
-    options: dict[str, str] = {}
-    for template in section.templates:
-        parent = next((s for s in sections if s.name == template and s.is_template), None)
-        if parent is not None:
-            options.update(effective(sections, parent))
-    options.update(dict(section.options))
-    for extra in sections:
-        if extra.name == section.name and extra.templates == ("+",):
-            options.update(dict(extra.options))
-    return options

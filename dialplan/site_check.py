@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from linkdesk.dialplan.conffile import ConfError, Section, effective, parse_conf, read_tree
+from linkdesk.dialplan.conffile import ConfError, Section, find_section, parse_conf, read_tree, resolved
 from linkdesk.dialplan.contract import CHANNEL_VARS, FEATURES, PROFILES
 from linkdesk.dialplan.keys import CALL_KEYS, KitError, clashes
 from linkdesk.dialplan.kit import QUEUE_SETTINGS, kit
@@ -87,11 +87,11 @@ class _Reader:
         return [pair for found in self.sections(name) if found.name == section for pair in found.options]
 
     def defined(self, name: str, section: str, type_: str | None = None) -> Section | None:
-        for found in self.sections(name):
-            if found.name == section and not found.is_template and found.templates != ("+",):
-                if type_ is None or effective(self.sections(name), found).get("type") == type_:
-                    return found
-        return None
+        """Section `section` of file `name` with its templates and additions applied; None if absent."""
+        try:
+            return find_section(self.sections(name), section, type_)
+        except ConfError:
+            return None
 
 
 def _includes(plan: PbxDialplan, etc: Path, layout: str) -> list[Finding]:
@@ -175,9 +175,8 @@ def _queues(plan: PbxDialplan, read: _Reader, settings: bool = True) -> list[Fin
         if section is None:
             findings.append(Finding("unknown-name", f"pbx.{plan.pbx}.dialplan.queues: queues.conf has no queue {queue!r}"))
         elif settings:
-            options = effective(read.sections("queues.conf"), section)
             findings += [Finding("missing-setting", f"queue {queue}: {name} is not {value}")
-                         for name, value in QUEUE_SETTINGS if options.get(name) != value]
+                         for name, value in QUEUE_SETTINGS if section.get(name) != value]
     return findings
 
 
@@ -189,7 +188,7 @@ def _trunk(plan: PbxDialplan, read: _Reader, settings: bool = True) -> list[Find
         return [Finding("unknown-name", f"pbx.{plan.pbx}.dialplan.trunk: pjsip.conf has no endpoint {plan.trunk!r}")]
     if not settings:
         return []
-    options = effective(read.sections("pjsip.conf"), endpoint)
+    options = dict(endpoint.options)
     findings = []
     if options.get("identify_by", "username,ip") != "ip":
         findings.append(Finding("missing-setting", f"trunk {plan.trunk}: identify_by is "
@@ -199,7 +198,7 @@ def _trunk(plan: PbxDialplan, read: _Reader, settings: bool = True) -> list[Find
         if options.get(name, "no").lower() not in ("yes", "true", "1"):
             findings.append(Finding("missing-setting", f"trunk {plan.trunk}: {name} is not yes (withheld "
                                     "numbers and the citizen's number would not travel)"))
-    identifies = [effective(read.sections("pjsip.conf"), s) for s in read.sections("pjsip.conf") if not s.is_template]
-    if not any(o.get("type") == "identify" and o.get("endpoint") == plan.trunk and o.get("match") for o in identifies):
+    if not any(s.get("type") == "identify" and s.get("endpoint") == plan.trunk and s.get("match")
+               for s in resolved(read.sections("pjsip.conf"))):
         findings.append(Finding("missing-setting", f"trunk {plan.trunk}: no identify section matches its address"))
     return findings
