@@ -67,9 +67,11 @@ def find_section(sections: list[Section], name: str, type_: str | None = None) -
     """The non-template section called `name` (of `type = type_` if given), as
     Asterisk sees it (see `resolved`). ConfError if there is none, or if it
     names a template that is not defined before it."""
-    for section in resolved(sections):
-        if section.name == name and (type_ is None or section.get("type") == type_):
-            return section
+    for index, section in enumerate(sections):
+        if section.name == name and _is_plain(section):
+            full = _resolve(sections, index)
+            if type_ is None or full.get("type") == type_:
+                return full
     wanted = f"{name} (type={type_})" if type_ else name
     raise ConfError(f"no section [{wanted}]")
 
@@ -77,18 +79,22 @@ def find_section(sections: list[Section], name: str, type_: str | None = None) -
 def resolved(sections: list[Section]) -> list[Section]:
     """Every non-template section as Asterisk sees it: its templates' options
     first, then its own, then those of later `[name](+)` additions (which
-    Asterisk adds to the first section of that name)."""
-    out, seen = [], set()
-    for index, section in enumerate(sections):
-        if section.is_template or section.templates == ("+",):
-            continue
-        full = _inherited(sections[:index], section)
-        if section.name not in seen:
-            seen.add(section.name)
-            full.options += [pair for extra in sections[index + 1:]
-                             if extra.name == section.name and extra.templates == ("+",) for pair in extra.options]
-        out.append(full)
-    return out
+    Asterisk adds to the first section of that name). ConfError if one names
+    a template that is not defined before it."""
+    return [_resolve(sections, index) for index, section in enumerate(sections) if _is_plain(section)]
+
+
+def _is_plain(section: Section) -> bool:
+    return not section.is_template and section.templates != ("+",)
+
+
+def _resolve(sections: list[Section], index: int) -> Section:
+    section = sections[index]
+    full = _inherited(sections[:index], section)
+    if not any(s.name == section.name and _is_plain(s) for s in sections[:index]):
+        full.options += [pair for extra in sections[index + 1:]
+                         if extra.name == section.name and extra.templates == ("+",) for pair in extra.options]
+    return full
 
 
 def _inherited(before: list[Section], section: Section) -> Section:

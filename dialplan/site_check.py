@@ -198,7 +198,11 @@ def _trunk(plan: PbxDialplan, read: _Reader, settings: bool = True) -> list[Find
         if options.get(name, "no").lower() not in ("yes", "true", "1"):
             findings.append(Finding("missing-setting", f"trunk {plan.trunk}: {name} is not yes (withheld "
                                     "numbers and the citizen's number would not travel)"))
-    if not any(s.get("type") == "identify" and s.get("endpoint") == plan.trunk and s.get("match")
-               for s in resolved(read.sections("pjsip.conf"))):
+    try:
+        identified = any(s.get("type") == "identify" and s.get("endpoint") == plan.trunk and s.get("match")
+                         for s in resolved(read.sections("pjsip.conf")))
+    except ConfError as exc:
+        return [*findings, Finding("missing-setting", f"pjsip.conf: {exc}")]
+    if not identified:
         findings.append(Finding("missing-setting", f"trunk {plan.trunk}: no identify section matches its address"))
     return findings

@@ -57,13 +57,15 @@ class ThreeWay:
 
 
 @contextlib.asynccontextmanager
-async def three_way_call(lab, phones, linkdesk, operator_keys: str = "*6"):
+async def three_way_call(lab, phones, linkdesk, operator_keys: str = "*6", citizen_speaks: float = 0.0):
     """A citizen with 110 operator 1101, who presses the warm key; 12345
-    answers. Yields once all three are in the room; the citizen hangs up after."""
+    answers. Yields once all three are in the room; the citizen hangs up after
+    (and speaks for the first `citizen_speaks` s, if given)."""
     async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
         operator_110 = phones.operator(lab["110"].operators[0], press=operator_keys, press_after=1.0)
         receivers = [phones.operator(op, answer_after=0.3) for op in lab["12345"].operators]
-        citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=25)
+        citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=25, speak_seconds=citizen_speaks,
+                                 silent_seconds=15.0 if citizen_speaks else 0.0)
         await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
         await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN)
         joined = await until(lambda: [e for e in ami110.events if e.name == "ConfbridgeJoin"][2:] and
@@ -108,6 +110,19 @@ async def test_warm_transfer_puts_citizen_110_and_12345_in_one_room_with_their_r
         assert shown is True
         assert (await linkdesk.api("POST", path + "/unmute"))[0] == 200
         await call.ami110.wait_for("ConfbridgeUnmute", Channel=citizen["channel"])
+
+
+@on_loop
+async def test_the_room_tells_who_is_talking(lab, phones, linkdesk):
+    async with three_way_call(lab, phones, linkdesk, citizen_speaks=6.0) as call:
+        talking = await call.ami110.wait_for("ConfbridgeTalking", Conference=call.room, TalkingStatus="on", timeout=15)
+        assert talking.Channel.startswith("PJSIP/anonymous-")
+        shown = await until(lambda: [p for p in linkdesk.call("GET", f"/v1/conferences/{call.room}")[1]
+                                     ["conference"]["participants"] if p["talking"]])
+        assert [p["role"] for p in shown] == ["citizen"]
+        await call.ami110.wait_for("ConfbridgeTalking", Conference=call.room, TalkingStatus="off", timeout=15)
+        assert not any(p["talking"] for p in linkdesk.call("GET", f"/v1/conferences/{call.room}")[1]
+                       ["conference"]["participants"])
 
 
 @on_loop

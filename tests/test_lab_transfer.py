@@ -80,6 +80,8 @@ async def test_blind_transfer_by_the_dtmf_key_on_a_sip_softphone(lab, phones, li
         assert await _receiving_channel_caller(ami12345, answered) == CITIZEN
         transfer = await until(lambda: (t := linkdesk_transfer_by_order(linkdesk, order_id))["state"] == "completed" and t)
         assert transfer["trigger"] == "key"
+        # setqueuevar (the kit's queue settings): the citizen's own queue, for a return
+        assert (transfer["return_queue"], transfer["return_to"]) == ("110-intake", "PJSIP/1101")
         assert await citizen.finished(30) == 0
 
 

@@ -102,6 +102,13 @@ def test_the_command_exits_1_on_problems_and_0_when_ready(tmp_path, capsys):
     assert "clash: linkdesk's blind key *5 and [featuremap] atxfer (*5)" in out and "problem(s)" in out
 
 
+def test_the_lab_layout_reads_its_site_files_before_the_kit_is_rendered():
+    from linkdesk.bridge.lab.layout import Paths, load_specs
+
+    specs = load_specs(Paths(config_dir=LAB, state_dir=Path("/nonexistent")))
+    assert specs["110"].trunk_endpoint == "to-12345" and specs["110"].operators[0].password
+
+
 def test_no_file_under_asterisk_config_defines_linkdesk_by_hand():
     """The lab is a site: linkdesk's contexts, profiles, features, templates and
     manager user come from the rendered kit only."""

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 from linkdesk.bridge.lab.layout import LabError, Operator, PbxSpec
-from linkdesk.bridge.lab.dtmf import write_dtmf_pcap
+from linkdesk.bridge.lab.dtmf import write_dtmf_pcap, write_tone_pcap
 from linkdesk.bridge.lab.procs import stop_child
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "asterisk-config" / "sipp"
@@ -121,13 +121,20 @@ class SippPhones:
 
     def citizen(self, pbx: PbxSpec, number: str, caller: str, talk_seconds: float = 2.0,
                 withheld: bool = False, press: str = "", press_after: float = 1.0,
-                headers: tuple[str, ...] = ()) -> SippPhone:
+                headers: tuple[str, ...] = (), speak_seconds: float = 0.0,
+                silent_seconds: float = 0.0) -> SippPhone:
         """A citizen with number `caller` dials `number` on `pbx`, talks, hangs up.
         `withheld`: the number goes only in P-Asserted-Identity, with Privacy: id.
         `press`: keys the citizen presses `press_after` s after being answered.
-        `headers`: extra INVITE header lines (e.g. a forged X-Linkdesk-Order)."""
+        `headers`: extra INVITE header lines (e.g. a forged X-Linkdesk-Order).
+        `speak_seconds`: the citizen speaks (a tone) for this long from being
+        answered, then sends `silent_seconds` of silence."""
         text = (SCENARIOS / "citizen.xml").read_text().replace("TALK_MS", str(int(talk_seconds * 1000)))
-        text = text.replace("<!--KEYS-->", _keys(press, press_after, self.workdir) if press else "")
+        steps = _keys(press, press_after, self.workdir) if press else ""
+        if speak_seconds:
+            tone = write_tone_pcap(self.workdir / f"speech-{len(self.started)}.pcap", speak_seconds, silent_seconds)
+            steps = f'<nop><action><exec play_pcap_audio="{tone}" /></action></nop>\n  {steps}'
+        text = text.replace("<!--KEYS-->", steps)
         for header in headers:
             text = text.replace("Subject: linkdesk lab citizen\n", f"Subject: linkdesk lab citizen\n      {header}\n", 1)
         if withheld:
