@@ -29,6 +29,8 @@ def test_the_readme_configuration_sample_loads_as_printed_for_serve(tmp_path):
     assert config.tokens == {"replace-with-110s-token": "110", "replace-with-12345s-token": "12345"}
     assert config.units["gas"].dial == "PJSIP/1901@to-gas" and config.store_sync == "normal"
     assert (config.dialplans["12345"].trunk, config.dialplans["12345"].emergency) == ("to-110", ("110",))
+    assert config.dialplans["110"].queues == ("110-intake", "110-emergency")
+    assert config.dialplans["110"].ami_secret == "s-110"     # for the manager.conf user it renders
 
 
 def test_site_render_reads_the_same_file_and_without_a_secret_skips_only_the_manager_user(tmp_path, capsys):

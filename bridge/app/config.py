@@ -1,5 +1,5 @@
 """linkdesk's one configuration loader: defaults < TOML file < environment <
-command line, typed, for every command (`serve`, `dialplan render`, `orders`).
+command line, typed, for every command (`serve`, `site render`, `orders`).
 
 Secrets come from the file, a file named in it (`secret_file`), or the
 environment (`LINKDESK_PBX_<NAME>_SECRET`), and never appear in a repr.
@@ -72,7 +72,7 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
     """The layered configuration; ConfigError when a setting is missing or wrong.
 
     `base` (the lab's settings, for `--lab`) sits under the file. With
-    `logins=False` (commands that log in to no PBX: `dialplan render`,
+    `logins=False` (commands that log in to no PBX: `site render`,
     `orders`) no PBX is required and no secret is read."""
     raw = _merge(base or {}, _read_toml(path) if path else {})
     http = HttpConfig(**_typed(raw.get("http", {}), {"host": str, "port": int}, "http"))

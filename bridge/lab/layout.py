@@ -131,7 +131,7 @@ def lab_base() -> dict:
 
 
 def lab_dialplans(paths: Paths) -> dict:
-    """What `linkdesk dialplan render --lab` renders for each lab PBX, read
+    """What `linkdesk site render --lab` renders for each lab PBX, read
     through the one config loader, as a site's config file would be."""
     from linkdesk.bridge.app.config import load_config
 
