@@ -13,7 +13,8 @@ from linkdesk.dialplan.contract import BRIDGE_PROFILE, CONFERENCE_DIAL, MENU, OP
 # What the service learns of the citizen's channel: its id, its number and
 # presentation, and the queue and operator it came through (for the return).
 FACTS = (("uniqueid", "UNIQUEID"), ("linkedid", "CHANNEL(linkedid)"), ("caller", "CALLERID(num)"),
-         ("presentation", "CALLERID(num-pres)"), ("queue", "QUEUENAME"), ("member", "MEMBERINTERFACE"))
+         ("presentation", "CALLERID(num-pres)"), ("queue", "QUEUENAME"), ("member", "MEMBERINTERFACE"),
+         ("name", "CALLERID(name)"))
 
 
 # OriginateResponse Reason codes (Asterisk's AST_CONTROL_*) as Dial would say them.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from linkdesk.dialplan.contract import CALLER_HEADER, DESK, ORDER_HEADER, feature_names
+from linkdesk.dialplan.contract import CALLER_HEADER, CALLER_NAME, CALLER_PRES, DESK, ORDER_HEADER, feature_names
 from linkdesk.dialplan.keys import DEFAULT_KEYS
 from linkdesk.dialplan.version import header
 
@@ -122,9 +122,14 @@ exten => held,1,Wait(10)
 
 ; The other platform, called into a room as the citizen (the far side of the
 ; Local channel that joins the room when this Dial is answered).
+; The citizen's name and, if withheld, presentation, as on their own channel
+; (a plain Set: a name may hold the `:` or `,` ExecIf and IF would split on).
 [linkdesk-conference-dial]
 exten => _X.,1,UserEvent(LinkdeskTransfer,Transfer: ${{LINKDESK_TRANSFER_ID}},State: dialing,Target: ${{EXTEN}})
- same => n,Dial(PJSIP/${{EXTEN}}@{plan.trunk},${{LINKDESK_ANSWER_TIMEOUT}},b(linkdesk-predial^s^1)U(linkdesk-answered^s^1))
+ same => n,Set(CALLERID(name)=${{{CALLER_NAME}}})
+ same => n,GotoIf($["${{{CALLER_PRES}}}" = ""]?dial)
+ same => n,Set(CALLERID(pres)=${{{CALLER_PRES}}})
+ same => n(dial),Dial(PJSIP/${{EXTEN}}@{plan.trunk},${{LINKDESK_ANSWER_TIMEOUT}},b(linkdesk-predial^s^1)U(linkdesk-answered^s^1))
  same => n,GotoIf($["${{DIALSTATUS}}" = "ANSWER"]?end)
  same => n,Set(GLOBAL(LINKDESK_OUTCOME_${{LINKDESK_TRANSFER_ID}})=failed:${{DIALSTATUS}})
  same => n,UserEvent(LinkdeskTransfer,Transfer: ${{LINKDESK_TRANSFER_ID}},State: failed,Reason: ${{DIALSTATUS}})

@@ -135,7 +135,7 @@ def raises_reason(reason: str):
 # -- channel_facts ----------------------------------------------------------------
 STATUS_VARIABLES = ["UNIQUEID=1712000000.41", "CHANNEL(linkedid)=1712000000.40",
                     "CALLERID(num)=015112345678", "CALLERID(num-pres)=allowed_not_screened",
-                    "QUEUENAME=hotline", "MEMBERINTERFACE=PJSIP/2001"]
+                    "QUEUENAME=hotline", "MEMBERINTERFACE=PJSIP/2001", "CALLERID(name)=黄女士"]
 
 
 def _status(variables):
@@ -152,10 +152,10 @@ async def test_channel_facts_is_one_status_action_with_the_variables_list(peer):
     [status] = sent(peer)
     assert status.action == "Status" and status.one("Channel") == "PJSIP/trunk-00000007"
     assert status.one("Variables") == ("UNIQUEID,CHANNEL(linkedid),CALLERID(num),CALLERID(num-pres),"
-                                       "QUEUENAME,MEMBERINTERFACE")
+                                       "QUEUENAME,MEMBERINTERFACE,CALLERID(name)")
     assert facts == {"uniqueid": "1712000000.41", "linkedid": "1712000000.40", "caller": "015112345678",
                      "presentation": "allowed_not_screened", "queue": "hotline", "member": "PJSIP/2001",
-                     "channel": "PJSIP/trunk-00000007"}
+                     "name": "黄女士", "channel": "PJSIP/trunk-00000007"}
 
 
 @on_loop
@@ -180,7 +180,7 @@ async def test_channel_facts_reads_null_and_missing_values_as_empty(peer):
     async with control_of(peer) as control:
         facts = await control.channel_facts("PJSIP/trunk-00000007")
     assert facts == {"uniqueid": "1712000000.41", "linkedid": "1712000000.41", "caller": "",
-                     "presentation": "", "queue": "", "member": "", "channel": "PJSIP/trunk-00000007"}
+                     "presentation": "", "queue": "", "member": "", "name": "", "channel": "PJSIP/trunk-00000007"}
     assert set(facts) == {key for key, _ in FACTS} | {"channel"}
 
 

@@ -112,3 +112,59 @@ async def test_warm_transfer_without_answer_leaves_the_citizen_with_the_operator
         assert transfer["reason"] == "transfer-no-answer"
         assert "\nBYE sip:" not in operator_110.messages(), "the citizen never left the operator"
         assert await citizen.finished(30) == 0
+
+
+async def _stop_12345(ami110) -> None:
+    stop = asterisk_cli(default_paths(), "12345", "core stop now")
+    assert stop.returncode == 0, stop.stderr
+    # The 110 PBX qualifies its trunk every 2 s: wait until it knows.
+    await ami110.wait_for("ContactStatus", AOR="to-12345", ContactStatus="Unreachable", timeout=15)
+
+
+def _restart_the_lab() -> None:
+    assert run_linkdesk("lab", "down").returncode == 0
+    up = run_linkdesk("lab", "up")
+    assert up.returncode == 0, up.stderr
+
+
+@on_loop
+async def test_a_warm_transfer_to_a_stopped_pbx_leaves_nobody_in_a_room(lab, phones, linkdesk):
+    """Citizen and operator talk again as before; when the citizen hangs up the
+    operator is free, and the next citizen is answered (issue 14, defect 3)."""
+    async with EventRecorder(lab["110"]) as ami110:
+        await _stop_12345(ami110)
+        try:
+            operator = phones.operator(lab["110"].operators[0], press="*6", press_after=1.0)
+            citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=8)
+            await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+            returned = await until(lambda: [t for t in _stored(linkdesk) if t["state"] == "returned"], timeout=15)
+            assert returned[0]["mode"] == "warm"
+            channels = await until(lambda: _bridged_pair(ami110), timeout=10)
+            assert channels, "citizen and operator are bridged with each other again"
+            assert await citizen.finished(30) == 0
+            await operator.hung_up(10)       # the citizen left: the operator's call ends too
+            nxt = phones.citizen(lab["110"], "110", "13900000009", talk_seconds=2)
+            await ami110.wait_for("AgentConnect", CallerIDNum="13900000009", timeout=20)
+            assert await nxt.finished(30) == 0
+        finally:
+            _restart_the_lab()
+
+
+def _stored(linkdesk) -> list[dict]:
+    from test_lab_transfer import _stored_transfers
+
+    return _stored_transfers(linkdesk.store)
+
+
+def _bridged_pair(ami110) -> bool:
+    """Whether the citizen and operator 1101, having left the room, entered one
+    plain (not ConfBridge) bridge together."""
+    events = list(ami110.events)
+    leaves = [i for i, e in enumerate(events) if e.name == "ConfbridgeLeave"]
+    if not leaves:
+        return False
+    bridges: dict[str, set[str]] = {}
+    for event in events[leaves[0]:]:
+        if event.name == "BridgeEnter" and event.get("BridgeTechnology") != "softmix":
+            bridges.setdefault(event.get("BridgeUniqueid", ""), set()).add(event.get("Channel", "").split("-")[0])
+    return any({"PJSIP/anonymous", "PJSIP/1101"} <= members for members in bridges.values())

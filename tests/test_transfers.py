@@ -11,6 +11,7 @@ from ami_probe import on_loop
 from linkdesk.ami.actions import AmiActionFailed
 from linkdesk.bridge.core.errors import LinkdeskError
 from linkdesk.bridge.store.database import open_store
+from linkdesk.bridge.core import threeway
 from linkdesk.bridge.core.transfer_model import Move
 from linkdesk.bridge.core.transfers import TransferPlan, TransferRequest, TransferService
 
@@ -26,6 +27,8 @@ class ScriptedPbx:
         self.actions: list[tuple] = []
 
     async def channel_facts(self, channel):
+        if channel.startswith("PJSIP/1101-"):     # the operator's channel, alive too
+            return {"uniqueid": "1700000000.2"}
         return dict(self.facts) if channel.startswith("PJSIP/anonymous") else {}
 
     async def bridged_call(self, operator):
@@ -130,11 +133,13 @@ async def test_resync_settles_what_happened_while_linkdesk_was_away(tmp_path):
 class RingingPbx(ScriptedPbx):
     """The other side rings until the test says otherwise."""
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, facts=CITIZEN_FACTS):
+        super().__init__(facts)
         self.answer = asyncio.get_event_loop().create_future()
+        self.leg_variables: dict = {}
 
     async def call_into_room(self, exten, room, caller, variables, timeout, channel_id):
+        self.leg_variables = variables
         self.actions.append(("call_into_room", exten, room, caller, variables["LINKDESK_ROLE"], channel_id))
         return await self.answer
 
@@ -158,11 +163,21 @@ async def test_a_warm_transfer_moves_citizen_and_operator_into_a_room_and_calls_
     assert ("stamp", operator, "LINKDESK_ROLE", "110") in pbx.actions
     assert ("stamp", citizen, "LINKDESK_CONFERENCE", room) in pbx.actions
     assert ("redirect", Move(citizen, "linkdesk-conference", "citizen", operator, "operator")) in pbx.actions
-    assert pbx.actions[-1] == ("call_into_room", "12345", room, '"13800138000" <13800138000>', "12345",
-                               f"{transfer['id']}-leg")
+    assert pbx.actions[-1] == ("call_into_room", "12345", room, "<13800138000>", "12345", f"{transfer['id']}-leg")
     pbx.answer.set_result(("Local/12345@linkdesk-conference-dial-00000001;1", "ANSWER"))
     await _settled()
     assert service.get(transfer["id"])["state"] == "completed"
+
+
+@on_loop
+async def test_the_call_into_the_room_carries_the_citizens_name_and_withheld_presentation(tmp_path):
+    withheld = {**CITIZEN_FACTS, "presentation": "prohib_passed_screen", "name": "黄女士\r\nX-Evil: 1"}
+    service, pbx = _service(tmp_path, RingingPbx(withheld))
+    await service.request(TransferRequest(pbx="110", to="12345", mode="warm", operator="1101"))
+    await _settled()
+    assert pbx.actions[-1][3] == "<13800138000>"       # the number, for the record (PAI)
+    assert pbx.leg_variables["_LINKDESK_CALLER_PRES"] == "prohib_passed_screen"
+    assert pbx.leg_variables["_LINKDESK_CALLER_NAME"] == "黄女士X-Evil: 1"   # no line breaks into AMI
 
 
 @on_loop
@@ -226,3 +241,47 @@ async def test_after_a_restart_a_warm_transfer_answered_meanwhile_is_completed(t
     restarted, _ = _service(tmp_path, AnsweredWhileAway())   # same store, a new process
     await restarted.resync("110")
     assert restarted.get(transfer["id"])["state"] == "completed"
+
+
+class FlakyMovePbx(ScriptedPbx):
+    """Refuses the first `refusals` moves, as Asterisk does while a channel is mid-move."""
+
+    def __init__(self, refusals: int, operator_alive: bool = True):
+        super().__init__()
+        self.refusals, self.operator_alive = refusals, operator_alive
+
+    async def channel_facts(self, channel):
+        if channel.startswith("PJSIP/1101-") and not self.operator_alive:
+            return {}
+        return await super().channel_facts(channel)
+
+    async def hand_over(self, stamps, move):
+        if move is not None and self.refusals:
+            self.refusals -= 1
+            raise AmiActionFailed("Redirect: Redirect failed, extra channel not up.")
+        await super().hand_over(stamps, move)
+
+
+WARM = {"id": "tr-1", "order_id": "WO-1", "citizen_channel": "PJSIP/anonymous-00000000",
+        "operator_channel": "PJSIP/1101-00000001"}
+
+
+@on_loop
+async def test_dissolving_a_room_tries_again_while_a_channel_is_still_moving():
+    pbx, pauses = FlakyMovePbx(refusals=2), []
+
+    async def pause(seconds):
+        pauses.append(seconds)
+
+    await threeway.dissolve(WARM, pbx, pause=pause)
+    moves = [action[1] for action in pbx.actions if action[0] == "redirect"]
+    assert moves == [Move("PJSIP/anonymous-00000000", "linkdesk-conference", "rejoin", "PJSIP/1101-00000001", "held")]
+    assert len(pauses) == 2
+
+
+@on_loop
+async def test_dissolving_a_room_whose_operator_left_sends_the_citizen_to_rejoin_alone():
+    pbx = FlakyMovePbx(refusals=0, operator_alive=False)
+    await threeway.dissolve(WARM, pbx, pause=lambda s: asyncio.sleep(0))
+    moves = [action[1] for action in pbx.actions if action[0] == "redirect"]
+    assert moves == [Move("PJSIP/anonymous-00000000", "linkdesk-conference", "rejoin")]

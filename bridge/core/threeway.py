@@ -15,10 +15,11 @@ This module imports neither Twisted nor panoramisk.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
-from linkdesk.dialplan.contract import (ANSWER_TIMEOUT, CALLER, CONFERENCE, CONFERENCE_CONTEXT, ORDER_ID,
-                                        PEER, ROLE, STAMP, TRANSFER_ID, inherited)
+from linkdesk.dialplan.contract import (ANSWER_TIMEOUT, CALLER, CALLER_NAME, CALLER_PRES, CONFERENCE,
+                                        CONFERENCE_CONTEXT, ORDER_ID, PEER, ROLE, STAMP, TRANSFER_ID, inherited)
 from linkdesk.bridge.core.ports import PbxControl
 from linkdesk.bridge.core.transfer_model import Move, TransferError, TransferPlan, TransferRequest, leg_id
 
@@ -47,27 +48,50 @@ def into_room(req: TransferRequest, transfer: dict, platform: str, stamp: str) -
                         extra_channel=req.operator_channel, extra_exten="operator")
 
 
-async def call_receiver(transfer: dict, control: PbxControl, exten: str, plan: TransferPlan) -> tuple[str, str]:
-    """Call the other platform into the room as the citizen; (channel, "ANSWER")
-    once it joined, or ("", reason) when it never answered."""
+async def call_receiver(transfer: dict, control: PbxControl, exten: str, plan: TransferPlan,
+                        citizen: dict[str, str]) -> tuple[str, str]:
+    """Call the other platform into the room as the citizen (their number,
+    name and presentation, from `citizen`: the channel facts); (channel,
+    "ANSWER") once it joined, or ("", reason) when it never answered."""
     number = transfer["caller_number"] or "anonymous"
+    presentation = citizen.get("presentation", "") if transfer["caller_withheld"] else ""
     variables = {inherited(TRANSFER_ID): transfer["id"], inherited(ORDER_ID): transfer["order_id"],
                  inherited(CALLER): transfer["caller_number"], ROLE: transfer["target"],
                  CONFERENCE: room_of(transfer),
-                 # `_`: the Local channel's far side, which dials, inherits it
-                 "_" + ANSWER_TIMEOUT: str(plan.answer_timeout)}
-    return await control.call_into_room(exten, room_of(transfer), f'"{number}" <{number}>', variables,
+                 # `_`: the Local channel's far side, which dials, inherits them
+                 "_" + ANSWER_TIMEOUT: str(plan.answer_timeout),
+                 "_" + CALLER_NAME: printable(citizen.get("name", "")),
+                 "_" + CALLER_PRES: presentation or ("prohib" if transfer["caller_withheld"] else "")}
+    return await control.call_into_room(exten, room_of(transfer), f"<{number}>", variables,
                                         plan.answer_timeout, channel_id=leg_id(transfer["id"]))
 
 
-async def dissolve(transfer: dict, control: PbxControl) -> None:
+def printable(text: str) -> str:
+    """`text` without control characters (a display name is the caller's to choose)."""
+    return "".join(char for char in text if char.isprintable())
+
+
+async def dissolve(transfer: dict, control: PbxControl, pause=asyncio.sleep, tries: int = 10) -> None:
     """Back to a plain call: the citizen bridges to the operator again (the
     dialplan's `rejoin`, which queues the citizen if the operator is gone).
-    If the room is already empty of them, there is nothing to do."""
+    The move into the room may still be landing (the operator's channel is
+    still in the key's AGI when a receiver that cannot be reached fails at
+    once), so a refused move is tried again, `pause` apart; an operator who
+    has gone meanwhile leaves the citizen to rejoin alone (the head of their
+    queue). A citizen who has gone leaves nothing to do."""
     citizen, operator = transfer["citizen_channel"], transfer["operator_channel"]
-    try:
-        await control.hand_over([(citizen, PEER, operator)],
-                                Move(citizen, CONFERENCE_CONTEXT, "rejoin", extra_channel=operator,
-                                     extra_exten="held"))
-    except Exception as exc:  # the citizen or the operator hung up meanwhile
-        log.info("three-way %s: not dissolved (%s); ConfBridge keeps whoever is left", room_of(transfer), exc)
+    for _ in range(tries):
+        if not await control.channel_facts(citizen):
+            return
+        both = bool(await control.channel_facts(operator))
+        move = Move(citizen, CONFERENCE_CONTEXT, "rejoin", extra_channel=operator if both else None,
+                    extra_exten="held" if both else None)
+        try:
+            await control.hand_over([(citizen, PEER, operator)], move)
+            return
+        except Exception as exc:  # a channel mid-move, or gone meanwhile
+            log.info("three-way %s: not dissolved yet (%s); trying again", room_of(transfer), exc)
+            await pause(0.3)
+    log.error("three-way %s: could not dissolve the room; ConfBridge keeps whoever is left", room_of(transfer))
+
+

@@ -68,7 +68,7 @@ class TransferService:
             self.store.move(transfer["id"], "failed", reason)
             raise TransferError(reason, f"the transfer was not handed over: {exc}") from exc
         if req.mode == "warm":
-            self._track(transfer, "calling the receiver", self._call_receiver(transfer, control, exten, plan))
+            self._track(transfer, "calling the receiver", self._call_receiver(transfer, control, exten, plan, facts))
         moved = self.store.move(transfer["id"], "dialing", f"to {plan.targets[(req.to, req.lane)]}")
         log.info("transfer %s dialing: %.2f ms in linkdesk, %.2f ms waiting on PBX %s", transfer["id"],
                  (time.perf_counter() - started - waited.seconds) * 1000, waited.seconds * 1000, req.pbx)
@@ -82,10 +82,11 @@ class TransferService:
     def _step_failed(self, transfer_id: str, what: str, reason: str, message: str) -> None:
         self.store.note(transfer_id, "error", f"{what}: {reason} ({message})")
 
-    async def _call_receiver(self, transfer: dict, control: PbxControl, exten: str, plan: TransferPlan) -> None:
+    async def _call_receiver(self, transfer: dict, control: PbxControl, exten: str, plan: TransferPlan,
+                             facts: dict[str, str]) -> None:
         """The other platform called into the three-way room. Its answer and
         failure also come as dialplan events; whichever comes first counts."""
-        leg, status = await threeway.call_receiver(transfer, control, exten, plan)
+        leg, status = await threeway.call_receiver(transfer, control, exten, plan, facts)
         self._apply(self.store.transfer(transfer["id"]), "answered" if leg else "failed", status, leg or None)
 
     async def on_dialplan_event(self, pbx: str, fields: dict[str, str]) -> None:

@@ -122,19 +122,22 @@ class SippPhones:
     def citizen(self, pbx: PbxSpec, number: str, caller: str, talk_seconds: float = 2.0,
                 withheld: bool = False, press: str = "", press_after: float = 1.0,
                 headers: tuple[str, ...] = (), speak_seconds: float = 0.0,
-                silent_seconds: float = 0.0) -> SippPhone:
+                silent_seconds: float = 0.0, name: str = "") -> SippPhone:
         """A citizen with number `caller` dials `number` on `pbx`, talks, hangs up.
         `withheld`: the number goes only in P-Asserted-Identity, with Privacy: id.
         `press`: keys the citizen presses `press_after` s after being answered.
         `headers`: extra INVITE header lines (e.g. a forged X-Linkdesk-Order).
         `speak_seconds`: the citizen speaks (a tone) for this long from being
-        answered, then sends `silent_seconds` of silence."""
+        answered, then sends `silent_seconds` of silence. `name`: the display
+        name (UTF-8) instead of the number."""
         text = (SCENARIOS / "citizen.xml").read_text().replace("TALK_MS", str(int(talk_seconds * 1000)))
         steps = _keys(press, press_after, self.workdir) if press else ""
         if speak_seconds:
             tone = write_tone_pcap(self.workdir / f"speech-{len(self.started)}.pcap", speak_seconds, silent_seconds)
             steps = f'<nop><action><exec play_pcap_audio="{tone}" /></action></nop>\n  {steps}'
         text = text.replace("<!--KEYS-->", steps)
+        if name:
+            text = text.replace('encoding="ISO-8859-1"', 'encoding="UTF-8"').replace('From: "[$caller]"', f'From: "{name}"')
         for header in headers:
             text = text.replace("Subject: linkdesk lab citizen\n", f"Subject: linkdesk lab citizen\n      {header}\n", 1)
         if withheld:
@@ -145,7 +148,7 @@ class SippPhones:
                                 "P-Asserted-Identity: <sip:[$caller]@[local_ip]>\n      Privacy: id")
         # One file per phone: a sipp still reading a shared file would see it rewritten.
         scenario = self.workdir / f"citizen-{len(self.started)}.xml"
-        scenario.write_text(text)
+        scenario.write_text(text, encoding="utf-8")
         return self._start("citizen", [
             "-sf", str(scenario), "-set", "caller", caller,
             "-s", number, f"{pbx.sip_host}:{pbx.sip_port}", "-p", str(free_udp_port())])
