@@ -92,6 +92,7 @@ exten => s,1,Set(GLOBAL(LINKDESK_OUTCOME_${{LINKDESK_TRANSFER_ID}})=failed:${{DI
 ; alone goes to the head of the queue they came from, even if linkdesk is down.
 [linkdesk-conference]
 exten => citizen,1,Gosub(linkdesk-unstamp,s,1)
+ same => n,Set(CHANNEL(hangup_handler_push)=linkdesk-conference-end,s,1)
  same => n,ConfBridge(${{LINKDESK_CONFERENCE}},linkdesk_bridge,linkdesk_citizen)
  same => n,GotoIf($["${{CONFBRIDGE_RESULT}}" = "ENDMARKED"]?alone)
  same => n,Hangup()
@@ -119,6 +120,12 @@ exten => rejoin,1,Set(LINKDESK_TRIES=0)
  same => n(end),Hangup()
 exten => held,1,Wait(10)
  same => n,Hangup()
+
+; When the citizen hangs up, the room ends for everyone: no operator is left
+; alone in a silent room (a hangup handler, so it holds with linkdesk down).
+[linkdesk-conference-end]
+exten => s,1,ConfKick(${{LINKDESK_CONFERENCE}},all)
+ same => n,Return()
 
 ; The other platform, called into a room as the citizen (the far side of the
 ; Local channel that joins the room when this Dial is answered).

@@ -57,14 +57,15 @@ class ThreeWay:
 
 
 @contextlib.asynccontextmanager
-async def three_way_call(lab, phones, linkdesk, operator_keys: str = "*6", citizen_speaks: float = 0.0):
+async def three_way_call(lab, phones, linkdesk, operator_keys: str = "*6", citizen_speaks: float = 0.0,
+                         citizen_talks: float = 25):
     """A citizen with 110 operator 1101, who presses the warm key; 12345
     answers. Yields once all three are in the room; the citizen hangs up after
     (and speaks for the first `citizen_speaks` s, if given)."""
     async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
         operator_110 = phones.operator(lab["110"].operators[0], press=operator_keys, press_after=1.0)
         receivers = [phones.operator(op, answer_after=0.3) for op in lab["12345"].operators]
-        citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=25, speak_seconds=citizen_speaks,
+        citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=citizen_talks, speak_seconds=citizen_speaks,
                                  silent_seconds=15.0 if citizen_speaks else 0.0)
         await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
         await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN)
@@ -123,6 +124,19 @@ async def test_the_room_tells_who_is_talking(lab, phones, linkdesk):
         await call.ami110.wait_for("ConfbridgeTalking", Conference=call.room, TalkingStatus="off", timeout=15)
         assert not any(p["talking"] for p in linkdesk.call("GET", f"/v1/conferences/{call.room}")[1]
                        ["conference"]["participants"])
+
+
+@on_loop
+async def test_when_the_citizen_hangs_up_the_room_ends_for_the_operator_left_in_it(lab, phones, linkdesk):
+    """110 leaves by key; the citizen then hangs up: the 12345 operator is not
+    left alone in a silent room (issue 14, defect 4)."""
+    async with three_way_call(lab, phones, linkdesk, operator_keys="*6 *4", citizen_talks=8) as call:
+        await call.operator_110.hung_up(15)
+        assert await call.citizen.finished(30) == 0, "the citizen hung up by themselves"
+        receiver = next(p for p in call.receivers if p.first_invite())
+        await receiver.hung_up(10)
+        ended = await call.ami110.wait_for("ConfbridgeEnd", Conference=call.room, timeout=10)
+        assert ended.Conference == call.room
 
 
 @on_loop
