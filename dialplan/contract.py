@@ -12,6 +12,8 @@ CONFERENCE_CONTEXT = "linkdesk-conference"      # the three-way room (citizen, o
 CONFERENCE_DIAL = "linkdesk-conference-dial"    # the other platform called into a room
 UNIT_DIAL = "linkdesk-unit-dial"                # a linkage unit called into a room
 OPERATOR_CONTEXT = "linkdesk-operator"          # Queue/Dial b() handler on an operator's channel: the grant
+KEY_CONTEXT = "linkdesk-key"                    # a key's route, and the refusal tone when it fails
+KEY_REFUSED_EVENT = "LinkdeskKeyRefused"        # the UserEvent linkdesk-key sends with that tone
 
 # ConfBridge profiles (rendered into linkdesk-confbridge.conf)
 BRIDGE_PROFILE, OPERATOR_PROFILE, MENU = "linkdesk_bridge", "linkdesk_operator", "linkdesk_menu"

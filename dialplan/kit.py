@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from linkdesk.dialplan.contract import (BRIDGE_PROFILE, CHANNEL_VARS, CITIZEN_PROFILE, FEATURES, MENU,
+from linkdesk.dialplan.contract import (BRIDGE_PROFILE, CHANNEL_VARS, CITIZEN_PROFILE, FEATURES, KEY_CONTEXT, MENU,
                                         OPERATOR_PROFILE)
 from linkdesk.dialplan.keys import KitError, check_keys
 from linkdesk.dialplan.render import PbxDialplan, render_extensions
@@ -104,13 +104,14 @@ def _digit_timeout(plan: PbxDialplan) -> str:
 
 def _applicationmap(plan: PbxDialplan) -> str:
     """The transfer keys, each running a FastAGI route on the operator's own channel."""
-    route = f"{plan.agi_url}/transfer?pbx={plan.pbx}"
+    route = f"transfer?pbx={plan.pbx}"
     arguments = {"linkdesk_xfer_blind": [f"{route}&to={to}&mode=blind" for to in plan.targets],
                  "linkdesk_xfer_warm": [f"{route}&to={to}&mode=warm" for to in plan.targets],
                  "linkdesk_emergency": [f"{route}&to={to}&lane=emergency" for to in plan.emergency],
-                 "linkdesk_xfer_cancel": [f"{plan.agi_url}/transfer_cancel?pbx={plan.pbx}"],
-                 "linkdesk_non_police": [f"{plan.agi_url}/non_police?pbx={plan.pbx}"]}
-    lines = [f"{name} => {plan.keys[FEATURES[name]]},self,AGI,{argument}"
+                 "linkdesk_xfer_cancel": [f"transfer_cancel?pbx={plan.pbx}"],
+                 "linkdesk_non_police": [f"non_police?pbx={plan.pbx}"]}
+    # Through linkdesk-key, which tells the operator when the route refused (or linkdesk is down).
+    lines = [f"{name} => {plan.keys[FEATURES[name]]},self,Gosub({KEY_CONTEXT},s,1({argument}))"
              for name in plan.features for argument in arguments[name]]
     return "\n".join(lines) + "\n"
 

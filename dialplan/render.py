@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from linkdesk.dialplan.contract import CALLER_HEADER, CALLER_NAME, CALLER_PRES, DESK, ORDER_HEADER, feature_names
+from linkdesk.dialplan.contract import (CALLER_HEADER, CALLER_NAME, CALLER_PRES, DESK, KEY_CONTEXT, KEY_REFUSED_EVENT,
+                                        ORDER_HEADER, REASON, RESULT, feature_names)
 from linkdesk.dialplan.keys import DEFAULT_KEYS
 from linkdesk.dialplan.version import header
 
@@ -29,6 +30,7 @@ class PbxDialplan:
     ami_user: str = "linkdesk"
     ami_secret: str | None = field(default=None, repr=False)   # for the manager.conf user; None: not known
     ami_permit: str = "127.0.0.1/255.255.255.255"              # where linkdesk logs in from
+    refused_sound: str = "beeperr"  # what an operator hears when a key is refused (a sound file's name)
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -153,6 +155,17 @@ exten => s,1,Dial(${{LINKDESK_DIAL}},${{LINKDESK_ANSWER_TIMEOUT}},b(linkdesk-pre
 ; (a Return() here would log "Return without Gosub" on every press).
 [linkdesk-conference-key]
 exten => cancel,1,AGI({agi}/transfer_cancel?pbx={plan.pbx})
+
+; A key (features.conf runs it on the operator's channel, as a Gosub): its
+; route, and when the route refused or linkdesk could not be reached, a short
+; error sound that only the operator hears; the citizen stays on the line.
+[{KEY_CONTEXT}]
+exten => s,1,Set({RESULT}=)
+ same => n,AGI({agi}/${{ARG1}})
+ same => n,GotoIf($["${{{RESULT}}}" = "ok"]?done)
+ same => n,UserEvent({KEY_REFUSED_EVENT},Route: ${{CUT(ARG1,?,1)}},Reason: ${{IF($["${{{REASON}}}" = ""]?linkdesk-unreachable:${{{REASON}}})}})
+ same => n,Playback({plan.refused_sound})
+ same => n(done),Return()
 
 ; Queue (or Dial) b() handler on the channel that rings an operator: grants
 ; linkdesk's keys to this channel only and marks it as an operator's

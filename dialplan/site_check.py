@@ -26,6 +26,7 @@ REQUIRED_MODULES = {
     "res_pjsip_header_funcs.so": "PJSIP_HEADER, the X-Linkdesk headers",
     "res_pjsip_caller_id.so": "P-Asserted-Identity", "res_pjsip_endpoint_identifier_ip.so":
     "identifying the trunk by address", "bridge_builtin_features.so": "in-call keys",
+    "app_playback.so": "the refusal sound",
 }
 # Asterisk's own defaults for keys a site's [featuremap] leaves unset
 BUILTIN_KEYS = {"blindxfer": "#", "disconnect": "*"}

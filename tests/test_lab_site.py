@@ -58,6 +58,10 @@ async def test_keys_granted_to_every_channel_are_still_refused_unless_pressed_by
                                                  linkdesk.log()) if linkdesk.log().count(" refused: not an") >= 2
                               else None, timeout=15)
         assert {name.split("-")[0] for name in refused} == {"PJSIP/anonymous", "PJSIP/1101"}
+        sounded = await until(lambda: [e for e in ami110.events if e.name == "UserEvent"
+                                       and e.get("UserEvent") == "LinkdeskKeyRefused"][1:] and
+                              {e.get("Reason") for e in ami110.events if e.get("UserEvent") == "LinkdeskKeyRefused"})
+        assert sounded == {"transfer-not-operator"}, "each refused press sounds refused to whoever pressed"
         await _still_bridged(ami110)
         assert _stored_transfers(linkdesk.store) == []
         assert not any(p.first_invite() for p in receivers)

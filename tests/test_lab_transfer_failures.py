@@ -13,7 +13,7 @@ from linkdesk.bridge.lab.pbx import asterisk_cli, contact_states
 from conftest import run_linkdesk
 from polling import until
 from linkdesk.bridge.lab.phones import sip_header
-from test_lab_transfer import CITIZEN, linkdesk_transfer_by_order
+from test_lab_transfer import CITIZEN, linkdesk_transfer_by_order, pbx_log_since, pbx_log_size
 
 pytestmark = pytest.mark.lab
 
@@ -168,3 +168,21 @@ def _bridged_pair(ami110) -> bool:
         if event.name == "BridgeEnter" and event.get("BridgeTechnology") != "softmix":
             bridges.setdefault(event.get("BridgeUniqueid", ""), set()).add(event.get("Channel", "").split("-")[0])
     return any({"PJSIP/anonymous", "PJSIP/1101"} <= members for members in bridges.values())
+
+
+@on_loop
+async def test_a_key_pressed_while_linkdesk_is_down_sounds_refused_and_the_citizen_stays(lab, phones):
+    """No linkdesk at all: the key's AGI cannot connect; the dialplan alone
+    plays the refusal sound to the operator (issue 14, defect 5)."""
+    log_start = pbx_log_size("110")
+    async with EventRecorder(lab["110"]) as ami110:
+        operator = phones.operator(lab["110"].operators[0], press="*5", press_after=1.0)
+        citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=6)
+        await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        refused = await ami110.wait_for("UserEvent", UserEvent="LinkdeskKeyRefused", timeout=15)
+        assert (refused.Route, refused.Reason) == ("transfer", "linkdesk-unreachable")
+        assert refused.Channel.startswith("PJSIP/1101-"), "the operator's own channel"
+        played = f'Playback("{refused.Channel}", "beeperr")'
+        await until(lambda: played in pbx_log_since("110", log_start), timeout=5)
+        assert await citizen.finished(30) == 0, "the citizen talked with the operator to the end"
+        assert "\nBYE sip:" in operator.messages()

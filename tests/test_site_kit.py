@@ -23,8 +23,8 @@ def test_contexts_use_the_configured_trunk_queue_and_agi_address():
     text = render_extensions(PbxDialplan(pbx="110", trunk="trunk-x", home_queue="q-home", agi_url="agi://10.0.0.5:4573"))
     names = [s.name for s in parse_conf(text)]
     assert names == ["linkdesk-transfer", "linkdesk-unstamp", "linkdesk-answered", "linkdesk-return",
-                     "linkdesk-conference", "linkdesk-conference-end", "linkdesk-conference-dial", "linkdesk-unit-dial", "linkdesk-conference-key",
-                     "linkdesk-operator", "linkdesk-predial", "linkdesk-inbound"]
+                     "linkdesk-conference", "linkdesk-conference-end", "linkdesk-conference-dial", "linkdesk-unit-dial",
+                     "linkdesk-conference-key", "linkdesk-key", "linkdesk-operator", "linkdesk-predial", "linkdesk-inbound"]
     assert "PJSIP/${EXTEN}@trunk-x," in text and "?q-home:" in text
     assert "agi://10.0.0.5:4573/inbound?trunk=trunk-x" in text
 
@@ -48,9 +48,19 @@ def test_feature_keys_name_the_pbx_the_target_and_the_lane_and_the_digit_timeout
     sections = parse_conf(text)
     assert [(s.name, s.templates) for s in sections] == [("general", ("+",)), ("applicationmap", ("+",))]
     assert sections[0].get("featuredigittimeout") == "1000"
-    assert "linkdesk_xfer_blind => *5,self,AGI,agi://127.0.0.1:4573/transfer?pbx=12345&to=110&mode=blind" in text
-    assert "linkdesk_emergency => *9,self,AGI,agi://127.0.0.1:4573/transfer?pbx=12345&to=110&lane=emergency" in text
-    assert "linkdesk_non_police => *8,self,AGI,agi://127.0.0.1:4573/non_police?pbx=12345" in text
+    assert "linkdesk_xfer_blind => *5,self,Gosub(linkdesk-key,s,1(transfer?pbx=12345&to=110&mode=blind))" in text
+    assert "linkdesk_emergency => *9,self,Gosub(linkdesk-key,s,1(transfer?pbx=12345&to=110&lane=emergency))" in text
+    assert "linkdesk_non_police => *8,self,Gosub(linkdesk-key,s,1(non_police?pbx=12345))" in text
+
+
+def test_a_key_runs_its_route_and_sounds_refused_when_it_fails():
+    plan = PbxDialplan(pbx="110", trunk="t", home_queue="q", targets=("12345",), agi_url="agi://10.0.0.5:4573",
+                       refused_sound="custom/refused")
+    key = next(s for s in parse_conf(render_extensions(plan)) if s.name == "linkdesk-key")
+    steps = key.getall("exten") + key.getall("same")
+    assert steps[0] == "s,1,Set(LINKDESK_RESULT=)" and steps[1] == "n,AGI(agi://10.0.0.5:4573/${ARG1})"
+    assert steps[2] == 'n,GotoIf($["${LINKDESK_RESULT}" = "ok"]?done)'
+    assert "n,Playback(custom/refused)" in steps and steps[-1] == "n(done),Return()"
 
 
 def test_confbridge_profiles_detect_talking_and_carry_the_menu_keys():

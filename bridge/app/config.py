@@ -189,7 +189,8 @@ def _dialplan(name: str, pbx: dict, plan: TransferPlan, env: Mapping[str, str]) 
     lane and the PBX's AMI login (for the manager.conf user; its secret if known)."""
     where = f"pbx.{name}.dialplan"
     fields = _typed(pbx["dialplan"], {"trunk": str, "home_queue": str, "agi_url": str, "keys": dict,
-                                      "queues": list, "digit_timeout": int, "ami_permit": str}, where)
+                                      "queues": list, "digit_timeout": int, "ami_permit": str,
+                                      "refused_sound": str}, where)
     missing = {"trunk", "home_queue"} - set(fields)
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(sorted(missing))}")
