@@ -86,6 +86,22 @@ async def test_blind_transfer_by_the_dtmf_key_on_a_sip_softphone(lab, phones, li
 
 
 @on_loop
+async def test_a_desk_phone_sending_its_keys_as_sip_info_transfers_too(lab, phones, linkdesk):
+    """Keys as SIP INFO (application/dtmf-relay), 0.6 s apart as some desk
+    phones send them, within featuredigittimeout (issue 14, defect 5)."""
+    async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
+        phones.operator(lab["110"].operators[0], press="*5", press_after=1.0, info_gap=0.6)
+        receivers = [phones.operator(op) for op in lab["12345"].operators]
+        citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=10)
+        await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        invite = next(p.first_invite() for p in receivers if p.first_invite())
+        transfer = linkdesk_transfer_by_order(linkdesk, sip_header(invite, "X-Linkdesk-Order"))
+        assert (transfer["trigger"], transfer["mode"]) == ("key", "blind")
+        assert await citizen.finished(30) == 0
+
+
+@on_loop
 async def test_blind_transfer_by_a_dialplan_agi_call(lab, phones, linkdesk):
     async with EventRecorder(lab["12345"]) as ami12345:
         receivers = [phones.operator(op) for op in lab["12345"].operators]

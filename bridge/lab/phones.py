@@ -106,6 +106,48 @@ def _keys(press: str, after: float, workdir: Path) -> str:
     return "\n  ".join(steps)
 
 
+# The INVITE's From, To and Contact, kept for in-dialog INFO requests (sipp
+# refuses a scenario that keeps a variable it never uses: only with INFO keys).
+KEEP_DIALOG = """<recv request="INVITE" crlf="true">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="invite_from" />
+      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="invite_to" />
+      <ereg regexp="sip:[^>]*" search_in="hdr" header="Contact:" assign_to="invite_contact" />
+    </action>
+  </recv>"""
+INFO_KEY = """<send>
+    <![CDATA[
+
+      INFO [$invite_contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$invite_to];tag=[pid]SIPpTag01[call_number]
+      To: [$invite_from]
+      Call-ID: [call_id]
+      CSeq: CSEQ INFO
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Type: application/dtmf-relay
+      Content-Length: [len]
+
+      Signal=KEY
+      Duration=160
+
+    ]]>
+  </send>
+  <recv response="200" />"""
+
+
+def _info_keys(press: str, after: float, gap: float) -> str:
+    """Scenario steps that send `press` as SIP INFO (application/dtmf-relay),
+    one request a key, `gap` s apart, `after` s after answering."""
+    steps = []
+    for number, key in enumerate(press.replace(" ", "")):
+        pause = after if number == 0 else gap
+        steps.append(f'<pause milliseconds="{int(pause * 1000)}" />\n  '
+                     + INFO_KEY.replace("KEY", key).replace("CSEQ", str(100 + number)))
+    return "\n  ".join(steps)
+
+
 def sip_header(message: str, name: str) -> str:
     """The value of header `name` in a SIP message, '' when absent."""
     match = re.search(rf"^{name}:\s*(.+)$", message, re.MULTILINE | re.IGNORECASE)
@@ -183,13 +225,18 @@ class SippPhones:
         return phone
 
     def operator(self, operator: Operator, answer_after: float = 0.3, press: str = "",
-                 press_after: float = 1.0) -> SippPhone:
+                 press_after: float = 1.0, info_gap: float | None = None) -> SippPhone:
         """The softphone of `operator`, registered with its PBX before this
         returns (see `register`): rings, answers after `answer_after` s,
-        presses the keys `press` (e.g. "*5") `press_after` s later, waits for BYE."""
+        presses the keys `press` (e.g. "*5") `press_after` s later, waits for BYE.
+        With `info_gap`, the keys go as SIP INFO requests that far apart."""
         self.register(operator)
         scenario = self.workdir / f"operator-{operator.extension}-{len(self.started)}.xml"
-        scenario.write_text((SCENARIOS / "operator.xml").read_text().replace("<!--KEYS-->", _keys(press, press_after, self.workdir)))
+        text = (SCENARIOS / "operator.xml").read_text()
+        if info_gap is not None:
+            text = text.replace('<recv request="INVITE" crlf="true" />', KEEP_DIALOG, 1).replace(
+                "<!--KEYS-->", _info_keys(press, press_after, info_gap))
+        scenario.write_text(text.replace("<!--KEYS-->", _keys(press, press_after, self.workdir)))
         # The same port as the registration: the PBX rings the contact it holds.
         # Not `-m 1`: the PBX qualifies phones with OPTIONS, which -aa answers
         # and sipp would count as calls. The phone runs until stopped.
