@@ -57,7 +57,7 @@ ORDER_HEADER, CALLER_HEADER = "X-Linkdesk-Order", "X-Linkdesk-Caller"
 TRANSFER_EVENT = "LinkdeskTransfer"
 
 # LINKDESK_STAMP's fields, in order, joined by `|`
-STAMP_FIELDS = ("transfer_id", "order_id", "caller", "return_to", "return_queue", "answer_timeout")
+STAMP_FIELDS = ("transfer_id", "order_id", "caller", "return_to", "return_queue", "answer_timeout", "target")
 
 
 def inherited(variable: str) -> str:

@@ -48,15 +48,19 @@ def render_extensions(plan: PbxDialplan) -> str:
 exten => _X.,1,Gosub(linkdesk-unstamp,s,1)
  same => n,GotoIf($["${{LINKDESK_TRANSFER_ID}}" = ""]?linkdesk-return,s,1)
  same => n,UserEvent(LinkdeskTransfer,Transfer: ${{LINKDESK_TRANSFER_ID}},State: dialing,Target: ${{EXTEN}})
- same => n,Dial(PJSIP/${{EXTEN}}@{plan.trunk},${{LINKDESK_ANSWER_TIMEOUT}},b(linkdesk-predial^s^1)U(linkdesk-answered^s^1))
+ same => n,Set(CONNECTEDLINE(num,i)=${{LINKDESK_TARGET}})
+ same => n,Set(CONNECTEDLINE(name)=${{LINKDESK_TARGET}})
+ same => n,Dial(PJSIP/${{EXTEN}}@{plan.trunk},${{LINKDESK_ANSWER_TIMEOUT}},Ib(linkdesk-predial^s^1)U(linkdesk-answered^s^1))
  same => n,GotoIf($["${{DIALSTATUS}}" = "ANSWER"]?done)
  same => n,Goto(linkdesk-return,s,1)
  same => n(done),Hangup()
 
 ; linkdesk stamps a citizen in one Setvar, all at once or not at all:
 ; LINKDESK_STAMP = transfer id|order id|citizen's number|operator to return
-; to|queue to return to|answer timeout. Split here; the first three are
-; inherited (`__`) by the trunk leg.
+; to|queue to return to|answer timeout|target platform. Split here; the
+; first three are inherited (`__`) by the trunk leg. The citizen is shown the
+; target platform while handed over, never an operator's extension: Dial's
+; `I` keeps the far side's connected-line updates away from them.
 [linkdesk-unstamp]
 exten => s,1,Set(__LINKDESK_TRANSFER_ID=${{CUT(LINKDESK_STAMP,|,1)}})
  same => n,Set(__LINKDESK_ORDER_ID=${{CUT(LINKDESK_STAMP,|,2)}})
@@ -64,6 +68,7 @@ exten => s,1,Set(__LINKDESK_TRANSFER_ID=${{CUT(LINKDESK_STAMP,|,1)}})
  same => n,Set(LINKDESK_RETURN_TO=${{CUT(LINKDESK_STAMP,|,4)}})
  same => n,Set(LINKDESK_RETURN_QUEUE=${{CUT(LINKDESK_STAMP,|,5)}})
  same => n,Set(LINKDESK_ANSWER_TIMEOUT=${{IF($["${{CUT(LINKDESK_STAMP,|,6)}}" = ""]?20:${{CUT(LINKDESK_STAMP,|,6)}})}})
+ same => n,Set(LINKDESK_TARGET=${{CUT(LINKDESK_STAMP,|,7)}})
  same => n,Return()
 
 ; On the trunk leg once the other side answers. The outcome is also kept in

@@ -102,6 +102,21 @@ async def test_a_desk_phone_sending_its_keys_as_sip_info_transfers_too(lab, phon
 
 
 @on_loop
+async def test_during_a_blind_transfer_the_citizen_is_shown_the_platform_never_an_operator(lab, phones, linkdesk):
+    """The connected-line updates the citizen's phone receives (issue 14, defect 6)."""
+    async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
+        operator_110, receivers, citizen = _call_with_keys(lab, phones, "*5", talk_seconds=8)
+        await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        assert await citizen.finished(30) == 0
+    updates = re.findall(r"message received.*?\n\n(INVITE sip:.*?)(?:\n\n|\Z)", citizen.messages(), re.S)
+    shown = [sip_header(update, "P-Asserted-Identity") or sip_header(update, "From") for update in updates]
+    assert shown, "the citizen's phone was told who they are talking to"
+    assert not [s for s in shown if "Operator" in s or re.search(r"sip:(1101|2101|2102)@", s)], shown
+    assert '"12345" <sip:12345@' in shown[-1], shown
+
+
+@on_loop
 async def test_blind_transfer_by_a_dialplan_agi_call(lab, phones, linkdesk):
     async with EventRecorder(lab["12345"]) as ami12345:
         receivers = [phones.operator(op) for op in lab["12345"].operators]

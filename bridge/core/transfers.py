@@ -240,7 +240,8 @@ class TransferService:
     def _stamp(transfer: dict, plan: TransferPlan) -> str:
         return pack_stamp({"transfer_id": transfer["id"], "order_id": transfer["order_id"],
                            "caller": transfer["caller_number"], "return_to": transfer["return_to"],
-                           "return_queue": transfer["return_queue"], "answer_timeout": str(plan.answer_timeout)})
+                           "return_queue": transfer["return_queue"], "answer_timeout": str(plan.answer_timeout),
+                           "target": transfer["target"]})
 
 
 def _failure_reason(error: Exception) -> str:
