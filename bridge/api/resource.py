@@ -53,17 +53,22 @@ class JsonResource(Resource):
         request.finish()
 
     def _platform(self, request) -> str:
-        header = (request.getHeader(b"authorization") or b"").decode("latin-1")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise ApiError("auth-missing", "send Authorization: Bearer <your platform's token>")
-        platform = self.tokens.get(token.strip())
-        if platform is None:
-            raise ApiError("auth-invalid", "unknown token")
-        return platform
+        return platform_of(self.tokens, request)
 
     async def handle(self, platform: str, request) -> tuple[int, dict]:
         raise ApiError("method-not-allowed", "not here")
+
+
+def platform_of(tokens: dict[str, str], request) -> str:
+    """The platform whose bearer token the request carries; ApiError 401 if none."""
+    header = (request.getHeader(b"authorization") or b"").decode("latin-1")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError("auth-missing", "send Authorization: Bearer <your platform's token>")
+    platform = tokens.get(token.strip())
+    if platform is None:
+        raise ApiError("auth-invalid", "unknown token")
+    return platform
 
 
 def path_parts(request) -> list[str]:

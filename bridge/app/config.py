@@ -33,6 +33,7 @@ DEFAULT_STORE = "/var/lib/linkdesk/linkdesk.db"
 class HttpConfig:
     host: str = "127.0.0.1"
     port: int = 8573
+    cors_origins: tuple[str, ...] = ()     # browser desk apps allowed to read the API (e.g. the screen pop)
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
     `logins=False` (commands that log in to no PBX: `site render`,
     `orders`) no PBX is required and no secret is read."""
     raw = _merge(base or {}, _read_toml(path) if path else {})
-    http = HttpConfig(**_typed(raw.get("http", {}), {"host": str, "port": int}, "http"))
+    http = _http(raw.get("http", {}))
     if "LINKDESK_HTTP_PORT" in env:
         http = replace(http, port=_int(env["LINKDESK_HTTP_PORT"], "LINKDESK_HTTP_PORT"))
     if http_port is not None:
@@ -95,6 +96,14 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
                              for name, table in tables.items() if "dialplan" in table},
                   **({"store_path": store["path"]} if "path" in store else {}),
                   **({"store_sync": store["sync"]} if "sync" in store else {}))
+
+
+def _http(table: dict) -> HttpConfig:
+    fields = _typed(table, {"host": str, "port": int, "cors_origins": list}, "http")
+    origins = fields.pop("cors_origins", [])
+    if not all(isinstance(o, str) and o.startswith(("http://", "https://")) for o in origins):
+        raise ConfigError('http.cors_origins: a list of origins like "https://desk.example"')
+    return HttpConfig(**fields, cors_origins=tuple(origins))
 
 
 def _metrics(table: dict) -> MetricsConfig:

@@ -15,6 +15,7 @@ from linkdesk.agi.fastagi import FastAgiFactory
 from linkdesk.ami.connection import AmiConnection
 from linkdesk.ami.control import AmiPbxControl
 from linkdesk.bridge.api.conferences import ConferencesResource
+from linkdesk.bridge.api.events import EventsResource
 from linkdesk.bridge.api.orders import OrdersResource
 from linkdesk.bridge.api.root import build_root
 from linkdesk.bridge.api.transfers import TransfersResource
@@ -22,8 +23,10 @@ from linkdesk.bridge.api.webhook import WebhookResource
 from linkdesk.bridge.app.agi_routes import build_route_table
 from linkdesk.bridge.app.config import Config
 from linkdesk.bridge.app.intake import connect_intake
+from linkdesk.bridge.app.screen_pop import ScreenPop
 from linkdesk.bridge.core.background import BackgroundTasks
 from linkdesk.bridge.core.conference_service import ConferenceService
+from linkdesk.bridge.core.events import EventLog
 from linkdesk.bridge.core.orders import OrderService
 from linkdesk.bridge.core.outbox import Outbox
 from linkdesk.bridge.core.transfers import TransferService
@@ -65,8 +68,13 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
     linkage = metrics.linkage
     if str(config.store_path) != ":memory:":
         Path(config.store_path).parent.mkdir(parents=True, exist_ok=True)
-    store = open_store(config.store_path, config.store_sync, transfer_listeners=[linkage.transfer_moved],
-                       order_listeners=[linkage.order_recorded])
+    events = EventLog()
+    # The screen pop hears the store's changes and looks things up in it: the
+    # listeners reach it through `pop`, bound just below, before anything is stored.
+    store = open_store(config.store_path, config.store_sync,
+                       transfer_listeners=[linkage.transfer_moved, lambda *moved: pop.transfer_moved(*moved)],
+                       order_listeners=[linkage.order_recorded, lambda *recorded: pop.order_recorded(*recorded)])
+    pop = ScreenPop(events, store.transfers, store.orders)
     # Loaded once; each order event then moves one order between states (no count on the hot path).
     linkage.orders_loaded(store.orders.counts())
     connections = {endpoint.name: AmiConnection(endpoint, loop, observer=metrics.transports)
@@ -75,7 +83,8 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
     tasks = BackgroundTasks()
     transfers = TransferService(store.transfers, config.plans, controls, tasks)
     conferences = ConferenceService(store.conferences, store.orders, controls, config.units,
-                                    listeners=[linkage.conference_changed], tasks=tasks)
+                                    listeners=[linkage.conference_changed], tasks=tasks,
+                                    room_listeners=[pop.room_event])
     # Linkage units are addressees too: a unit with a token in [tokens] works its orders.
     orders = OrderService(store.orders, set(config.plans) | set(config.units), on_rejected=transfers.take_back)
     outbox = Outbox(orders, config.delivery)
@@ -83,9 +92,12 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
     agi = FastAgiFactory(routes, config.agi.limits, loop, observer=metrics.transports)
     metrics.watch_transports(connections, agi)
     connect_intake(connections, transfers, conferences, metrics.queues, linkage)
+    for connection in connections.values():
+        connection.subscribe("AgentCalled", pop.agent_called)
     v1 = {b"transfers": TransfersResource(config.tokens, loop, transfers),
           b"conferences": ConferencesResource(config.tokens, loop, conferences),
           b"orders": OrdersResource(config.tokens, loop, orders),
-          b"webhook": WebhookResource(config.tokens, loop, orders)}
+          b"webhook": WebhookResource(config.tokens, loop, orders),
+          b"events": EventsResource(config.tokens, events, config.http.cors_origins)}
     http = build_root(connections.values(), v1, metrics.resource())
     return Process(config, metrics, store, connections, tasks, transfers, conferences, orders, outbox, agi, http)

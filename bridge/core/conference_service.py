@@ -36,13 +36,16 @@ CALL_OUT_GRACE = 1.0
 class ConferenceService:
     def __init__(self, store: ConferenceStore, orders: OrderStore, controls: dict[str, PbxControl],
                  units: dict[str, LinkageUnit] | None = None, tracker: ConferenceTracker | None = None,
-                 listeners=(), tasks: BackgroundTasks | None = None, call_out_grace: float = CALL_OUT_GRACE):
+                 listeners=(), tasks: BackgroundTasks | None = None, call_out_grace: float = CALL_OUT_GRACE,
+                 room_listeners=()):
         self.store, self.orders, self.controls, self.units = store, orders, controls, units or {}
         self.tracker = tracker or ConferenceTracker()
         self.tasks = tasks or BackgroundTasks()
         self.call_out_grace = call_out_grace
         # callback(pbx, rooms running on it, seconds the room lasted if it just ended) (metrics)
         self.listeners = tuple(listeners)
+        # callback(conference id, pbx, what, role) for each stored room event (the screen pop)
+        self.room_listeners = tuple(room_listeners)
 
     def on_event(self, pbx: str, event: dict) -> None:
         """A Confbridge* event from PBX `pbx`: the live state, and the timeline."""
@@ -56,8 +59,10 @@ class ConferenceService:
             return
         after = self.tracker.rooms.get((pbx, event["Conference"]))
         participant = (after.participants.get(event.get("Channel", "")) if after else None) or known
-        self.store.conference_event(event["Conference"], pbx, what, event.get("Channel") or None,
-                                    participant.role if participant else None)
+        role = participant.role if participant else None
+        self.store.conference_event(event["Conference"], pbx, what, event.get("Channel") or None, role)
+        for listener in self.room_listeners:
+            listener(event["Conference"], pbx, what, role)
 
     async def resync(self, pbx: str) -> None:
         await self.tracker.resync(pbx, self.controls[pbx])
