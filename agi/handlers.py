@@ -10,7 +10,7 @@ import logging
 from linkdesk.agi.request import AgiError, AgiRequest
 from linkdesk.bridge.core.numbers import normalise
 from linkdesk.bridge.core.orders import is_order_id
-from linkdesk.dialplan.contract import (CALLER, CALLER_HEADER, CONFERENCE, DESK, ORDER_HEADER, ORDER_ID,
+from linkdesk.dialplan.contract import (CALLER, CALLER_HEADER, CONFERENCE, DESK, ORDER_HEADER, ORDER_ID, ROLE,
                                         TRANSFER_ID, inherited)
 
 log = logging.getLogger("linkdesk.agi")
@@ -70,6 +70,18 @@ async def conference_leave(request: AgiRequest) -> None:
     room = await request.get_variable(CONFERENCE) or ""
     result = await request.get_variable("CONFBRIDGE_RESULT") or ""
     log.info("operator %s left three-way room %s (%s)", request.channel, room or "?", result or "?")
+
+
+async def conference_take(orders, request: AgiRequest) -> None:
+    """`conference_take?pbx=110`, the room's "we take it" key: the ownership
+    decision for the presser's platform (their LINKDESK_ROLE in the room)."""
+    room = await request.get_variable(CONFERENCE) or ""
+    platform = await request.get_variable(ROLE) or ""
+    if not room or platform in ("", "citizen"):
+        raise AgiError("order-not-found", "this key works for an operator in a three-way room")
+    order = orders.decide(platform, room, platform)
+    log.info("three-way %s: %s takes the matter (by key on %s)", room, platform, request.channel)
+    await request.set_variable(ORDER_ID, order["id"])
 
 
 async def non_police(mark, request: AgiRequest) -> None:

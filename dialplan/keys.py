@@ -9,11 +9,12 @@ another, makes Asterisk run the wrong one or wait for digits that never come.
 
 from __future__ import annotations
 
-DEFAULT_KEYS = {"blind": "*5", "warm": "*6", "cancel": "*7", "leave": "*4", "emergency": "*9", "non_police": "*8"}
+DEFAULT_KEYS = {"blind": "*5", "warm": "*6", "cancel": "*7", "leave": "*4", "emergency": "*9", "non_police": "*8",
+                "take": "*3"}
 DIGITS = set("0123456789*#ABCD")
 # Keys pressed in a call (features.conf) and in a three-way room (the ConfBridge menu)
 CALL_KEYS = ("blind", "warm", "emergency", "cancel", "non_police")
-ROOM_KEYS = ("leave", "cancel")
+ROOM_KEYS = ("leave", "cancel", "take")    # take: "we take the matter" (the ownership decision)
 
 
 class KitError(ValueError):

@@ -149,12 +149,13 @@ marked = yes
 dsp_drop_silence = yes
 talk_detection_events = yes
 
-; An operator's keys in a room: leave, and cancel the call to the other
-; platform while it rings.
+; An operator's keys in a room: leave, cancel the call to the other
+; platform while it rings, and "we take the matter" (the ownership decision).
 [{MENU}]
 type = menu
 {plan.keys['leave']} = leave_conference
 {plan.keys['cancel']} = dialplan_exec(linkdesk-conference-key,cancel,1)
+{plan.keys['take']} = dialplan_exec(linkdesk-conference-key,take,1)
 """
 
 

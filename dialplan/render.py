@@ -160,6 +160,7 @@ exten => s,1,Dial(${{LINKDESK_DIAL}},${{LINKDESK_ANSWER_TIMEOUT}},b(linkdesk-pre
 ; (a Return() here would log "Return without Gosub" on every press).
 [linkdesk-conference-key]
 exten => cancel,1,AGI({agi}/transfer_cancel?pbx={plan.pbx})
+exten => take,1,AGI({agi}/conference_take?pbx={plan.pbx})
 
 ; A key (features.conf runs it on the operator's channel, as a Gosub): its
 ; route, and when the route refused or linkdesk could not be reached, a short

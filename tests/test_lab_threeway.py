@@ -140,6 +140,26 @@ async def test_when_the_citizen_hangs_up_the_room_ends_for_the_operator_left_in_
 
 
 @on_loop
+async def test_the_ownership_decision_by_key_and_by_http_readdresses_the_order(lab, phones, linkdesk):
+    """110's operator presses "we take it" in the room; 12345 then decides by
+    HTTP that it takes the matter after all: the order follows, the trail
+    says who decided what (issue 14, the ownership decision)."""
+    async with three_way_call(lab, phones, linkdesk, operator_keys="*6 *3") as call:
+        taken = await until(lambda: (o := linkdesk.call("GET", f"/v1/orders/{call.room}")[1]["order"])
+                            ["to_platform"] == "110" and o, timeout=15)
+        assert (taken["from_platform"], taken["kind"], taken["state"]) == ("12345", "police", "created")
+        status, body = await linkdesk.api("POST", f"/v1/conferences/{call.room}/decision", {"owner": "12345"},
+                                          token=LAB_TOKENS["12345"])
+        assert status == 200, body
+        assert (body["order"]["to_platform"], body["order"]["kind"]) == ("12345", "work")
+        trail = linkdesk.call("GET", f"/v1/orders/{call.room}/events")[1]["events"]
+        assert [(e["detail"]["owner"], e["detail"]["by"]) for e in trail if e["action"] == "decided"] == [
+            ("110", "110"), ("12345", "12345")]
+        status, body = await linkdesk.api("POST", f"/v1/conferences/{call.room}/decision", {"owner": "gas"})
+        assert (status, body["error"]["id"]) == (400, "order-bad-field")
+
+
+@on_loop
 async def test_110_leaves_by_key_and_citizen_and_12345_stay_together(lab, phones, linkdesk):
     async with three_way_call(lab, phones, linkdesk, operator_keys="*6 *4") as call:
         room, ami110, operator_110, citizen = call.room, call.ami110, call.operator_110, call.citizen

@@ -177,3 +177,41 @@ def test_the_cli_lists_shows_and_tells_the_trail(orders, tmp_path, capsys):
     assert cli_main(["orders", "--store", store, "--json", "events", order["id"]]) == 0
     assert [e["action"] for e in json.loads(capsys.readouterr().out)] == ["created", "accepted"]
     assert cli_main(["orders", "--store", store, "show", "WO-000000000000"]) == 1
+
+
+def _room_order(tmp_path):
+    """A work order 110 → 12345 made by a warm transfer: its room is named by it."""
+    store = open_store(tmp_path / "room.db")
+    service = OrderService(store.orders, {"110", "12345"})
+    order = {"id": "WO-0123456789ab", "kind": "work", "from_platform": "110", "to_platform": "12345",
+             "caller_number": "13800138000", "caller_withheld": 0, "conference_id": "WO-0123456789ab",
+             "state": "created", "version": 1, "priority": "normal", "created_at": 1.0, "updated_at": 1.0}
+    with store.orders.transaction():
+        store.orders.insert(order)
+    return service
+
+
+def test_the_ownership_decision_readdresses_the_order_to_the_platform_that_takes_it(tmp_path):
+    service = _room_order(tmp_path)
+    decided = service.decide("12345", "WO-0123456789ab", "110")        # 12345 says: it is 110's
+    assert (decided["from_platform"], decided["to_platform"], decided["kind"]) == ("12345", "110", "police")
+    assert decided["state"] == "created" and decided["version"] == 2
+    trail = service.events("110", "WO-0123456789ab")
+    assert trail[-1]["action"] == "decided" and trail[-1]["detail"] == {"owner": "110", "by": "12345"}
+
+
+def test_deciding_for_the_current_addressee_only_records_the_decision(tmp_path):
+    service = _room_order(tmp_path)
+    decided = service.decide("110", "WO-0123456789ab", "12345")
+    assert (decided["from_platform"], decided["to_platform"], decided["kind"]) == ("110", "12345", "work")
+    assert service.events("12345", "WO-0123456789ab")[-1]["action"] == "decided"
+
+
+@pytest.mark.parametrize("platform, owner, reason", [
+    ("110", "gas", "order-bad-field"), ("gas", "110", "order-not-found"), ("110", "", "order-bad-field")])
+def test_a_bad_decision_is_refused_and_changes_nothing(tmp_path, platform, owner, reason):
+    service = _room_order(tmp_path)
+    with pytest.raises(OrderError) as refused:
+        service.decide(platform, "WO-0123456789ab", owner)
+    assert refused.value.reason == reason
+    assert service.get("110", "WO-0123456789ab")["version"] == 1

@@ -39,7 +39,8 @@ def test_the_grant_gives_the_operators_channel_the_keys_and_the_desk_mark():
 
 def test_the_cancel_key_in_a_room_is_no_gosub_so_it_has_no_return():
     key = next(s for s in parse_conf(files()["linkdesk-extensions.conf"]) if s.name == "linkdesk-conference-key")
-    assert key.getall("exten") == ["cancel,1,AGI(agi://127.0.0.1:4573/transfer_cancel?pbx=12345)"]
+    assert key.getall("exten") == ["cancel,1,AGI(agi://127.0.0.1:4573/transfer_cancel?pbx=12345)",
+                                   "take,1,AGI(agi://127.0.0.1:4573/conference_take?pbx=12345)"]
     assert key.getall("same") == []
 
 
@@ -71,6 +72,7 @@ def test_confbridge_profiles_detect_talking_and_carry_the_menu_keys():
     assert sections["linkdesk_citizen"].get("end_marked") == "yes" and sections["linkdesk_operator"].get("marked") == "yes"
     assert sections["linkdesk_menu"].get("*4") == "leave_conference"
     assert sections["linkdesk_menu"].get("*7") == "dialplan_exec(linkdesk-conference-key,cancel,1)"
+    assert sections["linkdesk_menu"].get("*3") == "dialplan_exec(linkdesk-conference-key,take,1)"
 
 
 def test_the_manager_user_holds_only_the_classes_linkdesk_needs():

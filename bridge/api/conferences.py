@@ -18,9 +18,9 @@ USAGE = ("GET /v1/conferences[/{id}], POST /v1/conferences/{id}/leave|participan
 
 
 class ConferencesResource(JsonResource):
-    def __init__(self, tokens, loop, conferences: ConferenceService):
+    def __init__(self, tokens, loop, conferences: ConferenceService, orders=None):
         super().__init__(tokens, loop)
-        self.conferences = conferences
+        self.conferences, self.orders = conferences, orders
 
     async def handle(self, platform: str, request) -> tuple[int, dict]:
         parts = path_parts(request)
@@ -31,6 +31,12 @@ class ConferencesResource(JsonResource):
             return 200, {"conference": self.conferences.show(platform, parts[0])}
         if method == b"POST" and len(parts) == 2 and parts[1] == "leave":
             return 200, {"left": await self.conferences.leave(platform, parts[0])}
+        if method == b"POST" and len(parts) == 2 and parts[1] == "decision" and self.orders is not None:
+            body = read_json(request)
+            if set(body) != {"owner"}:
+                raise ApiError("bad-field", "send {\"owner\": \"<the platform that takes the matter>\"}")
+            self.conferences.show(platform, parts[0])        # a room this platform takes part in
+            return 200, {"order": self.orders.decide(platform, parts[0], text_field(body, "owner"))}
         if method == b"POST" and len(parts) == 2 and parts[1] == "participants":
             body = read_json(request)
             if set(body) != {"unit"}:

@@ -11,9 +11,10 @@ from linkdesk.agi import handlers
 from linkdesk.agi.routes import RouteTable
 
 
-def build_route_table(transfers=None, on_non_police=None) -> RouteTable:
+def build_route_table(transfers=None, on_non_police=None, orders=None) -> RouteTable:
     """The routes; `transfers` (a TransferService) is needed by the transfer
-    routes, `on_non_police()` (the metrics' diversion count) by `non_police`."""
+    routes, `on_non_police()` (the metrics' diversion count) by `non_police`,
+    `orders` (an OrderService) by `conference_take`."""
     table = RouteTable()
     table.add("ping", handlers.ping)
     table.add("inbound", handlers.inbound)
@@ -21,6 +22,8 @@ def build_route_table(transfers=None, on_non_police=None) -> RouteTable:
     if transfers is not None:
         table.add("transfer", partial(handlers.transfer, transfers))
         table.add("transfer_cancel", partial(handlers.transfer_cancel, transfers))
+    if orders is not None:
+        table.add("conference_take", partial(handlers.conference_take, orders))
     if on_non_police is not None:
         table.add("non_police", partial(handlers.non_police, on_non_police))
     return table

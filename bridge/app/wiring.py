@@ -88,14 +88,14 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
     # Linkage units are addressees too: a unit with a token in [tokens] works its orders.
     orders = OrderService(store.orders, set(config.plans) | set(config.units), on_rejected=transfers.take_back)
     outbox = Outbox(orders, config.delivery)
-    routes = build_route_table(transfers, on_non_police=linkage.marked_non_police)
+    routes = build_route_table(transfers, on_non_police=linkage.marked_non_police, orders=orders)
     agi = FastAgiFactory(routes, config.agi.limits, loop, observer=metrics.transports)
     metrics.watch_transports(connections, agi)
     connect_intake(connections, transfers, conferences, metrics.queues, linkage)
     for connection in connections.values():
         connection.subscribe("AgentCalled", pop.agent_called)
     v1 = {b"transfers": TransfersResource(config.tokens, loop, transfers),
-          b"conferences": ConferencesResource(config.tokens, loop, conferences),
+          b"conferences": ConferencesResource(config.tokens, loop, conferences, orders),
           b"orders": OrdersResource(config.tokens, loop, orders),
           b"webhook": WebhookResource(config.tokens, loop, orders),
           b"events": EventsResource(config.tokens, events, config.http.cors_origins)}

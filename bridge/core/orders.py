@@ -43,6 +43,10 @@ def public(order: dict) -> dict:
     return shown
 
 
+# What an order is once a platform takes the matter (a linkage order stays one)
+OWNER_KINDS = {"110": "police", "12345": "work"}
+
+
 def is_order_id(text: str) -> bool:
     return bool(ORDER_ID.fullmatch(text))
 
@@ -104,6 +108,33 @@ class OrderService:
         if action == "reject" and self.on_rejected is not None:
             self.on_rejected(order)
         return answer
+
+    def decide(self, platform: str, order_id: str, owner: str) -> dict:
+        """The ownership decision of a three-way call (国办发〔2022〕12号: a matter
+        whose owner is unclear is settled in the call; still unclear, the
+        platform that received it first keeps it): either party records that
+        `owner` takes the matter. The order is then addressed to `owner` (from
+        the other party), open again for the new addressee to accept, and the
+        decision is on its trail."""
+        order = self._visible(platform, order_id)
+        parties = (order["from_platform"], order["to_platform"])
+        if not order.get("conference_id"):
+            raise OrderError("order-illegal-move", "only a three-way call's order has an ownership decision")
+        if owner not in parties:
+            raise OrderError("order-bad-field", f"'owner' is one of this order's platforms: {', '.join(parties)}")
+        if order["state"] not in ("created", "delivered", "accepted"):
+            raise OrderError("order-illegal-move", f"cannot decide an order that is {order['state']}")
+        other = parties[0] if owner == parties[1] else parties[1]
+        changes = {"from_platform": other, "to_platform": owner, "updated_at": time.time()}
+        if owner != order["to_platform"]:
+            changes.update(state="created", kind=OWNER_KINDS.get(owner, order["kind"]), accepted_at=None)
+        with self.store.transaction():
+            if not self.store.update(order_id, order["version"], changes):
+                raise OrderError("order-version-conflict", "the order changed meanwhile; decide again")
+            decided = self.store.get(order_id)
+            self.store.record(decided, platform, "decided", {"owner": owner, "by": platform}, [owner, other],
+                              was=order["state"])
+        return public(decided)
 
     def get(self, platform: str, order_id: str) -> dict:
         """One order; the addressee's first look at it counts as its delivery."""
