@@ -110,10 +110,23 @@ def _applicationmap(plan: PbxDialplan) -> str:
                  "linkdesk_emergency": [f"{route}&to={to}&lane=emergency" for to in plan.emergency],
                  "linkdesk_xfer_cancel": [f"transfer_cancel?pbx={plan.pbx}"],
                  "linkdesk_non_police": [f"non_police?pbx={plan.pbx}"]}
-    # Through linkdesk-key, which tells the operator when the route refused (or linkdesk is down).
-    lines = [f"{name} => {plan.keys[FEATURES[name]]},self,Gosub({KEY_CONTEXT},s,1({argument}))"
+    lines = [f"{name} => {plan.keys[FEATURES[name]]},self,{_runner(plan, name, argument)}"
              for name in plan.features for argument in arguments[name]]
     return "\n".join(lines) + "\n"
+
+
+# Keys that move the operator's own channel (into the room) run their AGI
+# directly: inside a Gosub, Asterisk would follow linkdesk's Redirect within
+# the key's own dialplan loop, still in the call, and the operator would be
+# lost. The others go through linkdesk-key, which sounds a refusal even when
+# linkdesk cannot be reached.
+MOVES_THE_OPERATOR = ("linkdesk_xfer_warm", "linkdesk_emergency")
+
+
+def _runner(plan: PbxDialplan, name: str, argument: str) -> str:
+    if name in MOVES_THE_OPERATOR:
+        return f"AGI,{plan.agi_url}/{argument}"
+    return f"Gosub({KEY_CONTEXT},s,1({argument}))"
 
 
 def render_confbridge(plan: PbxDialplan) -> str:

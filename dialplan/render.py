@@ -31,11 +31,24 @@ class PbxDialplan:
     ami_secret: str | None = field(default=None, repr=False)   # for the manager.conf user; None: not known
     ami_permit: str = "127.0.0.1/255.255.255.255"              # where linkdesk logs in from
     refused_sound: str = "beeperr"  # what an operator hears when a key is refused (a sound file's name)
+    target_numbers: tuple[tuple[str, str], ...] = ()   # (platform, number dialled over the trunk), normal lane
 
     @property
     def features(self) -> tuple[str, ...]:
         """The applicationmap features this PBX's operators are granted."""
         return feature_names(bool(self.targets), bool(self.emergency))
+
+
+def _refer_targets(plan: PbxDialplan) -> str:
+    """linkdesk-refer's extensions: each platform's number, on the citizen's channel."""
+    return "".join(f"""exten => {number},1,AGI({plan.agi_url}/transfer?pbx={plan.pbx}&to={platform}&mode=blind)
+ same => n,Set(LINKDESK_RETURN_TO=${{MEMBERINTERFACE}})
+ same => n,Set(LINKDESK_RETURN_QUEUE=${{QUEUENAME}})
+ same => n,GotoIf($["${{LINKDESK_RESULT}}" = "ok"]?moved)
+ same => n,Goto(linkdesk-return,s,1)
+ same => n(moved),Wait(5)
+ same => n,Goto(linkdesk-return,s,1)
+""" for platform, number in plan.target_numbers)
 
 
 def render_extensions(plan: PbxDialplan) -> str:
@@ -181,8 +194,26 @@ exten => s,1,Set({RESULT}=)
 [linkdesk-operator]
 exten => s,1,Set(__DYNAMIC_FEATURES=${{IF($["${{DYNAMIC_FEATURES}}" = ""]?:${{DYNAMIC_FEATURES}}#)}}{"#".join(plan.features)})
  same => n,Set(__{DESK}={plan.pbx})
- same => n,Gosub(linkdesk-predial,s,1)
+ same => n,GotoIf($["${{CHANNEL(channeltype)}}" != "PJSIP"]?headers)
+ same => n,Set(LINKDESK_SITE_CONTEXT=${{PJSIP_ENDPOINT(${{CHANNEL(endpoint)}},context)}})
+ same => n,Set(TRANSFER_CONTEXT=linkdesk-refer)
+ same => n(headers),Gosub(linkdesk-predial,s,1)
  same => n,Return()
+
+; The phone's own transfer button (a blind SIP REFER): Asterisk sends the
+; citizen to the number in the operator's TRANSFER_CONTEXT, set above. The
+; other platform's number becomes a linkdesk transfer (order, number, the
+; never-drop return); any other number goes on to the operator's own
+; context, as Asterisk would have done. If linkdesk refuses or is down, the
+; citizen goes back to the operator who transferred, or the head of the queue.
+[linkdesk-refer]
+{_refer_targets(plan)}exten => _X.,1,Set(LINKDESK_SITE_CONTEXT=${{IMPORT(${{BLINDTRANSFER}},LINKDESK_SITE_CONTEXT)}})
+ same => n,GotoIf($["${{LINKDESK_SITE_CONTEXT}}" = "" | "${{LINKDESK_SITE_CONTEXT}}" = "linkdesk-refer"]?lost)
+ same => n,Goto(${{LINKDESK_SITE_CONTEXT}},${{EXTEN}},1)
+ same => n(lost),Set(LINKDESK_RETURN_TO=${{MEMBERINTERFACE}})
+ same => n,Set(LINKDESK_RETURN_QUEUE=${{QUEUENAME}})
+ same => n,Goto(linkdesk-return,s,1)
+
 
 ; Pre-dial handler on an outgoing channel (the trunk leg, or an operator's
 ; phone): carries the order id and the citizen's number as headers.

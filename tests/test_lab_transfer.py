@@ -117,6 +117,26 @@ async def test_during_a_blind_transfer_the_citizen_is_shown_the_platform_never_a
 
 
 @on_loop
+async def test_the_phones_own_transfer_button_a_blind_refer_is_a_linkdesk_transfer(lab, phones, linkdesk):
+    """A REFER to the other platform's number: order created, number and order
+    carried, as with the feature key (issue 14, the phone's transfer button)."""
+    async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
+        operator = phones.operator(lab["110"].operators[0], refer_to="12345", press_after=1.0)
+        receivers = [phones.operator(op) for op in lab["12345"].operators]
+        citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=10)
+        await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        invite = next(p.first_invite() for p in receivers if p.first_invite())
+        assert sip_header(invite, "X-Linkdesk-Caller") == CITIZEN
+        order_id = sip_header(invite, "X-Linkdesk-Order")
+        transfer = await until(lambda: (t := linkdesk_transfer_by_order(linkdesk, order_id))["state"] == "completed" and t)
+        assert (transfer["mode"], transfer["pbx"], transfer["target"]) == ("blind", "110", "12345")
+        assert "SIP/2.0 202" in operator.messages()
+        assert "\nBYE sip:" in operator.messages(), "the phone hung up once told the transfer went through"
+        assert await citizen.finished(30) == 0
+
+
+@on_loop
 async def test_blind_transfer_by_a_dialplan_agi_call(lab, phones, linkdesk):
     async with EventRecorder(lab["12345"]) as ami12345:
         receivers = [phones.operator(op) for op in lab["12345"].operators]

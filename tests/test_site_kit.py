@@ -24,7 +24,8 @@ def test_contexts_use_the_configured_trunk_queue_and_agi_address():
     names = [s.name for s in parse_conf(text)]
     assert names == ["linkdesk-transfer", "linkdesk-unstamp", "linkdesk-answered", "linkdesk-return",
                      "linkdesk-conference", "linkdesk-conference-end", "linkdesk-conference-dial", "linkdesk-unit-dial",
-                     "linkdesk-conference-key", "linkdesk-key", "linkdesk-operator", "linkdesk-predial", "linkdesk-inbound"]
+                     "linkdesk-conference-key", "linkdesk-key", "linkdesk-operator", "linkdesk-refer", "linkdesk-predial",
+                     "linkdesk-inbound"]
     assert "PJSIP/${EXTEN}@trunk-x," in text and "?q-home:" in text
     assert "agi://10.0.0.5:4573/inbound?trunk=trunk-x" in text
 
@@ -50,7 +51,9 @@ def test_feature_keys_name_the_pbx_the_target_and_the_lane_and_the_digit_timeout
     assert [(s.name, s.templates) for s in sections] == [("general", ("+",)), ("applicationmap", ("+",))]
     assert sections[0].get("featuredigittimeout") == "1000"
     assert "linkdesk_xfer_blind => *5,self,Gosub(linkdesk-key,s,1(transfer?pbx=12345&to=110&mode=blind))" in text
-    assert "linkdesk_emergency => *9,self,Gosub(linkdesk-key,s,1(transfer?pbx=12345&to=110&lane=emergency))" in text
+    # keys that move the operator into a room run their AGI directly (see kit.MOVES_THE_OPERATOR)
+    assert "linkdesk_emergency => *9,self,AGI,agi://127.0.0.1:4573/transfer?pbx=12345&to=110&lane=emergency" in text
+    assert "linkdesk_xfer_warm => *6,self,AGI,agi://127.0.0.1:4573/transfer?pbx=12345&to=110&mode=warm" in text
     assert "linkdesk_non_police => *8,self,Gosub(linkdesk-key,s,1(non_police?pbx=12345))" in text
 
 

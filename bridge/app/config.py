@@ -221,7 +221,9 @@ def _dialplan(name: str, pbx: dict, plan: TransferPlan, env: Mapping[str, str]) 
         secret = _secret(name, pbx, env)
     except ConfigError:
         secret = None     # rendering everything but the manager.conf user needs no secret
+    numbers = tuple((to, exten) for (to, lane), exten in plan.targets.items() if lane == "normal")
     return PbxDialplan(pbx=name, targets=lanes["normal"], emergency=lanes["emergency"], keys=keys,
+                       target_numbers=numbers,
                        queues=tuple(queues), ami_user=pbx.get("username", "linkdesk"), ami_secret=secret,
                        **fields)
 

@@ -137,6 +137,62 @@ INFO_KEY = """<send>
   <recv response="200" />"""
 
 
+REFER = """<pause milliseconds="AFTER" />
+  <send>
+    <![CDATA[
+
+      REFER [$invite_contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$invite_to];tag=[pid]SIPpTag01[call_number]
+      To: [$invite_from]
+      Call-ID: [call_id]
+      CSeq: 300 REFER
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Refer-To: <sip:NUMBER@PBX>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="202" />
+  <!-- The PBX reports the transfer's progress; once it says 200, hang up, as a phone does. -->
+  <label id="refer_wait" />
+  <recv request="NOTIFY">
+    <action><ereg regexp="SIP/2.0 200" search_in="body" assign_to="refer_done" /></action>
+  </recv>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <nop next="refer_hangup" test="refer_done" />
+  <nop next="refer_wait" />
+  <label id="refer_hangup" />
+  <send>
+    <![CDATA[
+
+      BYE [$invite_contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$invite_to];tag=[pid]SIPpTag01[call_number]
+      To: [$invite_from]
+      Call-ID: [call_id]
+      CSeq: 301 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" next="done" />"""
+
+
 def _info_keys(press: str, after: float, gap: float) -> str:
     """Scenario steps that send `press` as SIP INFO (application/dtmf-relay),
     one request a key, `gap` s apart, `after` s after answering."""
@@ -225,17 +281,22 @@ class SippPhones:
         return phone
 
     def operator(self, operator: Operator, answer_after: float = 0.3, press: str = "",
-                 press_after: float = 1.0, info_gap: float | None = None) -> SippPhone:
+                 press_after: float = 1.0, info_gap: float | None = None, refer_to: str = "") -> SippPhone:
         """The softphone of `operator`, registered with its PBX before this
         returns (see `register`): rings, answers after `answer_after` s,
         presses the keys `press` (e.g. "*5") `press_after` s later, waits for BYE.
-        With `info_gap`, the keys go as SIP INFO requests that far apart."""
+        With `info_gap`, the keys go as SIP INFO requests that far apart;
+        `refer_to`: the phone's own transfer button instead, a blind REFER to
+        that number `press_after` s after answering."""
         self.register(operator)
         scenario = self.workdir / f"operator-{operator.extension}-{len(self.started)}.xml"
         text = (SCENARIOS / "operator.xml").read_text()
-        if info_gap is not None:
-            text = text.replace('<recv request="INVITE" crlf="true" />', KEEP_DIALOG, 1).replace(
-                "<!--KEYS-->", _info_keys(press, press_after, info_gap))
+        if info_gap is not None or refer_to:
+            pbx = f"{operator.registrar_host}:{operator.registrar_port}"
+            steps = (REFER.replace("AFTER", str(int(press_after * 1000))).replace("NUMBER", refer_to).replace("PBX", pbx)
+                     if refer_to
+                     else _info_keys(press, press_after, info_gap))
+            text = text.replace('<recv request="INVITE" crlf="true" />', KEEP_DIALOG, 1).replace("<!--KEYS-->", steps)
         scenario.write_text(text.replace("<!--KEYS-->", _keys(press, press_after, self.workdir)))
         # The same port as the registration: the PBX rings the contact it holds.
         # Not `-m 1`: the PBX qualifies phones with OPTIONS, which -aa answers
