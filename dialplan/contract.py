@@ -5,6 +5,8 @@ Change one here and both sides change together."""
 
 from __future__ import annotations
 
+import re
+
 # Contexts (rendered into linkdesk-extensions.conf)
 TRANSFER_CONTEXT = "linkdesk-transfer"          # a blind transfer's citizen is moved here
 RETURN_CONTEXT = "linkdesk-return"              # back to the first operator, or the head of their queue
@@ -14,6 +16,7 @@ UNIT_DIAL = "linkdesk-unit-dial"                # a linkage unit called into a r
 OPERATOR_CONTEXT = "linkdesk-operator"          # Queue/Dial b() handler on an operator's channel: the grant
 KEY_CONTEXT = "linkdesk-key"                    # a key's route, and the refusal tone when it fails
 KEY_REFUSED_EVENT = "LinkdeskKeyRefused"        # the UserEvent linkdesk-key sends with that tone
+SOUND_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_/.-]{0,80}")   # a sound file's name, safe in a URL and a command
 
 # ConfBridge profiles (rendered into linkdesk-confbridge.conf)
 BRIDGE_PROFILE, OPERATOR_PROFILE, MENU = "linkdesk_bridge", "linkdesk_operator", "linkdesk_menu"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from linkdesk.dialplan.contract import (BRIDGE_PROFILE, CHANNEL_VARS, CITIZEN_PROFILE, FEATURES, KEY_CONTEXT, MENU,
-                                        OPERATOR_PROFILE)
+                                        OPERATOR_PROFILE, SOUND_NAME)
 from linkdesk.dialplan.keys import KitError, check_keys
 from linkdesk.dialplan.render import PbxDialplan, render_extensions
 from linkdesk.dialplan.version import header
@@ -91,6 +91,8 @@ def validate(plan: PbxDialplan) -> None:
                            f"not {', '.join(targets)}")
     if plan.queues and plan.home_queue not in plan.queues:
         raise KitError(f"{where}.home_queue: {plan.home_queue!r} is not one of its queues ({', '.join(plan.queues)})")
+    if not SOUND_NAME.fullmatch(plan.refused_sound):
+        raise KitError(f"{where}.refused_sound: {plan.refused_sound!r} is not a sound file's name")
     if not 100 <= plan.digit_timeout <= 5000:
         raise KitError(f"{where}.digit_timeout: {plan.digit_timeout} ms; give 100 to 5000")
     if plan.ami_secret is not None and ("\n" in plan.ami_secret or not plan.ami_secret.strip()):
@@ -118,14 +120,14 @@ def _applicationmap(plan: PbxDialplan) -> str:
 # Keys that move the operator's own channel (into the room) run their AGI
 # directly: inside a Gosub, Asterisk would follow linkdesk's Redirect within
 # the key's own dialplan loop, still in the call, and the operator would be
-# lost. The others go through linkdesk-key, which sounds a refusal even when
-# linkdesk cannot be reached.
+# lost; linkdesk sounds their refusal itself (not when it cannot be reached).
+# The others go through linkdesk-key, which sounds a refusal even then.
 MOVES_THE_OPERATOR = ("linkdesk_xfer_warm", "linkdesk_emergency")
 
 
 def _runner(plan: PbxDialplan, name: str, argument: str) -> str:
-    if name in MOVES_THE_OPERATOR:
-        return f"AGI,{plan.agi_url}/{argument}"
+    if name in MOVES_THE_OPERATOR:   # linkdesk plays the refusal itself (agi/routes.py report_error)
+        return f"AGI,{plan.agi_url}/{argument}&refused={plan.refused_sound}"
     return f"Gosub({KEY_CONTEXT},s,1({argument}))"
 
 

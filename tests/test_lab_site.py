@@ -52,7 +52,7 @@ async def test_keys_granted_to_every_channel_are_still_refused_unless_pressed_by
     async with EventRecorder(lab["110"]) as ami110:
         operator = phones.operator(lab["110"].operators[0], press="*5", press_after=3.0)
         receivers = [phones.operator(op) for op in lab["12345"].operators]
-        phones.citizen(lab["110"], "1106", CITIZEN, talk_seconds=12, press="*5", press_after=1.0)
+        phones.citizen(lab["110"], "1106", CITIZEN, talk_seconds=12, press="*6", press_after=1.0)
         await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
         refused = await until(lambda: re.findall(r"transfer key on (\S+) refused: not an operator's channel",
                                                  linkdesk.log()) if linkdesk.log().count(" refused: not an") >= 2

@@ -137,6 +137,23 @@ async def test_the_phones_own_transfer_button_a_blind_refer_is_a_linkdesk_transf
 
 
 @on_loop
+async def test_a_refer_to_another_number_is_left_to_asterisks_own_transfer(lab, phones, linkdesk):
+    """A REFER to a colleague (1102), neither platform nor unit: Asterisk's
+    normal blind transfer in the operator's own context; linkdesk stays out."""
+    operator = phones.operator(lab["110"].operators[0], refer_to="1102", press_after=3.0)
+    async with EventRecorder(lab["110"]) as ami110:
+        citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=10)
+        await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        # Up only now, so the queue never offered it the citizen: the REFER (3 s in) does.
+        colleague = phones.operator(lab["110"].operators[1], answer_after=30.0)
+        rung = await until(lambda: [i for i in colleague.invites() if CITIZEN in sip_header(i, "From")], timeout=15)
+        assert rung and sip_header(rung[0], "X-Linkdesk-Order") == ""
+        assert _stored_transfers(linkdesk.store) == []
+        assert "SIP/2.0 202" in operator.messages()
+        citizen.stop()
+
+
+@on_loop
 async def test_blind_transfer_by_a_dialplan_agi_call(lab, phones, linkdesk):
     async with EventRecorder(lab["12345"]) as ami12345:
         receivers = [phones.operator(op) for op in lab["12345"].operators]

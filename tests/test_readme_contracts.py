@@ -39,7 +39,7 @@ def test_site_render_reads_the_same_file_and_without_a_secret_skips_only_the_man
     out = tmp_path / "etc"
     assert main(["site", "render", "--pbx", "12345", "--config", str(path), "--out", str(out)]) == 0
     features = (out / "linkdesk-features.conf").read_text()
-    assert "linkdesk_emergency => *9,self,AGI,agi://127.0.0.1:4573/transfer?pbx=12345&to=110&lane=emergency" \
+    assert "linkdesk_emergency => *9,self,AGI,agi://127.0.0.1:4573/transfer?pbx=12345&to=110&lane=emergency&refused=beeperr" \
         in features
     assert "AGI(agi://127.0.0.1:4573/${ARG1})" in (out / "linkdesk-extensions.conf").read_text()
     assert "PJSIP/${EXTEN}@to-110," in (out / "linkdesk-extensions.conf").read_text()
