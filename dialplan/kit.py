@@ -213,20 +213,19 @@ def render_pjsip(plan: PbxDialplan, freepbx: bool) -> str:
             f"[{TRUNK_TEMPLATE}](!)\ntype = endpoint\n{settings}")
 
 
-def write_kit(plan: PbxDialplan, folder: Path, layout: str = "plain") -> list[Path]:
+def write_kit(plan: PbxDialplan, folder: Path, layout: str = "plain") -> list[KitFile]:
     """Render the whole kit, then write it into `folder` (the PBX's astetcdir);
-    nothing is written if any file fails to render. The manager file holds a
-    secret: it is readable by its owner and group only."""
+    nothing is written if any file fails to render. Returns the files written
+    (each at `folder / item.name`), for `add_includes`. The manager file
+    holds a secret: it is readable by its owner and group only."""
     files = kit(plan, layout)
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
     for item in files:
         path = folder / item.name
         path.write_text(item.text)
         if item.name == "linkdesk-manager.conf":
             os.chmod(path, 0o640)
-        written.append(path)
-    return written
+    return files
 
 
 def add_includes(files: list[KitFile], folder: Path) -> list[Path]:

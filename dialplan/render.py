@@ -42,12 +42,10 @@ class PbxDialplan:
 def _refer_targets(plan: PbxDialplan) -> str:
     """linkdesk-refer's extensions: each platform's number, on the citizen's channel."""
     return "".join(f"""exten => {number},1,AGI({plan.agi_url}/transfer?pbx={plan.pbx}&to={platform}&mode=blind)
- same => n,Set(LINKDESK_RETURN_TO=${{MEMBERINTERFACE}})
- same => n,Set(LINKDESK_RETURN_QUEUE=${{QUEUENAME}})
  same => n,GotoIf($["${{LINKDESK_RESULT}}" = "ok"]?moved)
- same => n,Goto(linkdesk-return,s,1)
+ same => n,Goto(linkdesk-refer-back,s,1)
  same => n(moved),Wait(5)
- same => n,Goto(linkdesk-return,s,1)
+ same => n,Goto(linkdesk-refer-back,s,1)
 """ for platform, number in plan.target_numbers)
 
 
@@ -210,7 +208,12 @@ exten => s,1,Set(__DYNAMIC_FEATURES=${{IF($["${{DYNAMIC_FEATURES}}" = ""]?:${{DY
 {_refer_targets(plan)}exten => _X.,1,Set(LINKDESK_SITE_CONTEXT=${{IMPORT(${{BLINDTRANSFER}},LINKDESK_SITE_CONTEXT)}})
  same => n,GotoIf($["${{LINKDESK_SITE_CONTEXT}}" = "" | "${{LINKDESK_SITE_CONTEXT}}" = "linkdesk-refer"]?lost)
  same => n,Goto(${{LINKDESK_SITE_CONTEXT}},${{EXTEN}},1)
- same => n(lost),Set(LINKDESK_RETURN_TO=${{MEMBERINTERFACE}})
+ same => n(lost),Goto(linkdesk-refer-back,s,1)
+
+; A REFERred citizen linkdesk did not move on: back to the operator they came
+; through (the queue member), or the head of their queue.
+[linkdesk-refer-back]
+exten => s,1,Set(LINKDESK_RETURN_TO=${{MEMBERINTERFACE}})
  same => n,Set(LINKDESK_RETURN_QUEUE=${{QUEUENAME}})
  same => n,Goto(linkdesk-return,s,1)
 

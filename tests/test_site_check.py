@@ -11,7 +11,7 @@ from pathlib import Path
 from linkdesk.bridge.cli.main import main
 from linkdesk.dialplan.conffile import parse_conf
 from linkdesk.dialplan.keys import DEFAULT_KEYS
-from linkdesk.dialplan.kit import add_includes, kit, write_kit
+from linkdesk.dialplan.kit import add_includes, write_kit
 from linkdesk.dialplan.render import PbxDialplan
 from linkdesk.dialplan.site_check import check_site
 
@@ -32,8 +32,7 @@ def a_site(tmp_path, plan=PLAN) -> Path:
     for source in (LAB / "common", LAB / "110"):
         for conf in source.glob("*.conf"):
             shutil.copy(conf, etc / conf.name)
-    write_kit(plan, etc)
-    add_includes(kit(plan), etc)
+    add_includes(write_kit(plan, etc), etc)
     return etc
 
 

@@ -24,7 +24,8 @@ def test_contexts_use_the_configured_trunk_queue_and_agi_address():
     names = [s.name for s in parse_conf(text)]
     assert names == ["linkdesk-transfer", "linkdesk-unstamp", "linkdesk-answered", "linkdesk-return",
                      "linkdesk-conference", "linkdesk-conference-end", "linkdesk-conference-dial", "linkdesk-unit-dial",
-                     "linkdesk-conference-key", "linkdesk-key", "linkdesk-operator", "linkdesk-refer", "linkdesk-predial",
+                     "linkdesk-conference-key", "linkdesk-key", "linkdesk-operator", "linkdesk-refer", "linkdesk-refer-back",
+                     "linkdesk-predial",
                      "linkdesk-inbound"]
     assert "PJSIP/${EXTEN}@trunk-x," in text and "?q-home:" in text
     assert "agi://10.0.0.5:4573/inbound?trunk=trunk-x" in text

@@ -51,7 +51,7 @@ def _render(args: argparse.Namespace) -> int:
     """`linkdesk site render` (also `dialplan render`): the whole kit for one PBX."""
     from pathlib import Path
 
-    from linkdesk.dialplan.kit import add_includes, kit, skipped, write_kit
+    from linkdesk.dialplan.kit import add_includes, skipped, write_kit
     from linkdesk.dialplan.site_check import unknown_names
 
     plan = _site_plan(args)
@@ -59,15 +59,16 @@ def _render(args: argparse.Namespace) -> int:
     unknown = unknown_names(plan, out)
     if unknown:
         raise KitError("; ".join(unknown) + " (nothing written)")
-    for path in write_kit(plan, out, args.layout):
-        _say(f"wrote {path}")
+    files = write_kit(plan, out, args.layout)
+    for item in files:
+        _say(f"wrote {out / item.name}")
     for note in skipped(plan):
         _say(f"skipped {note}")
     _say("each goes into the site's files with:")
-    for item in kit(plan, args.layout):
+    for item in files:
         _say(f"  {item.include_line:42} in {item.include_from} ({'at the top' if item.position == 'top' else 'at the end'})")
     if args.add_includes:
-        for path in add_includes(kit(plan, args.layout), out):
+        for path in add_includes(files, out):
             _say(f"added the #include line to {path}")
     return 0
 

@@ -17,7 +17,7 @@ import time
 
 from linkdesk.bridge.lab.agi_entry import install_agi_entry
 from linkdesk.bridge.lab.layout import LabError, Paths, PbxSpec, lab_dialplans
-from linkdesk.dialplan.kit import add_includes, kit, write_kit
+from linkdesk.dialplan.kit import add_includes, write_kit
 from linkdesk.bridge.lab.root import Log, root_problem
 from linkdesk.bridge.lab.procs import ProcessRecord, processes_in_root, record_of, stop_process
 
@@ -135,8 +135,7 @@ def _install_config(paths: Paths, name: str) -> None:
         for conf in source.glob("*.conf"):
             shutil.copy2(conf, etc / conf.name)
     plan = lab_dialplans(paths)[name]
-    write_kit(plan, etc)
-    add_includes(kit(plan), etc)
+    add_includes(write_kit(plan, etc), etc)
     var = paths.root / paths.var_in_root(name).lstrip("/")
     for sub in VAR_DIRS:
         (var / sub).mkdir(parents=True, exist_ok=True)

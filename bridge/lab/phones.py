@@ -106,8 +106,9 @@ def _keys(press: str, after: float, workdir: Path) -> str:
     return "\n  ".join(steps)
 
 
-# The INVITE's From, To and Contact, kept for in-dialog INFO requests (sipp
-# refuses a scenario that keeps a variable it never uses: only with INFO keys).
+# The INVITE's From, To and Contact, kept for the phone's own in-dialog
+# requests (sipp refuses a scenario that keeps a variable it never uses: only
+# with INFO keys or a REFER).
 KEEP_DIALOG = """<recv request="INVITE" crlf="true">
     <action>
       <ereg regexp=".*" search_in="hdr" header="From:" assign_to="invite_from" />
@@ -115,47 +116,37 @@ KEEP_DIALOG = """<recv request="INVITE" crlf="true">
       <ereg regexp="sip:[^>]*" search_in="hdr" header="Contact:" assign_to="invite_contact" />
     </action>
   </recv>"""
-INFO_KEY = """<send>
+
+
+def _request(method: str, cseq: int, headers: str = "", body: str = "") -> str:
+    """A `<send>` of a request the phone itself sends in its answered call,
+    from the dialog KEEP_DIALOG kept; `headers`/`body`: lines of their own."""
+    extra = "".join(f"\n      {line}" for line in headers.splitlines() if line)
+    length = "[len]" if body else "0"
+    content = "".join(f"\n      {line}" for line in body.splitlines()) + "\n" if body else ""
+    return f"""<send>
     <![CDATA[
 
-      INFO [$invite_contact] SIP/2.0
+      {method} [$invite_contact] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: [$invite_to];tag=[pid]SIPpTag01[call_number]
       To: [$invite_from]
       Call-ID: [call_id]
-      CSeq: CSEQ INFO
+      CSeq: {cseq} {method}
       Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Max-Forwards: 70
-      Content-Type: application/dtmf-relay
-      Content-Length: [len]
-
-      Signal=KEY
-      Duration=160
-
+      Max-Forwards: 70{extra}
+      Content-Length: {length}
+{content}
     ]]>
-  </send>
-  <recv response="200" />"""
+  </send>"""
 
 
-REFER = """<pause milliseconds="AFTER" />
-  <send>
-    <![CDATA[
-
-      REFER [$invite_contact] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: [$invite_to];tag=[pid]SIPpTag01[call_number]
-      To: [$invite_from]
-      Call-ID: [call_id]
-      CSeq: 300 REFER
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Refer-To: <sip:NUMBER@PBX>
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
+def _refer(number: str, pbx: str, after: float) -> str:
+    """A blind REFER of the call to `number` at `pbx`, `after` s after
+    answering; once the PBX's NOTIFY says 200, the phone hangs up, as a phone does."""
+    return f"""<pause milliseconds="{int(after * 1000)}" />
+  {_request("REFER", 300, f"Refer-To: <sip:{number}@{pbx}>")}
   <recv response="202" />
-  <!-- The PBX reports the transfer's progress; once it says 200, hang up, as a phone does. -->
   <label id="refer_wait" />
   <recv request="NOTIFY">
     <action><ereg regexp="SIP/2.0 200" search_in="body" assign_to="refer_done" /></action>
@@ -176,20 +167,7 @@ REFER = """<pause milliseconds="AFTER" />
   <nop next="refer_hangup" test="refer_done" />
   <nop next="refer_wait" />
   <label id="refer_hangup" />
-  <send>
-    <![CDATA[
-
-      BYE [$invite_contact] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: [$invite_to];tag=[pid]SIPpTag01[call_number]
-      To: [$invite_from]
-      Call-ID: [call_id]
-      CSeq: 301 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
+  {_request("BYE", 301)}
   <recv response="200" next="done" />"""
 
 
@@ -199,8 +177,9 @@ def _info_keys(press: str, after: float, gap: float) -> str:
     steps = []
     for number, key in enumerate(press.replace(" ", "")):
         pause = after if number == 0 else gap
-        steps.append(f'<pause milliseconds="{int(pause * 1000)}" />\n  '
-                     + INFO_KEY.replace("KEY", key).replace("CSEQ", str(100 + number)))
+        info = _request("INFO", 100 + number, "Content-Type: application/dtmf-relay",
+                        f"Signal={key}\nDuration=160")
+        steps.append(f'<pause milliseconds="{int(pause * 1000)}" />\n  {info}\n  <recv response="200" />')
     return "\n  ".join(steps)
 
 
@@ -293,8 +272,7 @@ class SippPhones:
         text = (SCENARIOS / "operator.xml").read_text()
         if info_gap is not None or refer_to:
             pbx = f"{operator.registrar_host}:{operator.registrar_port}"
-            steps = (REFER.replace("AFTER", str(int(press_after * 1000))).replace("NUMBER", refer_to).replace("PBX", pbx)
-                     if refer_to
+            steps = (_refer(refer_to, pbx, press_after) if refer_to
                      else _info_keys(press, press_after, info_gap))
             text = text.replace('<recv request="INVITE" crlf="true" />', KEEP_DIALOG, 1).replace("<!--KEYS-->", steps)
         scenario.write_text(text.replace("<!--KEYS-->", _keys(press, press_after, self.workdir)))
