@@ -17,9 +17,11 @@ RUNG_MEMORY = 10_000
 
 
 def connect_intake(connections: dict, transfers: TransferService, conferences: ConferenceService,
-                   book: QueueBook, linkage: LinkageMetrics) -> None:
-    """Subscribe the services and the metrics to each PBX's events, and their re-syncs to its logins."""
-    ringing = ReceiverRinging(transfers.store, linkage)
+                   book: QueueBook, linkage: LinkageMetrics, on_ringing=None) -> None:
+    """Subscribe the services and the metrics to each PBX's events, and their
+    re-syncs to its logins; `on_ringing(transfer, event)` (the screen pop)
+    hears each AgentCalled of a handed-over citizen."""
+    ringing = ReceiverRinging(transfers.store, linkage, on_ringing)
     for name, connection in connections.items():
         connection.subscribe("UserEvent", partial(_dialplan_event, transfers, name))
         connection.subscribe("Confbridge*", partial(conferences.on_event, name))
@@ -41,19 +43,26 @@ async def _resync(transfers: TransferService, conferences: ConferenceService, pb
 
 
 class ReceiverRinging:
-    """The first AgentCalled for a transferred citizen (its order id rides
-    along as a channel variable): the receiver's phone rings (set-up time)."""
+    """An AgentCalled for a transferred citizen (its order id rides along as a
+    channel variable): a receiver's phone rings. Each is told to `on_ringing`;
+    the first of a transfer is its set-up time for the metrics."""
 
-    def __init__(self, store: TransferStore, linkage: LinkageMetrics):
-        self.store, self.linkage = store, linkage
+    def __init__(self, store: TransferStore, linkage: LinkageMetrics, on_ringing=None):
+        self.store, self.linkage, self.on_ringing = store, linkage, on_ringing
         self._rung: set[str] = set()
 
     def on_agent_called(self, event) -> None:
         order_id = channel_variables(event).get(ORDER_ID, "")
         if len(self._rung) > RUNG_MEMORY:
             self._rung.clear()    # a memory, not a record: old orders stop ringing long before
-        if order_id and order_id not in self._rung:
-            transfer = self.store.transfer_for_order(order_id)
-            if transfer is not None:
-                self._rung.add(order_id)
-                self.linkage.receiver_ringing(transfer, float(event.get("Timestamp") or 0))
+        first = order_id not in self._rung
+        if not order_id or not (first or self.on_ringing):
+            return
+        transfer = self.store.transfer_for_order(order_id)
+        if transfer is None:
+            return
+        if first:
+            self._rung.add(order_id)
+            self.linkage.receiver_ringing(transfer, float(event.get("Timestamp") or 0))
+        if self.on_ringing is not None:
+            self.on_ringing(transfer, event)

@@ -7,24 +7,19 @@ reports into the event log; a withheld number is shown as withheld."""
 from __future__ import annotations
 
 from linkdesk.bridge.core.events import EventLog
-from linkdesk.bridge.core.ports import OrderStore, TransferStore
-from linkdesk.dialplan.contract import ORDER_ID, channel_variables
+from linkdesk.bridge.core.ports import OrderStore
 
 TRANSFER_KINDS = {"answered": "transfer.answered", "returned": "transfer.returned", "failed": "transfer.failed",
                   "cancelled": "transfer.cancelled"}
 
 
 class ScreenPop:
-    def __init__(self, log: EventLog, transfers: TransferStore, orders: OrderStore):
-        self.log, self.transfers, self.orders = log, transfers, orders
+    def __init__(self, log: EventLog, orders: OrderStore):
+        self.log, self.orders = log, orders
 
-    def agent_called(self, event) -> None:
-        """A queue rings an operator for a call that carries a linkdesk order."""
-        order_id = channel_variables(event).get(ORDER_ID, "")
-        transfer = self.transfers.transfer_for_order(order_id) if order_id else None
-        if transfer is None:
-            return
-        order = self.orders.get(order_id) or {}
+    def ringing(self, transfer: dict, event) -> None:
+        """A queue rings an operator (AgentCalled `event`) for a handed-over citizen."""
+        order = self.orders.get(transfer["order_id"]) or {}
         self.log.publish("transfer.ringing", {transfer["pbx"], transfer["target"]}, {
             **_about(transfer), "summary": order.get("summary"),
             "extension": _extension(event.get("Interface") or event.get("DestChannel", "")),

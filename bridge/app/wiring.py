@@ -74,7 +74,7 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
     store = open_store(config.store_path, config.store_sync,
                        transfer_listeners=[linkage.transfer_moved, lambda *moved: pop.transfer_moved(*moved)],
                        order_listeners=[linkage.order_recorded, lambda *recorded: pop.order_recorded(*recorded)])
-    pop = ScreenPop(events, store.transfers, store.orders)
+    pop = ScreenPop(events, store.orders)
     # Loaded once; each order event then moves one order between states (no count on the hot path).
     linkage.orders_loaded(store.orders.counts())
     connections = {endpoint.name: AmiConnection(endpoint, loop, observer=metrics.transports)
@@ -91,9 +91,7 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
     routes = build_route_table(transfers, on_non_police=linkage.marked_non_police, orders=orders)
     agi = FastAgiFactory(routes, config.agi.limits, loop, observer=metrics.transports)
     metrics.watch_transports(connections, agi)
-    connect_intake(connections, transfers, conferences, metrics.queues, linkage)
-    for connection in connections.values():
-        connection.subscribe("AgentCalled", pop.agent_called)
+    connect_intake(connections, transfers, conferences, metrics.queues, linkage, on_ringing=pop.ringing)
     v1 = {b"transfers": TransfersResource(config.tokens, loop, transfers),
           b"conferences": ConferencesResource(config.tokens, loop, conferences, orders),
           b"orders": OrdersResource(config.tokens, loop, orders),
