@@ -14,7 +14,7 @@ from twisted.internet import reactor
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from linkdesk.bridge.api.resource import ApiError, platform_of
+from linkdesk.bridge.api.resource import ApiError, error_body, platform_of
 from linkdesk.bridge.core.events import Event, EventLog
 
 
@@ -44,7 +44,7 @@ class EventsResource(Resource):
         except ApiError as exc:
             request.setResponseCode(exc.http_status)
             request.setHeader(b"content-type", b"application/json")
-            return json.dumps({"error": {"id": exc.reason, "message": str(exc)}}).encode()
+            return json.dumps(error_body(exc)).encode()
         extension = (request.args.get(b"extension") or [b""])[0].decode("utf-8", "replace")
         request.setHeader(b"content-type", b"text/event-stream; charset=utf-8")
         request.setHeader(b"cache-control", b"no-cache")

@@ -40,7 +40,7 @@ class JsonResource(Resource):
             platform = self._platform(request)
             status, body = await self.handle(platform, request)
         except LinkdeskError as exc:
-            status, body = exc.http_status, {"error": {"id": exc.reason, "message": str(exc), **exc.detail}}
+            status, body = exc.http_status, error_body(exc)
             if status >= 500:
                 log.warning("HTTP %s %s: %d %s (%s)", request.method.decode(), request.path.decode("latin-1"),
                             status, exc.reason, exc)
@@ -57,6 +57,11 @@ class JsonResource(Resource):
 
     async def handle(self, platform: str, request) -> tuple[int, dict]:
         raise ApiError("method-not-allowed", "not here")
+
+
+def error_body(exc: LinkdeskError) -> dict:
+    """How every API error is written: `{"error": {"id", "message", …detail}}`."""
+    return {"error": {"id": exc.reason, "message": str(exc), **exc.detail}}
 
 
 def platform_of(tokens: dict[str, str], request) -> str:
