@@ -259,6 +259,8 @@ class FlakyMovePbx(ScriptedPbx):
         if move is not None and self.refusals:
             self.refusals -= 1
             raise AmiActionFailed("Redirect: Redirect failed, extra channel not up.")
+        if move is not None and move.extra_channel and not self.operator_alive:
+            raise AmiActionFailed("Redirect: Extra channel does not exist")   # as Asterisk answers
         await super().hand_over(stamps, move)
 
 

@@ -78,18 +78,20 @@ async def dissolve(transfer: dict, control: PbxControl, pause=asyncio.sleep, tri
     still in the key's AGI when a receiver that cannot be reached fails at
     once), so a refused move is tried again, `pause` apart; an operator who
     has gone meanwhile leaves the citizen to rejoin alone (the head of their
-    queue). A citizen who has gone leaves nothing to do."""
+    queue). A citizen who has gone leaves nothing to do. Who is still there
+    is asked only once a move was refused: the usual dissolve is one action."""
     citizen, operator = transfer["citizen_channel"], transfer["operator_channel"]
+    both = True
     for _ in range(tries):
-        if not await control.channel_facts(citizen):
-            return
-        both = bool(await control.channel_facts(operator))
         move = Move(citizen, CONFERENCE_CONTEXT, "rejoin", extra_channel=operator if both else None,
                     extra_exten="held" if both else None)
         try:
             await control.hand_over([(citizen, PEER, operator)], move)
             return
         except Exception as exc:  # a channel mid-move, or gone meanwhile
+            if not await control.channel_facts(citizen):
+                return
+            both = bool(await control.channel_facts(operator))
             log.info("three-way %s: not dissolved yet (%s); trying again", room_of(transfer), exc)
             await pause(0.3)
     log.error("three-way %s: could not dissolve the room; ConfBridge keeps whoever is left", room_of(transfer))
