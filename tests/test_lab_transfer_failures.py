@@ -48,6 +48,19 @@ def _dest(ami, prefix: str) -> str:
     return ""
 
 
+async def _stop_12345(ami110) -> None:
+    stop = asterisk_cli(default_paths(), "12345", "core stop now")
+    assert stop.returncode == 0, stop.stderr
+    # The 110 PBX qualifies its trunk every 2 s: wait until it knows.
+    await ami110.wait_for("ContactStatus", AOR="to-12345", ContactStatus="Unreachable", timeout=15)
+
+
+def _restart_the_lab() -> None:
+    assert run_linkdesk("lab", "down").returncode == 0
+    up = run_linkdesk("lab", "up")
+    assert up.returncode == 0, up.stderr
+
+
 @on_loop
 async def test_no_answer_in_time_brings_the_citizen_back_to_the_first_operator(lab, phones, impatient_linkdesk):
     transfer = await _transfer_then_expect_return(lab, phones, impatient_linkdesk)
@@ -57,17 +70,12 @@ async def test_no_answer_in_time_brings_the_citizen_back_to_the_first_operator(l
 @on_loop
 async def test_a_stopped_12345_pbx_brings_the_citizen_back_to_the_first_operator(lab, phones, impatient_linkdesk):
     async with EventRecorder(lab["110"]) as ami110:
-        stop = asterisk_cli(default_paths(), "12345", "core stop now")
-        assert stop.returncode == 0, stop.stderr
-        # The 110 PBX qualifies its trunk every 2 s: wait until it knows.
-        await ami110.wait_for("ContactStatus", AOR="to-12345", ContactStatus="Unreachable", timeout=15)
+        await _stop_12345(ami110)
     try:
         transfer = await _transfer_then_expect_return(lab, phones, impatient_linkdesk)
         assert transfer["reason"] == "transfer-target-unreachable"
     finally:
-        assert run_linkdesk("lab", "down").returncode == 0
-        up = run_linkdesk("lab", "up")
-        assert up.returncode == 0, up.stderr
+        _restart_the_lab()
 
 
 @on_loop
@@ -112,19 +120,6 @@ async def test_warm_transfer_without_answer_leaves_the_citizen_with_the_operator
         assert transfer["reason"] == "transfer-no-answer"
         assert "\nBYE sip:" not in operator_110.messages(), "the citizen never left the operator"
         assert await citizen.finished(30) == 0
-
-
-async def _stop_12345(ami110) -> None:
-    stop = asterisk_cli(default_paths(), "12345", "core stop now")
-    assert stop.returncode == 0, stop.stderr
-    # The 110 PBX qualifies its trunk every 2 s: wait until it knows.
-    await ami110.wait_for("ContactStatus", AOR="to-12345", ContactStatus="Unreachable", timeout=15)
-
-
-def _restart_the_lab() -> None:
-    assert run_linkdesk("lab", "down").returncode == 0
-    up = run_linkdesk("lab", "up")
-    assert up.returncode == 0, up.stderr
 
 
 @on_loop
