@@ -10,8 +10,8 @@ import logging
 from linkdesk.agi.request import AgiError, AgiRequest
 from linkdesk.bridge.core.numbers import normalise
 from linkdesk.bridge.core.orders import is_order_id
-from linkdesk.dialplan.contract import (CALLER, CALLER_HEADER, CONFERENCE, DESK, ORDER_HEADER, ORDER_ID, ROLE,
-                                        TRANSFER_ID, inherited)
+from linkdesk.dialplan.contract import (CALLER, CALLER_HEADER, CONFERENCE, DESK, LANE_HEADER, ORDER_HEADER, ORDER_ID,
+                                        ROLE, TRANSFER_ID, WHISPER, inherited)
 
 log = logging.getLogger("linkdesk.agi")
 
@@ -84,6 +84,23 @@ async def conference_take(orders, request: AgiRequest) -> None:
     await request.set_variable(ORDER_ID, order["id"])
 
 
+async def whisper_reject(transfers, orders, request: AgiRequest) -> None:
+    """`whisper_reject?pbx=12345`, run by linkdesk-whisper on the receiving
+    operator's channel when they press the reject key: the order is rejected
+    (the reason on its trail) and the citizen goes back to the first operator
+    or the head of their queue. Only the receiver of a handed-over call may:
+    a channel that is not an operator's, or carries no such call, is refused."""
+    pbx = request.args.get("pbx", "")
+    order_id = await request.get_variable(ORDER_ID) or ""
+    if await request.get_variable(DESK) != pbx or not await request.get_variable(WHISPER):
+        log.warning("whisper reject on %s refused: not the receiver of a handed-over call", request.channel)
+        raise AgiError("whisper-not-receiver", f"{request.channel} is not receiving a handed-over call")
+    transfers.receiving(pbx, order_id)
+    receiver = await request.get_variable("CHANNEL(endpoint)") or request.channel
+    orders.reject_current(pbx, order_id, f"rejected at the whisper by {receiver}")
+    log.info("order %s rejected at the whisper by %s on PBX %s", order_id, receiver, pbx)
+
+
 async def non_police(mark, request: AgiRequest) -> None:
     """`non_police?pbx=110`: the operator's disposition key — this call is not
     a police matter (counted for the diversion ratio when so configured)."""
@@ -107,5 +124,8 @@ async def inbound(request: AgiRequest) -> None:
     if not is_order_id(order):
         raise AgiError("inbound-bad-order", f"X-Linkdesk-Order {order[:40]!r} is not an order id")
     number = normalise(caller) if caller else ""
+    lane = await request.get_variable(f"PJSIP_HEADER(read,{LANE_HEADER})") or ""
     await request.set_variable(inherited(ORDER_ID), order)
     await request.set_variable(inherited(CALLER), number)
+    # The receiver's whisper plays this lane's prompt (an unknown lane: the normal one's).
+    await request.set_variable(inherited(WHISPER), "emergency" if lane == "emergency" else "normal")

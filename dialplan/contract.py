@@ -15,6 +15,7 @@ CONFERENCE_DIAL = "linkdesk-conference-dial"    # the other platform called into
 UNIT_DIAL = "linkdesk-unit-dial"                # a linkage unit called into a room
 OPERATOR_CONTEXT = "linkdesk-operator"          # Queue/Dial b() handler on an operator's channel: the grant
 KEY_CONTEXT = "linkdesk-key"                    # a key's route, and the refusal tone when it fails
+WHISPER_CONTEXT = "linkdesk-whisper"            # queues.conf membergosub: the receiver's whisper
 KEY_REFUSED_EVENT = "LinkdeskKeyRefused"        # the UserEvent linkdesk-key sends with that tone
 SOUND_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_/.-]{0,80}")   # a sound file's name, safe in a URL and a command
 
@@ -47,6 +48,9 @@ ROLE = "LINKDESK_ROLE"                  # citizen, 110, 12345 or a unit id (mana
 CHANNEL_VARS = ("LINKDESK_ROLE", "LINKDESK_ORDER_ID", "QUEUESTATUS")   # manager.conf channelvars linkdesk reads
 CONFERENCE = "LINKDESK_CONFERENCE"      # the room a channel is in
 PEER = "LINKDESK_PEER"                  # who a dissolving room's citizen rejoins
+LANE = "LINKDESK_LANE"                  # the sending side's lane (normal | emergency), carried as a header
+WHISPER = "LINKDESK_WHISPER"            # set by `inbound` to the lane a call was handed over on: whisper it
+WHISPER_KEY = "LINKDESK_WHISPER_KEY"    # the key the receiver pressed during the whisper
 REJECTED = "LINKDESK_REJECTED"          # the receiver rejected the order: the citizen comes back
 ANSWER_TIMEOUT = "LINKDESK_ANSWER_TIMEOUT"
 DIAL = "LINKDESK_DIAL"                  # a linkage unit's dial string
@@ -54,13 +58,14 @@ OUTCOME_PREFIX = "LINKDESK_OUTCOME_"    # global LINKDESK_OUTCOME_<transfer id>:
 RESULT, REASON = "LINKDESK_RESULT", "LINKDESK_REASON"   # every AGI route's result
 
 # SIP headers the trunk carries (set by the pre-dial handler, read by `inbound`)
-ORDER_HEADER, CALLER_HEADER = "X-Linkdesk-Order", "X-Linkdesk-Caller"
+ORDER_HEADER, CALLER_HEADER, LANE_HEADER = "X-Linkdesk-Order", "X-Linkdesk-Caller", "X-Linkdesk-Lane"
 
 # The dialplan reports each step of a transfer with this UserEvent
 TRANSFER_EVENT = "LinkdeskTransfer"
 
 # LINKDESK_STAMP's fields, in order, joined by `|`
-STAMP_FIELDS = ("transfer_id", "order_id", "caller", "return_to", "return_queue", "answer_timeout", "target")
+STAMP_FIELDS = ("transfer_id", "order_id", "caller", "return_to", "return_queue", "answer_timeout", "target",
+                "lane")
 
 
 def inherited(variable: str) -> str:

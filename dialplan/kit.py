@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from linkdesk.dialplan.contract import (BRIDGE_PROFILE, CHANNEL_VARS, CITIZEN_PROFILE, FEATURES, KEY_CONTEXT, MENU,
-                                        OPERATOR_PROFILE, SOUND_NAME)
+                                        OPERATOR_PROFILE, SOUND_NAME, WHISPER_CONTEXT)
+from linkdesk.dialplan.conffile import ConfError, read_conf
 from linkdesk.dialplan.keys import KitError, check_keys
 from linkdesk.dialplan.render import PbxDialplan, render_extensions
+from linkdesk.dialplan.sounds import Prompt, prompts, write_prompts
 from linkdesk.dialplan.version import header
 
 LAYOUTS = ("plain", "freepbx")
@@ -26,7 +28,8 @@ LAYOUTS = ("plain", "freepbx")
 # Setvar, Getvar, Hangup, ConfbridgeKick/Mute), agent, originate, reporting (CoreShowChannels,
 # ConfbridgeList). No command, config or system writes.
 AMI_READ, AMI_WRITE = "system,call,agent,user,dtmf", "call,agent,originate,reporting"
-QUEUE_SETTINGS = (("setqueuevar", "yes"), ("setinterfacevar", "yes"), ("setqueueentryvar", "yes"))
+QUEUE_SETTINGS = (("setqueuevar", "yes"), ("setinterfacevar", "yes"), ("setqueueentryvar", "yes"),
+                  ("membergosub", WHISPER_CONTEXT))
 TRUNK_TEMPLATE = "linkdesk-trunk"
 TRUNK_SETTINGS = (("identify_by", "ip"), ("send_pai", "yes"), ("trust_id_inbound", "yes"),
                   ("trust_id_outbound", "yes"))
@@ -93,10 +96,22 @@ def validate(plan: PbxDialplan) -> None:
         raise KitError(f"{where}.home_queue: {plan.home_queue!r} is not one of its queues ({', '.join(plan.queues)})")
     if not SOUND_NAME.fullmatch(plan.refused_sound):
         raise KitError(f"{where}.refused_sound: {plan.refused_sound!r} is not a sound file's name")
+    _validate_whisper(plan, where)
     if not 100 <= plan.digit_timeout <= 5000:
         raise KitError(f"{where}.digit_timeout: {plan.digit_timeout} ms; give 100 to 5000")
     if plan.ami_secret is not None and ("\n" in plan.ami_secret or not plan.ami_secret.strip()):
         raise KitError(f"pbx.{plan.pbx}.secret: empty, or more than one line")
+
+
+def _validate_whisper(plan: PbxDialplan, where: str) -> None:
+    unknown = set(plan.whisper_lanes) - {"normal", "emergency"}
+    if unknown:
+        raise KitError(f"{where}.whisper_lanes: {', '.join(sorted(unknown))} not a lane (normal, emergency)")
+    keys = (plan.whisper_accept, plan.whisper_reject)
+    if not all(len(key) == 1 and key in "0123456789*" for key in keys) or keys[0] == keys[1]:
+        raise KitError(f"{where}.whisper_accept / whisper_reject: two different keys, each one of 0-9 or *")
+    if not 0 <= plan.whisper_wait <= 10:
+        raise KitError(f"{where}.whisper_wait: {plan.whisper_wait} s; give 0 to 10")
 
 
 def _digit_timeout(plan: PbxDialplan) -> str:
@@ -197,7 +212,8 @@ writetimeout = 5000
 
 def render_queues(plan: PbxDialplan) -> str:
     """Added to each of the site's operator queues: the caller's channel learns
-    its queue and member, which a returned citizen goes back to."""
+    its queue and member, which a returned citizen goes back to; the member
+    who answers runs the whisper (which passes other calls straight through)."""
     settings = "".join(f"{name} = {value}\n" for name, value in QUEUE_SETTINGS)
     return "".join(f"\n[{queue}](+)\n{settings}" for queue in plan.queues)
 
@@ -226,6 +242,33 @@ def write_kit(plan: PbxDialplan, folder: Path, layout: str = "plain") -> list[Ki
         if item.name == "linkdesk-manager.conf":
             os.chmod(path, 0o640)
     return files
+
+
+DEBIAN_SOUNDS = Path("/usr/share/asterisk/sounds")
+
+
+def sounds_folder(etc: Path) -> Path:
+    """The PBX's sounds folder: `astdatadir`/sounds from etc's asterisk.conf,
+    else Debian's."""
+    try:
+        sections = read_conf(etc / "asterisk.conf")
+    except (OSError, ConfError):
+        return DEBIAN_SOUNDS
+    directories = next((s for s in sections if s.name == "directories"), None)
+    datadir = directories.get("astdatadir") if directories else None
+    return Path(datadir) / "sounds" if datadir else DEBIAN_SOUNDS
+
+
+def whisper_prompts(plan: PbxDialplan) -> list[Prompt]:
+    """The prompts linkdesk-whisper plays on this PBX (its whispered lanes, both languages)."""
+    return [item for item in prompts(plan.source, plan.whisper_accept, plan.whisper_reject)
+            if item.lane in plan.whisper_lanes]
+
+
+def write_whisper_prompts(plan: PbxDialplan, sounds: Path) -> tuple[list[Path], list[Path]]:
+    """Render the whisper's prompts into `sounds` (the PBX's sounds folder);
+    (written, kept: a site's own file in a prompt's place stays)."""
+    return write_prompts(whisper_prompts(plan), sounds)
 
 
 def add_includes(files: list[KitFile], folder: Path) -> list[Path]:

@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from linkdesk.dialplan.contract import (CALLER_HEADER, CALLER_NAME, CALLER_PRES, DESK, KEY_CONTEXT, KEY_REFUSED_EVENT,
-                                        ORDER_HEADER, REASON, RESULT, feature_names)
+                                        LANE, LANE_HEADER, ORDER_HEADER, REASON, RESULT, WHISPER, WHISPER_CONTEXT,
+                                        WHISPER_KEY, feature_names)
 from linkdesk.dialplan.keys import DEFAULT_KEYS
+from linkdesk.dialplan.sounds import prompt_name
 from linkdesk.dialplan.version import header
 
 
@@ -32,11 +34,20 @@ class PbxDialplan:
     ami_permit: str = "127.0.0.1/255.255.255.255"              # where linkdesk logs in from
     refused_sound: str = "beeperr"  # what an operator hears when a key is refused (a sound file's name)
     target_numbers: tuple[tuple[str, str], ...] = ()   # (platform, number dialled over the trunk), normal lane
+    whisper_lanes: tuple[str, ...] = ("normal", "emergency")   # lanes whose receiver hears the whisper
+    whisper_accept: str = "1"       # the receiver's key: bridge now
+    whisper_reject: str = "2"       # the receiver's key: send the citizen back
+    whisper_wait: int = 3           # s the receiver has to press a key after the normal lane's prompt
 
     @property
     def features(self) -> tuple[str, ...]:
         """The applicationmap features this PBX's operators are granted."""
         return feature_names(bool(self.targets), bool(self.emergency))
+
+    @property
+    def source(self) -> str:
+        """The platform at the far end of the trunk: where handed-over calls come from."""
+        return (self.targets or self.emergency or ("",))[0]
 
 
 def _refer_targets(plan: PbxDialplan) -> str:
@@ -47,6 +58,37 @@ def _refer_targets(plan: PbxDialplan) -> str:
  same => n(moved),Wait(5)
  same => n,Goto(linkdesk-refer-back,s,1)
 """ for platform, number in plan.target_numbers)
+
+
+def _whisper(plan: PbxDialplan) -> str:
+    """linkdesk-whisper: each lane's prompt, or straight on where the lane has none."""
+    agi = plan.agi_url
+    lanes = []
+    for lane, wait in (("normal", plan.whisper_wait), ("emergency", 0.2)):
+        if lane in plan.whisper_lanes:
+            lanes.append(f" same => n({lane}),Read({WHISPER_KEY},linkdesk/{prompt_name(lane, plan.source)},1,,1,{wait})\n"
+                         " same => n,Goto(decide)\n")
+        else:
+            lanes.append(f" same => n({lane}),Goto(accept)\n")
+    return f"""; The whisper (each operator queue's membergosub, on the receiving operator's
+; channel once they answer, before the bridge): a call handed over by the
+; other platform plays its lane's prompt. The accept key, or no key, bridges;
+; the reject key sends the citizen back. Until accepted the caller is not
+; answered (BRIDGE_NOANSWER on it), so a reject, or a receiver who hangs up
+; meanwhile, ends the trunk call unanswered and the other platform's
+; dialplan takes the citizen back as on a no-answer; the citizen hears
+; ringback throughout. Other calls pass straight through.
+[{WHISPER_CONTEXT}]
+exten => s,1,GotoIf($["${{{WHISPER}}}" = ""]?done)
+ same => n,Set(MASTER_CHANNEL(BRIDGE_NOANSWER)=yes)
+ same => n,Set({WHISPER_KEY}=)
+ same => n,GotoIf($["${{{WHISPER}}}" = "emergency"]?emergency)
+{"".join(lanes)} same => n(decide),GotoIf($["${{{WHISPER_KEY}}}" = "{plan.whisper_reject}"]?reject)
+ same => n(accept),Set(MASTER_CHANNEL(BRIDGE_NOANSWER)=)
+ same => n(done),Return()
+ same => n(reject),AGI({agi}/whisper_reject?pbx={plan.pbx})
+ same => n,Hangup()
+"""
 
 
 def render_extensions(plan: PbxDialplan) -> str:
@@ -68,8 +110,8 @@ exten => _X.,1,Gosub(linkdesk-unstamp,s,1)
 
 ; linkdesk stamps a citizen in one Setvar, all at once or not at all:
 ; LINKDESK_STAMP = transfer id|order id|citizen's number|operator to return
-; to|queue to return to|answer timeout|target platform. Split here; the
-; first three are inherited (`__`) by the trunk leg. The citizen is shown the
+; to|queue to return to|answer timeout|target platform|lane. Split here;
+; the first three and the lane are inherited (`__`) by the trunk leg. The citizen is shown the
 ; target platform while handed over, never an operator's extension: Dial's
 ; `I` keeps the far side's connected-line updates away from them.
 [linkdesk-unstamp]
@@ -80,6 +122,7 @@ exten => s,1,Set(__LINKDESK_TRANSFER_ID=${{CUT(LINKDESK_STAMP,|,1)}})
  same => n,Set(LINKDESK_RETURN_QUEUE=${{CUT(LINKDESK_STAMP,|,5)}})
  same => n,Set(LINKDESK_ANSWER_TIMEOUT=${{IF($["${{CUT(LINKDESK_STAMP,|,6)}}" = ""]?20:${{CUT(LINKDESK_STAMP,|,6)}})}})
  same => n,Set(LINKDESK_TARGET=${{CUT(LINKDESK_STAMP,|,7)}})
+ same => n,Set(__{LANE}=${{CUT(LINKDESK_STAMP,|,8)}})
  same => n,Return()
 
 ; On the trunk leg once the other side answers. The outcome is also kept in
@@ -95,6 +138,7 @@ exten => s,1,Set(GLOBAL(LINKDESK_OUTCOME_${{LINKDESK_TRANSFER_ID}})=answered)
 exten => s,1,Set(GLOBAL(LINKDESK_OUTCOME_${{LINKDESK_TRANSFER_ID}})=failed:${{DIALSTATUS}})
  same => n,UserEvent(LinkdeskTransfer,Transfer: ${{LINKDESK_TRANSFER_ID}},State: failed,Reason: ${{DIALSTATUS}})
  same => n,Set(__LINKDESK_TRANSFER_ID=)
+ same => n,Set(__{WHISPER}=)
  same => n,GotoIf($["${{LINKDESK_RETURN_TO}}" = ""]?queue)
  same => n,Dial(${{LINKDESK_RETURN_TO}},20,b(linkdesk-operator^s^1))
  same => n,GotoIf($["${{DIALSTATUS}}" = "ANSWER"]?end)
@@ -219,16 +263,19 @@ exten => s,1,Set(LINKDESK_RETURN_TO=${{MEMBERINTERFACE}})
 
 
 ; Pre-dial handler on an outgoing channel (the trunk leg, or an operator's
-; phone): carries the order id and the citizen's number as headers.
+; phone): carries the order id, the citizen's number and the lane as headers.
 [linkdesk-predial]
 exten => s,1,ExecIf($["${{LINKDESK_ORDER_ID}}" != ""]?Set(PJSIP_HEADER(add,{ORDER_HEADER})=${{LINKDESK_ORDER_ID}}))
  same => n,ExecIf($["${{LINKDESK_CALLER}}" != ""]?Set(PJSIP_HEADER(add,{CALLER_HEADER})=${{LINKDESK_CALLER}}))
+ same => n,ExecIf($["${{{LANE}}}" != ""]?Set(PJSIP_HEADER(add,{LANE_HEADER})=${{{LANE}}}))
  same => n,Return()
 
 ; Calls handed over by the other platform: linkdesk reads the headers into
-; LINKDESK_ORDER_ID and LINKDESK_CALLER; if it cannot, the call goes on anyway.
+; LINKDESK_ORDER_ID, LINKDESK_CALLER and {WHISPER} (the lane, which the
+; receiver's whisper plays); if it cannot, the call goes on anyway.
 [linkdesk-inbound]
 exten => s,1,AGI({agi}/inbound?trunk={plan.trunk})
  same => n,Return()
-"""
+
+""" + _whisper(plan)
 

@@ -58,7 +58,7 @@ async def test_a_transfer_is_stored_then_stamped_then_moved(tmp_path):
     assert transfer["state"] == "dialing" and transfer["caller_number"] == "13800138000"
     assert transfer["order_id"].startswith("WO-")
     assert pbx.actions[0] == ("stamp", "PJSIP/anonymous-00000000", "LINKDESK_STAMP",
-                              f"{transfer['id']}|{transfer['order_id']}|13800138000|PJSIP/1101|110-intake|20|12345")
+                              f"{transfer['id']}|{transfer['order_id']}|13800138000|PJSIP/1101|110-intake|20|12345|normal")
     assert pbx.actions[1] == ("stamp", "PJSIP/1101-00000001", "LINKDESK_ORDER_ID", transfer["order_id"])
     assert pbx.actions[2] == ("redirect", Move("PJSIP/anonymous-00000000", "linkdesk-transfer", "12345"))
     assert service.store.orders.get(transfer["order_id"])["kind"] == "work"

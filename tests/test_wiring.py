@@ -20,6 +20,7 @@ from linkdesk.ami.actions import AmiActionFailed
 from linkdesk.bridge.app.config import load_config
 from linkdesk.bridge.app.reactor import event_loop
 from linkdesk.bridge.app.wiring import build
+from linkdesk.bridge.core.transfer_model import TransferRequest
 
 TOKENS = {"110": "token-of-110", "12345": "token-of-12345"}
 CONFIG = """
@@ -203,3 +204,63 @@ async def test_a_refused_key_whose_route_plays_the_refusal_itself_sounds_it_befo
     assert sent == b'STREAM FILE "beeperr" ""\n'
     sent = await chat.asterisk_sends(b"200 result=0 endpos=4000\n")
     assert sent == b'SET VARIABLE "LINKDESK_RESULT" "error"\n'
+
+
+def _dialing_transfer(process, to: str = "12345") -> dict:
+    """A blind transfer from 110 whose receiver is ringing now (stored as the service stores one)."""
+    transfer = process.transfers._store_new(
+        TransferRequest(pbx="110", to=to, mode="blind", lane="normal", trigger="key", citizen_channel="PJSIP/anonymous-00000001",
+            operator_channel="PJSIP/1101-00000002"),
+        process.transfers.plans["110"], {"uniqueid": "1700000000.1", "caller": "13800138000"}, 0.0)
+    return process.store.transfers.move(transfer["id"], "dialing", "to 12345")
+
+
+async def _whisper_reject(process, order_id: str, desk: str, whisper: str) -> tuple[Chat, bytes]:
+    """The whisper_reject route, asked by a channel with these variables; what it sends after them."""
+    chat = Chat(process.agi.routes)
+    sent = await chat.asterisk_sends(env_block("whisper_reject?pbx=12345"))
+    assert sent == b'GET VARIABLE "LINKDESK_ORDER_ID"\n'
+    sent = await chat.asterisk_sends(f"200 result=1 ({order_id})\n".encode())
+    assert sent == b'GET VARIABLE "LINKDESK_DESK"\n'
+    sent = await chat.asterisk_sends(f"200 result=1 ({desk})\n".encode() if desk else b"200 result=0\n")
+    if sent == b'GET VARIABLE "LINKDESK_WHISPER"\n':
+        sent = await chat.asterisk_sends(f"200 result=1 ({whisper})\n".encode() if whisper else b"200 result=0\n")
+    return chat, sent
+
+
+@on_loop
+async def test_the_receivers_whisper_reject_key_rejects_the_order_with_the_reason_on_its_trail(process):
+    transfer = _dialing_transfer(process)
+    chat, sent = await _whisper_reject(process, transfer["order_id"], "12345", "normal")
+    assert sent == b'GET VARIABLE "CHANNEL(endpoint)"\n'
+    sent = await chat.asterisk_sends(b"200 result=1 (2101)\n")
+    assert sent == b'SET VARIABLE "LINKDESK_RESULT" "ok"\n'
+    order = process.orders.get("12345", transfer["order_id"])
+    assert (order["state"], order["reason"]) == ("rejected", "rejected at the whisper by 2101")
+    last = process.orders.events("110", transfer["order_id"])[-1]
+    assert (last["action"], last["actor"], last["detail"]) == ("rejected", "12345",
+                                                             {"reason": "rejected at the whisper by 2101"})
+
+
+@pytest.mark.parametrize("desk, whisper", [("", "normal"), ("110", "normal"), ("12345", "")],
+                         ids=["not-an-operator", "an-operator-of-the-other-pbx", "a-call-not-handed-over"])
+@on_loop
+async def test_a_whisper_reject_from_a_channel_that_is_not_the_receiver_is_refused_and_changes_nothing(
+        process, desk, whisper):
+    transfer = _dialing_transfer(process)
+    chat, sent = await _whisper_reject(process, transfer["order_id"], desk, whisper)
+    assert sent == b'SET VARIABLE "LINKDESK_RESULT" "error"\n'
+    sent = await chat.asterisk_sends(b"200 result=1\n")
+    assert sent == b'SET VARIABLE "LINKDESK_REASON" "whisper-not-receiver"\n'
+    assert process.orders.get("12345", transfer["order_id"])["state"] != "rejected"
+    assert process.store.transfers.transfer(transfer["id"])["state"] == "dialing"
+
+
+@on_loop
+async def test_a_whisper_reject_for_an_order_no_transfer_is_ringing_with_is_refused(process):
+    transfer = _dialing_transfer(process)
+    process.store.transfers.move(transfer["id"], "completed", "handed over")
+    chat, sent = await _whisper_reject(process, transfer["order_id"], "12345", "normal")
+    assert sent == b'SET VARIABLE "LINKDESK_RESULT" "error"\n'
+    assert await chat.asterisk_sends(b"200 result=1\n") == b'SET VARIABLE "LINKDESK_REASON" "whisper-not-receiver"\n'
+    assert process.orders.get("12345", transfer["order_id"])["state"] != "rejected"

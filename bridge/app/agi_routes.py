@@ -14,7 +14,7 @@ from linkdesk.agi.routes import RouteTable
 def build_route_table(transfers=None, on_non_police=None, orders=None) -> RouteTable:
     """The routes; `transfers` (a TransferService) is needed by the transfer
     routes, `on_non_police()` (the metrics' diversion count) by `non_police`,
-    `orders` (an OrderService) by `conference_take`."""
+    `orders` (an OrderService) by `conference_take`, both by `whisper_reject`."""
     table = RouteTable()
     table.add("ping", handlers.ping)
     table.add("inbound", handlers.inbound)
@@ -24,6 +24,8 @@ def build_route_table(transfers=None, on_non_police=None, orders=None) -> RouteT
         table.add("transfer_cancel", partial(handlers.transfer_cancel, transfers))
     if orders is not None:
         table.add("conference_take", partial(handlers.conference_take, orders))
+    if orders is not None and transfers is not None:
+        table.add("whisper_reject", partial(handlers.whisper_reject, transfers, orders))
     if on_non_police is not None:
         table.add("non_police", partial(handlers.non_police, on_non_police))
     return table

@@ -199,7 +199,8 @@ def _dialplan(name: str, pbx: dict, plan: TransferPlan, env: Mapping[str, str]) 
     where = f"pbx.{name}.dialplan"
     fields = _typed(pbx["dialplan"], {"trunk": str, "home_queue": str, "agi_url": str, "keys": dict,
                                       "queues": list, "digit_timeout": int, "ami_permit": str,
-                                      "refused_sound": str}, where)
+                                      "refused_sound": str, "whisper_lanes": list, "whisper_accept": str,
+                                      "whisper_reject": str, "whisper_wait": int}, where)
     missing = {"trunk", "home_queue"} - set(fields)
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(sorted(missing))}")
@@ -216,6 +217,8 @@ def _dialplan(name: str, pbx: dict, plan: TransferPlan, env: Mapping[str, str]) 
     queues = fields.pop("queues", [fields["home_queue"]])
     if not all(isinstance(queue, str) and queue for queue in queues) or fields["home_queue"] not in queues:
         raise ConfigError(f"{where}.queues: a list of queue names that includes home_queue {fields['home_queue']!r}")
+    if "whisper_lanes" in fields:
+        fields["whisper_lanes"] = tuple(fields["whisper_lanes"])
     lanes = {lane: tuple(to for to, on in plan.targets if on == lane) for lane in ("normal", "emergency")}
     try:
         secret = _secret(name, pbx, env)

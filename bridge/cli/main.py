@@ -51,7 +51,7 @@ def _render(args: argparse.Namespace) -> int:
     """`linkdesk site render` (also `dialplan render`): the whole kit for one PBX."""
     from pathlib import Path
 
-    from linkdesk.dialplan.kit import add_includes, skipped, write_kit
+    from linkdesk.dialplan.kit import add_includes, skipped, sounds_folder, write_kit, write_whisper_prompts
     from linkdesk.dialplan.site_check import unknown_names
 
     plan = _site_plan(args)
@@ -64,6 +64,16 @@ def _render(args: argparse.Namespace) -> int:
         _say(f"wrote {out / item.name}")
     for note in skipped(plan):
         _say(f"skipped {note}")
+    sounds = Path(args.sounds) if args.sounds else sounds_folder(out)
+    try:
+        written, kept = write_whisper_prompts(plan, sounds)
+    except KitError as exc:
+        _say(f"skipped the whisper's prompts: {exc}")
+    else:
+        for path in written:
+            _say(f"wrote {path}")
+        for path in kept:
+            _say(f"kept {path} (already there: the site's own, or rendered before)")
     _say("each goes into the site's files with:")
     for item in files:
         _say(f"  {item.include_line:42} in {item.include_from} ({'at the top' if item.position == 'top' else 'at the end'})")
@@ -166,6 +176,8 @@ def _site_arguments(command: argparse.ArgumentParser, render: bool = False) -> N
                          help="plain Asterisk (#include lines) or FreePBX (*_custom.conf files)")
     if render:
         command.add_argument("--out", default=".", help="folder to write into (the PBX's astetcdir)")
+        command.add_argument("--sounds", help="the PBX's sounds folder, for the whisper's prompts "
+                             "(default: astdatadir/sounds from --out's asterisk.conf, else /usr/share/asterisk/sounds)")
         command.add_argument("--add-includes", action="store_true",
                              help="also add the #include lines to the site's files where missing")
         command.set_defaults(func=_render)

@@ -37,6 +37,7 @@ REASONS: dict[str, tuple[int, str]] = {
     "transfer-pbx-unknown": (400, "no such PBX"),
     "transfer-target-unknown": (400, "the PBX cannot transfer to that target on that lane"),
     "transfer-bad-arguments": (400, "mode, lane or the operator's call are missing or wrong"),
+    "whisper-not-receiver": (403, "a whisper key from a channel that is not the handed-over call's receiver"),
     "transfer-action-failed": (502, "the PBX refused an action of the transfer"),
     # conferences and linkage units
     "conference-not-found": (404, "no such conference for this platform"),

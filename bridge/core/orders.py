@@ -109,6 +109,12 @@ class OrderService:
             self.on_rejected(order)
         return answer
 
+    def reject_current(self, platform: str, order_id: str, reason: str) -> dict:
+        """Reject the order at its current version (the receiver's whisper key,
+        which has no version to give): `act` with everything `act` checks."""
+        order = self._visible(platform, order_id)
+        return self.act(platform, order_id, "reject", order["version"], reason)
+
     def decide(self, platform: str, order_id: str, owner: str) -> dict:
         """The ownership decision of a three-way call (国办发〔2022〕12号: a matter
         whose owner is unclear is settled in the call; still unclear, the

@@ -19,7 +19,7 @@ import asyncio
 import logging
 
 from linkdesk.dialplan.contract import (ANSWER_TIMEOUT, CALLER, CALLER_NAME, CALLER_PRES, CONFERENCE,
-                                        CONFERENCE_CONTEXT, ORDER_ID, PEER, ROLE, STAMP, TRANSFER_ID, inherited)
+                                        CONFERENCE_CONTEXT, LANE, ORDER_ID, PEER, ROLE, STAMP, TRANSFER_ID, inherited)
 from linkdesk.bridge.core.ports import PbxControl
 from linkdesk.bridge.core.transfer_model import Move, TransferError, TransferPlan, TransferRequest, leg_id
 
@@ -56,7 +56,8 @@ async def call_receiver(transfer: dict, control: PbxControl, exten: str, plan: T
     number = transfer["caller_number"] or "anonymous"
     presentation = citizen.get("presentation", "") if transfer["caller_withheld"] else ""
     variables = {inherited(TRANSFER_ID): transfer["id"], inherited(ORDER_ID): transfer["order_id"],
-                 inherited(CALLER): transfer["caller_number"], ROLE: transfer["target"],
+                 inherited(CALLER): transfer["caller_number"], inherited(LANE): transfer["lane"],
+                 ROLE: transfer["target"],
                  CONFERENCE: room_of(transfer),
                  # `_`: the Local channel's far side, which dials, inherits them
                  "_" + ANSWER_TIMEOUT: str(plan.answer_timeout),

@@ -166,6 +166,14 @@ class TransferService:
         self._track(transfer, "dissolving the room", threeway.dissolve(transfer, control))
         return self.store.transfer(transfer["id"])
 
+    def receiving(self, pbx: str, order_id: str) -> dict:
+        """The transfer whose receiver `pbx` is now ringing with `order_id`, or
+        TransferError `whisper-not-receiver`."""
+        transfer = self.store.active_transfer_for_order(order_id) if order_id else None
+        if transfer is None or transfer["target"] != pbx or transfer["state"] != "dialing":
+            raise TransferError("whisper-not-receiver", f"PBX {pbx} is not receiving a transfer of {order_id!r}")
+        return transfer
+
     def take_back(self, order: dict) -> None:
         """The receiving platform rejected the transfer's order: if the citizen
         is still on the line, they go back to the first operator (or the head
@@ -176,6 +184,12 @@ class TransferService:
 
     async def _take_back(self, transfer: dict, reason: str) -> None:
         control = self.controls[transfer["pbx"]]
+        if transfer["mode"] == "warm" and transfer["state"] == "dialing":
+            # Rejected before joining (at the whisper): as a cancel, the room dissolves.
+            self.store.move(transfer["id"], "returned", "order-rejected")
+            await control.hangup_uniqueid(leg_id(transfer["id"]))
+            await threeway.dissolve(transfer, control)
+            return
         if transfer["mode"] == "warm":
             listing = (await control.conference_listing()).get(threeway.room_of(transfer), [])
             receivers = [e["Channel"] for e in listing
@@ -241,7 +255,7 @@ class TransferService:
         return pack_stamp({"transfer_id": transfer["id"], "order_id": transfer["order_id"],
                            "caller": transfer["caller_number"], "return_to": transfer["return_to"],
                            "return_queue": transfer["return_queue"], "answer_timeout": str(plan.answer_timeout),
-                           "target": transfer["target"]})
+                           "target": transfer["target"], "lane": transfer["lane"]})
 
 
 def _failure_reason(error: Exception) -> str:
