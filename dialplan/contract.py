@@ -60,8 +60,9 @@ RESULT, REASON = "LINKDESK_RESULT", "LINKDESK_REASON"   # every AGI route's resu
 # SIP headers the trunk carries (set by the pre-dial handler, read by `inbound`)
 ORDER_HEADER, CALLER_HEADER, LANE_HEADER = "X-Linkdesk-Order", "X-Linkdesk-Caller", "X-Linkdesk-Lane"
 
-# The dialplan reports each step of a transfer with this UserEvent
+# The dialplan reports each step of a transfer with this UserEvent, and the receiver's accept with the other
 TRANSFER_EVENT = "LinkdeskTransfer"
+WHISPER_EVENT = "LinkdeskWhisper"
 
 # LINKDESK_STAMP's fields, in order, joined by `|`
 STAMP_FIELDS = ("transfer_id", "order_id", "caller", "return_to", "return_queue", "answer_timeout", "target",

@@ -11,12 +11,12 @@ folder as it was.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from linkdesk.dialplan.contract import (BRIDGE_PROFILE, CHANNEL_VARS, CITIZEN_PROFILE, FEATURES, KEY_CONTEXT, MENU,
                                         OPERATOR_PROFILE, SOUND_NAME, WHISPER_CONTEXT)
-from linkdesk.dialplan.conffile import ConfError, read_conf
 from linkdesk.dialplan.keys import KitError, check_keys
 from linkdesk.dialplan.render import PbxDialplan, render_extensions
 from linkdesk.dialplan.sounds import Prompt, prompts, write_prompts
@@ -31,6 +31,7 @@ AMI_READ, AMI_WRITE = "system,call,agent,user,dtmf", "call,agent,originate,repor
 QUEUE_SETTINGS = (("setqueuevar", "yes"), ("setinterfacevar", "yes"), ("setqueueentryvar", "yes"),
                   ("membergosub", WHISPER_CONTEXT))
 TRUNK_TEMPLATE = "linkdesk-trunk"
+SOUNDS_DIR = re.compile(r"/[A-Za-z0-9_/.-]{1,200}")
 TRUNK_SETTINGS = (("identify_by", "ip"), ("send_pai", "yes"), ("trust_id_inbound", "yes"),
                   ("trust_id_outbound", "yes"))
 
@@ -110,6 +111,8 @@ def _validate_whisper(plan: PbxDialplan, where: str) -> None:
     keys = (plan.whisper_accept, plan.whisper_reject)
     if not all(len(key) == 1 and key in "0123456789*" for key in keys) or keys[0] == keys[1]:
         raise KitError(f"{where}.whisper_accept / whisper_reject: two different keys, each one of 0-9 or *")
+    if not SOUNDS_DIR.fullmatch(plan.sounds_dir):
+        raise KitError(f"{where}.sounds_dir: {plan.sounds_dir!r} is not an absolute folder name")
     if not 0 <= plan.whisper_wait <= 10:
         raise KitError(f"{where}.whisper_wait: {plan.whisper_wait} s; give 0 to 10")
 
@@ -244,31 +247,17 @@ def write_kit(plan: PbxDialplan, folder: Path, layout: str = "plain") -> list[Ki
     return files
 
 
-DEBIAN_SOUNDS = Path("/usr/share/asterisk/sounds")
-
-
-def sounds_folder(etc: Path) -> Path:
-    """The PBX's sounds folder: `astdatadir`/sounds from etc's asterisk.conf,
-    else Debian's."""
-    try:
-        sections = read_conf(etc / "asterisk.conf")
-    except (OSError, ConfError):
-        return DEBIAN_SOUNDS
-    directories = next((s for s in sections if s.name == "directories"), None)
-    datadir = directories.get("astdatadir") if directories else None
-    return Path(datadir) / "sounds" if datadir else DEBIAN_SOUNDS
-
-
 def whisper_prompts(plan: PbxDialplan) -> list[Prompt]:
     """The prompts linkdesk-whisper plays on this PBX (its whispered lanes, both languages)."""
     return [item for item in prompts(plan.source, plan.whisper_accept, plan.whisper_reject)
             if item.lane in plan.whisper_lanes]
 
 
-def write_whisper_prompts(plan: PbxDialplan, sounds: Path) -> tuple[list[Path], list[Path]]:
-    """Render the whisper's prompts into `sounds` (the PBX's sounds folder);
-    (written, kept: a site's own file in a prompt's place stays)."""
-    return write_prompts(whisper_prompts(plan), sounds)
+def write_whisper_prompts(plan: PbxDialplan, root: Path = Path("/")) -> tuple[list[Path], list[Path]]:
+    """Render the whisper's prompts into the plan's `sounds_dir`, under `root`
+    (a chroot or a staging copy of the PBX host); (written, kept: a site's
+    own file in a prompt's place stays)."""
+    return write_prompts(whisper_prompts(plan), root / plan.sounds_dir.lstrip("/"))
 
 
 def add_includes(files: list[KitFile], folder: Path) -> list[Path]:

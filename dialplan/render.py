@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from linkdesk.dialplan.contract import (CALLER_HEADER, CALLER_NAME, CALLER_PRES, DESK, KEY_CONTEXT, KEY_REFUSED_EVENT,
-                                        LANE, LANE_HEADER, ORDER_HEADER, REASON, RESULT, WHISPER, WHISPER_CONTEXT,
-                                        WHISPER_KEY, feature_names)
+                                        LANE, LANE_HEADER, ORDER_HEADER, ORDER_ID, REASON, RESULT, WHISPER,
+                                        WHISPER_CONTEXT, WHISPER_EVENT, WHISPER_KEY, feature_names)
 from linkdesk.dialplan.keys import DEFAULT_KEYS
 from linkdesk.dialplan.sounds import prompt_name
 from linkdesk.dialplan.version import header
@@ -37,7 +37,8 @@ class PbxDialplan:
     whisper_lanes: tuple[str, ...] = ("normal", "emergency")   # lanes whose receiver hears the whisper
     whisper_accept: str = "1"       # the receiver's key: bridge now
     whisper_reject: str = "2"       # the receiver's key: send the citizen back
-    whisper_wait: int = 3           # s the receiver has to press a key after the normal lane's prompt
+    whisper_wait: int = 2           # s the receiver has to press a key after the normal lane's prompt
+    sounds_dir: str = "/usr/local/share/asterisk/sounds/linkdesk"   # the whisper's prompts, on the PBX's host
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -66,7 +67,7 @@ def _whisper(plan: PbxDialplan) -> str:
     lanes = []
     for lane, wait in (("normal", plan.whisper_wait), ("emergency", 0.2)):
         if lane in plan.whisper_lanes:
-            lanes.append(f" same => n({lane}),Read({WHISPER_KEY},linkdesk/{prompt_name(lane, plan.source)},1,,1,{wait})\n"
+            lanes.append(f" same => n({lane}),Read({WHISPER_KEY},{plan.sounds_dir}/{prompt_name(lane, plan.source)},1,,1,{wait})\n"
                          " same => n,Goto(decide)\n")
         else:
             lanes.append(f" same => n({lane}),Goto(accept)\n")
@@ -85,6 +86,7 @@ exten => s,1,GotoIf($["${{{WHISPER}}}" = ""]?done)
  same => n,GotoIf($["${{{WHISPER}}}" = "emergency"]?emergency)
 {"".join(lanes)} same => n(decide),GotoIf($["${{{WHISPER_KEY}}}" = "{plan.whisper_reject}"]?reject)
  same => n(accept),Set(MASTER_CHANNEL(BRIDGE_NOANSWER)=)
+ same => n,UserEvent({WHISPER_EVENT},Order: ${{{ORDER_ID}}},Result: accepted,Key: ${{{WHISPER_KEY}}},Receiver: ${{CHANNEL(endpoint)}})
  same => n(done),Return()
  same => n(reject),AGI({agi}/whisper_reject?pbx={plan.pbx})
  same => n,Hangup()

@@ -22,11 +22,11 @@ REQUIRED_MODULES = {
     "app_confbridge.so": "ConfBridge, the three-way room", "app_dial.so": "Dial, crossing the trunk",
     "app_stack.so": "Gosub, the b() handlers", "app_exec.so": "ExecIf", "app_userevent.so": "UserEvent",
     "func_cut.so": "CUT, the stamp", "func_logic.so": "IF", "func_global.so": "GLOBAL, kept outcomes",
-    "func_channel.so": "CHANNEL", "func_callerid.so": "CALLERID", "chan_pjsip.so": "PJSIP channels",
+    "func_channel.so": "CHANNEL, MASTER_CHANNEL", "func_callerid.so": "CALLERID", "chan_pjsip.so": "PJSIP channels",
     "res_pjsip_header_funcs.so": "PJSIP_HEADER, the X-Linkdesk headers",
     "res_pjsip_caller_id.so": "P-Asserted-Identity", "res_pjsip_endpoint_identifier_ip.so":
     "identifying the trunk by address", "bridge_builtin_features.so": "in-call keys",
-    "app_playback.so": "the refusal sound",
+    "app_playback.so": "the refusal sound", "app_read.so": "Read, the whisper's accept and reject keys",
 }
 # Asterisk's own defaults for keys a site's [featuremap] leaves unset
 BUILTIN_KEYS = {"blindxfer": "#", "disconnect": "*"}

@@ -4,10 +4,11 @@ sox (to the 8 kHz mono WAV Asterisk plays), at render time, never at run
 time; a site replaces a prompt by putting its own file in its place (a file
 that is already there is kept).
 
-Files land as `<sounds>/<lang>/linkdesk/<name>.wav` under the PBX's sounds
-folder, so Asterisk picks the operator channel's language (`zh` or `en`,
-other languages falling back to `en`). A prompt is named by what it says
-(the platform it comes from), so PBXs that share a sounds folder share them.
+Files land as `<folder>/<lang>/<name>.wav` and the dialplan plays
+`<folder>/<name>`: for an absolute path Asterisk looks in `<lang>/` first,
+so it picks the operator channel's language (`zh` or `en`; others fall
+back to `en`). A prompt is named by what it says (the platform it comes
+from), so PBXs that share a folder share its prompts.
 """
 
 from __future__ import annotations
@@ -32,13 +33,13 @@ EMERGENCY_MOST_SECONDS = 2.0
 class Prompt:
     """One prompt in one language."""
 
-    name: str        # as the dialplan plays it: linkdesk/<name>
+    name: str        # the file's name, without .wav
     lang: str
     lane: str
     text: str
 
-    def path(self, sounds: Path) -> Path:
-        return sounds / self.lang / "linkdesk" / f"{self.name}.wav"
+    def path(self, folder: Path) -> Path:
+        return folder / self.lang / f"{self.name}.wav"
 
 
 def spoken_number(number: str) -> str:

@@ -37,10 +37,10 @@ def test_site_render_reads_the_same_file_and_without_a_secret_skips_only_the_man
     path = tmp_path / "linkdesk.toml"
     path.write_text(configuration_sample())
     out = tmp_path / "etc"
-    sounds = tmp_path / "sounds"
+    host = tmp_path / "pbx-host"
     assert main(["site", "render", "--pbx", "12345", "--config", str(path), "--out", str(out),
-                 "--sounds", str(sounds)]) == 0
-    assert (sounds / "zh" / "linkdesk" / "whisper-from-110.wav").exists()
+                 "--sounds-root", str(host)]) == 0
+    assert (host / "usr/local/share/asterisk/sounds/linkdesk/zh/whisper-from-110.wav").exists()
     features = (out / "linkdesk-features.conf").read_text()
     assert "linkdesk_emergency => *9,self,AGI,agi://127.0.0.1:4573/transfer?pbx=12345&to=110&lane=emergency&refused=beeperr" \
         in features

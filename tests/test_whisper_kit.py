@@ -10,12 +10,12 @@ import pytest
 
 from linkdesk.dialplan.conffile import parse_conf
 from linkdesk.dialplan.keys import KitError
-from linkdesk.dialplan.kit import kit, render_queues, sounds_folder, whisper_prompts, write_whisper_prompts
+from linkdesk.dialplan.kit import kit, render_queues, whisper_prompts, write_whisper_prompts
 from linkdesk.dialplan.render import PbxDialplan, render_extensions
 from linkdesk.dialplan.sounds import EMERGENCY_MOST_SECONDS, seconds
 
 PLAN = PbxDialplan(pbx="12345", trunk="to-110", home_queue="12345-intake", targets=("110",), emergency=("110",),
-                   queues=("12345-intake",))
+                   queues=("12345-intake",), sounds_dir="/srv/prompts")
 
 
 def whisper_steps(plan: PbxDialplan = PLAN) -> list[str]:
@@ -42,9 +42,9 @@ def test_the_caller_is_not_answered_until_the_receiver_accepts():
 
 def test_each_lane_plays_its_own_prompt_naming_the_platform_the_call_comes_from():
     steps = whisper_steps()
-    assert "n(normal),Read(LINKDESK_WHISPER_KEY,linkdesk/whisper-from-110,1,,1,3)" in steps
+    assert "n(normal),Read(LINKDESK_WHISPER_KEY,/srv/prompts/whisper-from-110,1,,1,2)" in steps
     # the emergency lane: the short prompt, barely a wait after it
-    assert "n(emergency),Read(LINKDESK_WHISPER_KEY,linkdesk/emergency-from-110,1,,1,0.2)" in steps
+    assert "n(emergency),Read(LINKDESK_WHISPER_KEY,/srv/prompts/emergency-from-110,1,,1,0.2)" in steps
     assert 'n(decide),GotoIf($["${LINKDESK_WHISPER_KEY}" = "2"]?reject)' in steps
 
 
@@ -62,7 +62,8 @@ def test_every_operator_queue_runs_the_whisper_as_its_member_gosub():
 @pytest.mark.parametrize("change, setting", [({"whisper_lanes": ("normal", "urgent")}, "whisper_lanes"),
                                              ({"whisper_accept": "2"}, "whisper_accept"),
                                              ({"whisper_reject": "12"}, "whisper_accept"),
-                                             ({"whisper_wait": 30}, "whisper_wait")])
+                                             ({"whisper_wait": 30}, "whisper_wait"),
+                                             ({"sounds_dir": "prompts, here"}, "sounds_dir")])
 def test_a_wrong_whisper_setting_is_refused_naming_it(change, setting):
     with pytest.raises(KitError, match=setting):
         kit(PbxDialplan(**{**PLAN.__dict__, **change}))
@@ -72,8 +73,9 @@ def test_the_prompts_are_rendered_in_mandarin_and_english_as_8khz_wav(tmp_path):
     written, kept = write_whisper_prompts(PLAN, tmp_path)
     assert kept == []
     names = sorted(str(path.relative_to(tmp_path)) for path in written)
-    assert names == ["en/linkdesk/emergency-from-110.wav", "en/linkdesk/whisper-from-110.wav",
-                     "zh/linkdesk/emergency-from-110.wav", "zh/linkdesk/whisper-from-110.wav"]
+    # Asterisk plays /srv/prompts/NAME from /srv/prompts/<the channel's language>/NAME.wav
+    assert names == ["srv/prompts/en/emergency-from-110.wav", "srv/prompts/en/whisper-from-110.wav",
+                     "srv/prompts/zh/emergency-from-110.wav", "srv/prompts/zh/whisper-from-110.wav"]
     for path in written:
         with wave.open(str(path)) as audio:
             assert (audio.getframerate(), audio.getnchannels(), audio.getsampwidth()) == (8000, 1, 2)
@@ -88,7 +90,7 @@ def test_the_emergency_lanes_prompt_stays_under_two_seconds(tmp_path):
 
 
 def test_a_prompt_the_site_replaced_is_kept(tmp_path):
-    own = tmp_path / "zh" / "linkdesk" / "whisper-from-110.wav"
+    own = tmp_path / "srv" / "prompts" / "zh" / "whisper-from-110.wav"
     own.parent.mkdir(parents=True)
     own.write_bytes(b"the site's own recording")
     written, kept = write_whisper_prompts(PLAN, tmp_path)
@@ -100,9 +102,3 @@ def test_the_prompts_name_the_keys_the_site_chose():
     texts = {item.text for item in whisper_prompts(PbxDialplan(**{**PLAN.__dict__, "whisper_accept": "5",
                                                                      "whisper_reject": "6"}))}
     assert "Call from 1 1 0, order attached. 5 to accept, 6 to send back." in texts
-
-
-def test_the_sounds_folder_is_the_pbxs_own(tmp_path):
-    (tmp_path / "asterisk.conf").write_text("[directories]\nastdatadir => /srv/pbx/data\n")
-    assert str(sounds_folder(tmp_path)) == "/srv/pbx/data/sounds"
-    assert str(sounds_folder(tmp_path / "nowhere")) == "/usr/share/asterisk/sounds"

@@ -200,7 +200,7 @@ def _dialplan(name: str, pbx: dict, plan: TransferPlan, env: Mapping[str, str]) 
     fields = _typed(pbx["dialplan"], {"trunk": str, "home_queue": str, "agi_url": str, "keys": dict,
                                       "queues": list, "digit_timeout": int, "ami_permit": str,
                                       "refused_sound": str, "whisper_lanes": list, "whisper_accept": str,
-                                      "whisper_reject": str, "whisper_wait": int}, where)
+                                      "whisper_reject": str, "whisper_wait": int, "sounds_dir": str}, where)
     missing = {"trunk", "home_queue"} - set(fields)
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(sorted(missing))}")

@@ -8,7 +8,7 @@ from functools import partial
 from linkdesk.bridge.core.conference_service import ConferenceService
 from linkdesk.bridge.core.ports import TransferStore
 from linkdesk.bridge.core.transfers import TransferService
-from linkdesk.dialplan.contract import ORDER_ID, TRANSFER_EVENT, channel_variables
+from linkdesk.dialplan.contract import ORDER_ID, TRANSFER_EVENT, WHISPER_EVENT, channel_variables
 from linkdesk.metrics.linkage import LinkageMetrics
 from linkdesk.metrics.queues import CHANNEL_EVENTS, QueueBook
 from linkdesk.metrics.wiring import resync_queues
@@ -35,6 +35,8 @@ def connect_intake(connections: dict, transfers: TransferService, conferences: C
 async def _dialplan_event(transfers: TransferService, pbx: str, event) -> None:
     if event.get("UserEvent") == TRANSFER_EVENT:
         await transfers.on_dialplan_event(pbx, event)
+    elif event.get("UserEvent") == WHISPER_EVENT:
+        transfers.on_whisper(pbx, event)
 
 
 async def _resync(transfers: TransferService, conferences: ConferenceService, pbx: str, _connection) -> None:

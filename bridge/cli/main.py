@@ -51,7 +51,7 @@ def _render(args: argparse.Namespace) -> int:
     """`linkdesk site render` (also `dialplan render`): the whole kit for one PBX."""
     from pathlib import Path
 
-    from linkdesk.dialplan.kit import add_includes, skipped, sounds_folder, write_kit, write_whisper_prompts
+    from linkdesk.dialplan.kit import add_includes, skipped, write_kit, write_whisper_prompts
     from linkdesk.dialplan.site_check import unknown_names
 
     plan = _site_plan(args)
@@ -64,9 +64,8 @@ def _render(args: argparse.Namespace) -> int:
         _say(f"wrote {out / item.name}")
     for note in skipped(plan):
         _say(f"skipped {note}")
-    sounds = Path(args.sounds) if args.sounds else sounds_folder(out)
     try:
-        written, kept = write_whisper_prompts(plan, sounds)
+        written, kept = write_whisper_prompts(plan, Path(args.sounds_root))
     except KitError as exc:
         _say(f"skipped the whisper's prompts: {exc}")
     else:
@@ -176,8 +175,8 @@ def _site_arguments(command: argparse.ArgumentParser, render: bool = False) -> N
                          help="plain Asterisk (#include lines) or FreePBX (*_custom.conf files)")
     if render:
         command.add_argument("--out", default=".", help="folder to write into (the PBX's astetcdir)")
-        command.add_argument("--sounds", help="the PBX's sounds folder, for the whisper's prompts "
-                             "(default: astdatadir/sounds from --out's asterisk.conf, else /usr/share/asterisk/sounds)")
+        command.add_argument("--sounds-root", default="/", help="write the whisper's prompts (into the "
+                             "dialplan table's sounds_dir) under this folder instead of / (a staging copy)")
         command.add_argument("--add-includes", action="store_true",
                              help="also add the #include lines to the site's files where missing")
         command.set_defaults(func=_render)

@@ -174,6 +174,15 @@ class TransferService:
             raise TransferError("whisper-not-receiver", f"PBX {pbx} is not receiving a transfer of {order_id!r}")
         return transfer
 
+    def on_whisper(self, pbx: str, fields: dict[str, str]) -> None:
+        """A `LinkdeskWhisper` UserEvent: the receiver accepted (by key, or by
+        letting the prompt run out); on the transfer's timeline."""
+        transfer = self.store.active_transfer_for_order(fields.get("Order", ""))
+        if transfer is None or transfer["target"] != pbx:
+            return
+        how = f"key {fields['Key']}" if fields.get("Key") else "no key"
+        self.store.note(transfer["id"], "whispered", f"accepted by {fields.get('Receiver') or '?'} ({how})")
+
     def take_back(self, order: dict) -> None:
         """The receiving platform rejected the transfer's order: if the citizen
         is still on the line, they go back to the first operator (or the head

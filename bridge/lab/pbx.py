@@ -17,7 +17,7 @@ import time
 
 from linkdesk.bridge.lab.agi_entry import install_agi_entry
 from linkdesk.bridge.lab.layout import LabError, Paths, PbxSpec, lab_dialplans
-from linkdesk.dialplan.kit import add_includes, sounds_folder, write_kit, write_whisper_prompts
+from linkdesk.dialplan.kit import add_includes, write_kit, write_whisper_prompts
 from linkdesk.bridge.lab.root import Log, root_problem
 from linkdesk.bridge.lab.procs import ProcessRecord, processes_in_root, record_of, stop_process
 
@@ -136,7 +136,7 @@ def _install_config(paths: Paths, name: str) -> None:
             shutil.copy2(conf, etc / conf.name)
     plan = lab_dialplans(paths)[name]
     add_includes(write_kit(plan, etc), etc)
-    write_whisper_prompts(plan, paths.root / str(sounds_folder(etc)).lstrip("/"))
+    write_whisper_prompts(plan, paths.root)
     var = paths.root / paths.var_in_root(name).lstrip("/")
     for sub in VAR_DIRS:
         (var / sub).mkdir(parents=True, exist_ok=True)

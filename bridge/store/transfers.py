@@ -62,7 +62,7 @@ class TransferStore:
         return moved
 
     def note(self, transfer_id: str, what: str, detail: str) -> None:
-        """Add to the timeline without a state change (a background step that failed)."""
+        """Add to the timeline without a state change (a background step that failed, the whisper)."""
         with self.conn:
             self._event(transfer_id, what, detail, time.time())
 
