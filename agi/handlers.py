@@ -10,7 +10,7 @@ import logging
 from linkdesk.agi.request import AgiError, AgiRequest
 from linkdesk.bridge.core.numbers import normalise
 from linkdesk.bridge.core.orders import is_order_id
-from linkdesk.dialplan.contract import (CALLER, CALLER_HEADER, CONFERENCE, DESK, LANE_HEADER, ORDER_HEADER, ORDER_ID,
+from linkdesk.dialplan.contract import (CALLER, CALLER_HEADER, CONFERENCE, DESK, KEY_CONTEXT, LANE_HEADER, ORDER_HEADER, ORDER_ID,
                                         ROLE, TRANSFER_ID, WHISPER, inherited)
 
 log = logging.getLogger("linkdesk.agi")
@@ -45,7 +45,8 @@ async def transfer(transfers, request: AgiRequest) -> None:
     req = TransferRequest(pbx=pbx, to=request.args.get("to", ""), mode=mode, lane=lane,
                           trigger="key" if peer else "dialplan",
                           citizen_channel=peer or request.channel,
-                          operator_channel=request.channel if peer else "")
+                          operator_channel=request.channel if peer else "",
+                          in_key=request.env.get("agi_context") == KEY_CONTEXT)
     done = await transfers.request(req)
     # Inherited, as the stamp on the citizen's channel is: a plain name would replace it.
     await request.set_variable(inherited(TRANSFER_ID), done["id"])

@@ -13,7 +13,7 @@ from typing import Awaitable, Callable
 
 from linkdesk.agi.request import AgiError, AgiRequest, ChannelGone
 from linkdesk.bridge.core.errors import LinkdeskError
-from linkdesk.dialplan.contract import KEY_REFUSED_EVENT, REASON, RESULT, SOUND_NAME
+from linkdesk.dialplan.contract import REASON, RESULT
 
 log = logging.getLogger("linkdesk.agi")
 
@@ -66,17 +66,10 @@ async def run_route(table: RouteTable, request: AgiRequest) -> str:
 
 
 async def report_error(request: AgiRequest, reason: str, message: str) -> str:
-    """Log `reason` and tell the dialplan; a channel that is gone is left alone.
-    A route called with `refused=<sound>` (a key that cannot run through the
-    kit's linkdesk-key) first plays that sound to the one who pressed, and
-    sends the same LinkdeskKeyRefused UserEvent linkdesk-key does."""
+    """Log `reason` and tell the dialplan; a channel that is gone is left alone."""
     log.warning("AGI %s on %s failed: %s (%s)", request.route or "-", request.channel or "-",
                 reason, message)
     try:
-        sound = request.args.get("refused", "")
-        if SOUND_NAME.fullmatch(sound):
-            await request.command("EXEC", "UserEvent", f"{KEY_REFUSED_EVENT},Route: {request.route},Reason: {reason}")
-            await request.command("STREAM FILE", sound, "")
         await request.set_variable(RESULT, "error")
         await request.set_last_variable(REASON, reason)
     except AgiError as exc:

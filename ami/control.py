@@ -74,6 +74,21 @@ class AmiPbxControl:
                 extra_priority=1 if move.extra_channel else None))
         await asyncio.gather(*steps)
 
+    async def left_context(self, channel: str, context: str, timeout: float, pause: float = 0.005) -> bool:
+        """Poll the channel's context (one Status each, `pause` apart) until it
+        is no longer `context`; False if the channel is gone or `timeout` passes."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                values = await self.actions.channel_variables(channel, ["CHANNEL(context)"])
+            except AmiActionFailed:
+                return False
+            if values.get("CHANNEL(context)") != context:
+                return True
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(pause)
+
     async def call_into_room(self, exten: str, room: str, caller: str, variables: dict[str, str],
                              timeout: int, channel_id: str, via: str = CONFERENCE_DIAL) -> tuple[str, str]:
         """Call `exten` through context `via` as `caller`; when it

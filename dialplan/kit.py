@@ -123,30 +123,20 @@ def _digit_timeout(plan: PbxDialplan) -> str:
 
 
 def _applicationmap(plan: PbxDialplan) -> str:
-    """The transfer keys, each running a FastAGI route on the operator's own channel."""
+    """The transfer keys, each running a FastAGI route on the operator's own
+    channel through linkdesk-key, which sounds a refusal, linkdesk down or not.
+    (A key that moves the operator, warm or emergency, is moved by linkdesk
+    only once this Gosub has returned: a Redirect landing inside it would be
+    followed within the key, and the operator lost.)"""
     route = f"transfer?pbx={plan.pbx}"
     arguments = {"linkdesk_xfer_blind": [f"{route}&to={to}&mode=blind" for to in plan.targets],
                  "linkdesk_xfer_warm": [f"{route}&to={to}&mode=warm" for to in plan.targets],
                  "linkdesk_emergency": [f"{route}&to={to}&lane=emergency" for to in plan.emergency],
                  "linkdesk_xfer_cancel": [f"transfer_cancel?pbx={plan.pbx}"],
                  "linkdesk_non_police": [f"non_police?pbx={plan.pbx}"]}
-    lines = [f"{name} => {plan.keys[FEATURES[name]]},self,{_runner(plan, name, argument)}"
+    lines = [f"{name} => {plan.keys[FEATURES[name]]},self,Gosub({KEY_CONTEXT},s,1({argument}))"
              for name in plan.features for argument in arguments[name]]
     return "\n".join(lines) + "\n"
-
-
-# Keys that move the operator's own channel (into the room) run their AGI
-# directly: inside a Gosub, Asterisk would follow linkdesk's Redirect within
-# the key's own dialplan loop, still in the call, and the operator would be
-# lost; linkdesk sounds their refusal itself (not when it cannot be reached).
-# The others go through linkdesk-key, which sounds a refusal even then.
-MOVES_THE_OPERATOR = ("linkdesk_xfer_warm", "linkdesk_emergency")
-
-
-def _runner(plan: PbxDialplan, name: str, argument: str) -> str:
-    if name in MOVES_THE_OPERATOR:   # linkdesk plays the refusal itself (agi/routes.py report_error)
-        return f"AGI,{plan.agi_url}/{argument}&refused={plan.refused_sound}"
-    return f"Gosub({KEY_CONTEXT},s,1({argument}))"
 
 
 def render_confbridge(plan: PbxDialplan) -> str:

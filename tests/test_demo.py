@@ -20,6 +20,7 @@ def test_demo_hands_a_call_from_110_to_12345_with_the_number_and_the_order(lab):
     assert "13800138000 waits in queue 110-intake" in text
     assert "13800138000 waits in queue 12345-intake" in text
     assert re.search(r"operator Operator 210[12] answers; their phone shows 13800138000", text), text
+    assert re.search(r"operator 210[12] heard the whisper \(from 110, order attached\) and accepted with key 1", text), text
     assert "X-Linkdesk-Caller: 13800138000" in text
     order = re.search(r"X-Linkdesk-Order: (WO-[0-9a-f]{12})", text).group(1)
     assert re.search(r"110 → 12345, blind, completed, citizen 13800138000", text), text

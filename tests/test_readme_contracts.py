@@ -42,7 +42,7 @@ def test_site_render_reads_the_same_file_and_without_a_secret_skips_only_the_man
                  "--sounds-root", str(host)]) == 0
     assert (host / "usr/local/share/asterisk/sounds/linkdesk/zh/whisper-from-110.wav").exists()
     features = (out / "linkdesk-features.conf").read_text()
-    assert "linkdesk_emergency => *9,self,AGI,agi://127.0.0.1:4573/transfer?pbx=12345&to=110&lane=emergency&refused=beeperr" \
+    assert "linkdesk_emergency => *9,self,Gosub(linkdesk-key,s,1(transfer?pbx=12345&to=110&lane=emergency))" \
         in features
     assert "AGI(agi://127.0.0.1:4573/${ARG1})" in (out / "linkdesk-extensions.conf").read_text()
     assert "PJSIP/${EXTEN}@to-110," in (out / "linkdesk-extensions.conf").read_text()

@@ -53,8 +53,8 @@ def test_feature_keys_name_the_pbx_the_target_and_the_lane_and_the_digit_timeout
     assert sections[0].get("featuredigittimeout") == "1000"
     assert "linkdesk_xfer_blind => *5,self,Gosub(linkdesk-key,s,1(transfer?pbx=12345&to=110&mode=blind))" in text
     # keys that move the operator into a room run their AGI directly (see kit.MOVES_THE_OPERATOR)
-    assert "linkdesk_emergency => *9,self,AGI,agi://127.0.0.1:4573/transfer?pbx=12345&to=110&lane=emergency&refused=beeperr" in text
-    assert "linkdesk_xfer_warm => *6,self,AGI,agi://127.0.0.1:4573/transfer?pbx=12345&to=110&mode=warm&refused=beeperr" in text
+    assert "linkdesk_emergency => *9,self,Gosub(linkdesk-key,s,1(transfer?pbx=12345&to=110&lane=emergency))" in text
+    assert "linkdesk_xfer_warm => *6,self,Gosub(linkdesk-key,s,1(transfer?pbx=12345&to=110&mode=warm))" in text
     assert "linkdesk_non_police => *8,self,Gosub(linkdesk-key,s,1(non_police?pbx=12345))" in text
 
 

@@ -287,3 +287,47 @@ async def test_dissolving_a_room_whose_operator_left_sends_the_citizen_to_rejoin
     await threeway.dissolve(WARM, pbx, pause=lambda s: asyncio.sleep(0))
     moves = [action[1] for action in pbx.actions if action[0] == "redirect"]
     assert moves == [Move("PJSIP/anonymous-00000000", "linkdesk-conference", "rejoin")]
+
+
+class KeyPbx(RingingPbx):
+    """The operator's channel runs the key's Gosub until the test lets it return."""
+
+    def __init__(self):
+        super().__init__()
+        self.key_returned = asyncio.get_event_loop().create_future()
+
+    async def left_context(self, channel, context, timeout):
+        self.actions.append(("waited", channel, context))
+        return await self.key_returned
+
+
+def _warm_by_key(operator="1101") -> TransferRequest:
+    return TransferRequest(pbx="110", to="12345", mode="warm", operator=operator, trigger="key", in_key=True)
+
+
+@on_loop
+async def test_a_warm_key_moves_the_operator_only_once_the_keys_gosub_has_returned(tmp_path):
+    service, pbx = _service(tmp_path, KeyPbx())
+    transfer = await service.request(_warm_by_key())
+    await _settled()
+    operator = "PJSIP/1101-00000001"
+    # answered at once (the key's Gosub goes on and returns); stamped, but nobody moved yet
+    assert transfer["state"] == "dialing"
+    assert ("stamp", operator, "LINKDESK_ROLE", "110") in pbx.actions
+    assert pbx.actions[-1] == ("waited", operator, "linkdesk-key")
+    assert not [a for a in pbx.actions if a[0] in ("redirect", "call_into_room")]
+    pbx.key_returned.set_result(True)
+    await _settled()
+    redirect = next(i for i, a in enumerate(pbx.actions) if a[0] == "redirect")
+    assert pbx.actions[redirect][1].extra_channel == operator
+    assert pbx.actions[-1][0] == "call_into_room" and len(pbx.actions) == redirect + 2
+
+
+@on_loop
+async def test_a_warm_key_whose_operator_is_gone_before_the_key_returned_moves_nobody(tmp_path):
+    service, pbx = _service(tmp_path, KeyPbx())
+    transfer = await service.request(_warm_by_key())
+    pbx.key_returned.set_result(False)
+    await _settled()
+    assert not [a for a in pbx.actions if a[0] in ("redirect", "call_into_room")]
+    assert service.get(transfer["id"])["state"] == "failed"

@@ -193,19 +193,6 @@ async def _a_three_way_room(process) -> str:
     return room
 
 
-@on_loop
-async def test_a_refused_key_whose_route_plays_the_refusal_itself_sounds_it_before_reporting(process):
-    chat = Chat(process.agi.routes)
-    await chat.asterisk_sends(env_block("transfer?pbx=110&to=12345&mode=warm&refused=beeperr"))
-    await chat.asterisk_sends(b"200 result=1 (PJSIP/1101-00000002)\n")
-    sent = await chat.asterisk_sends(b"200 result=0\n")                          # no LINKDESK_DESK
-    assert sent == b'EXEC "UserEvent" "LinkdeskKeyRefused,Route: transfer,Reason: transfer-not-operator"\n'
-    sent = await chat.asterisk_sends(b"200 result=0\n")
-    assert sent == b'STREAM FILE "beeperr" ""\n'
-    sent = await chat.asterisk_sends(b"200 result=0 endpos=4000\n")
-    assert sent == b'SET VARIABLE "LINKDESK_RESULT" "error"\n'
-
-
 def _dialing_transfer(process, to: str = "12345") -> dict:
     """A blind transfer from 110 whose receiver is ringing now (stored as the service stores one)."""
     transfer = process.transfers._store_new(

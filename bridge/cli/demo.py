@@ -51,8 +51,10 @@ async def _demo(workdir: Path, specs, http_port: int) -> int:
             await watcher.wait_logged_in(10)
         timeline.say("citizen", f"{CITIZEN} dials 110")
         phones.operator(specs["110"].operators[0], press="*5", press_after=2.0)
-        receivers = [phones.operator(op, answer_after=1.0) for op in specs["12345"].operators]
-        citizen = phones.citizen(specs["110"], "110", CITIZEN, talk_seconds=6)
+        # The 12345 operator hears the whisper and accepts with its key (1) a second in.
+        receivers = [phones.operator(op, answer_after=1.0, press="1", press_after=1.0)
+                     for op in specs["12345"].operators]
+        citizen = phones.citizen(specs["110"], "110", CITIZEN, talk_seconds=9)
         await citizen.finished(60)
         await asyncio.sleep(0.5)
         _report(receivers, http_port, store)
@@ -86,6 +88,9 @@ def _narrate(pbx: str, event, timeline: Timeline) -> None:
         timeline.say(who, f"{event.get('CallerIDNum')} waits in queue {event.get('Queue')}")
     elif name == "AgentConnect":
         timeline.say(who, f"operator {event.get('MemberName')} answers; their phone shows {event.get('CallerIDNum')}")
+    elif name == "UserEvent" and event.get("UserEvent") == "LinkdeskWhisper":
+        timeline.say(who, f"operator {event.get('Receiver')} heard the whisper (from 110, order attached) "
+                          f"and accepted with key {event.get('Key') or '(none)'}")
     elif name == "UserEvent" and event.get("UserEvent") == "LinkdeskTransfer":
         timeline.say(who, f"transfer {event.get('Transfer')}: {event.get('State')}")
     elif name == "Hangup" and re.match(r"PJSIP/\d{4}-", event.get("Channel", "")):

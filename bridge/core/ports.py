@@ -25,6 +25,10 @@ class PbxControl(Protocol):
         """Set each (channel, variable, value), then, if given, make the move;
         the move never overtakes its stamps."""
 
+    async def left_context(self, channel: str, context: str, timeout: float) -> bool:
+        """Wait until `channel` no longer runs dialplan in `context`: True once
+        it has left, False if it is gone or still there after `timeout` s."""
+
     async def take_outcome(self, transfer_id: str) -> str: ...
 
     async def call_into_room(self, exten: str, room: str, caller: str, variables: dict[str, str],

@@ -46,6 +46,9 @@ class TransferRequest:
     citizen_channel: str = ""
     operator_channel: str = ""
     operator: str = ""
+    # The operator's channel runs the key's Gosub (linkdesk-key) while asking: it must not be
+    # moved before that Gosub has returned (a Redirect would be followed inside it).
+    in_key: bool = False
 
 
 class PbxWait:

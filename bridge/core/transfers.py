@@ -24,8 +24,8 @@ from linkdesk.bridge.core.errors import INTERNAL, NotFound, failure_on_pbx
 from linkdesk.bridge.core.ids import new_id
 from linkdesk.bridge.core.numbers import caller_number
 from linkdesk.bridge.core.ports import PbxControl, TransferStore
-from linkdesk.dialplan.contract import (ORDER_ID, REJECTED, RETURN_CONTEXT, ROLE, STAMP, TRANSFER_CONTEXT,
-                                        channel_variables)
+from linkdesk.dialplan.contract import (KEY_CONTEXT, ORDER_ID, REJECTED, RETURN_CONTEXT, ROLE, STAMP,
+                                        TRANSFER_CONTEXT, channel_variables)
 from linkdesk.bridge.core.transfer_model import (Move, PbxWait, TransferError, TransferPlan, TransferRequest,
                                                  failure_reason, leg_id, pack_stamp)
 
@@ -34,6 +34,7 @@ log = logging.getLogger("linkdesk.transfers")
 MODES = ("blind", "warm")
 LANES = ("normal", "emergency")
 ORDER_KIND = {"12345": ("work", "WO"), "110": ("police", "PO")}
+KEY_RETURN_TIMEOUT = 2.0   # s a key's Gosub may take to return once its route has answered
 
 
 class TransferService:
@@ -57,22 +58,45 @@ class TransferService:
         try:
             if req.mode == "warm":
                 stamps, move = threeway.into_room(req, transfer, plan.platform, self._stamp(transfer, plan))
+                if req.in_key:
+                    await waited.on(control.hand_over(stamps, None))
+                    stamps = []
+                    self._track(transfer, "moving into the room", self._into_room_after_key(
+                        transfer, control, move, exten, plan, facts))
             else:
                 stamps = [(req.citizen_channel, STAMP, self._stamp(transfer, plan))]
                 if req.operator_channel:
                     stamps.append((req.operator_channel, ORDER_ID, transfer["order_id"]))
                 move = Move(req.citizen_channel, TRANSFER_CONTEXT, exten)
-            await waited.on(control.hand_over(stamps, move))
+            if not (req.mode == "warm" and req.in_key):
+                await waited.on(control.hand_over(stamps, move))
         except Exception as exc:
             reason = _failure_reason(exc)
             self.store.move(transfer["id"], "failed", reason)
             raise TransferError(reason, f"the transfer was not handed over: {exc}") from exc
-        if req.mode == "warm":
+        if req.mode == "warm" and not req.in_key:
             self._track(transfer, "calling the receiver", self._call_receiver(transfer, control, exten, plan, facts))
         moved = self.store.move(transfer["id"], "dialing", f"to {plan.targets[(req.to, req.lane)]}")
         log.info("transfer %s dialing: %.2f ms in linkdesk, %.2f ms waiting on PBX %s", transfer["id"],
                  (time.perf_counter() - started - waited.seconds) * 1000, waited.seconds * 1000, req.pbx)
         return moved
+
+    async def _into_room_after_key(self, transfer: dict, control: PbxControl, move: Move, exten: str,
+                                   plan: TransferPlan, facts: dict[str, str]) -> None:
+        """A warm transfer asked for from a key: citizen and operator go into the
+        room once the key's Gosub has returned on the operator's channel (so the
+        key could sound its refusal, linkdesk down or not); then the receiver is called."""
+        if not await control.left_context(transfer["operator_channel"], KEY_CONTEXT, KEY_RETURN_TIMEOUT):
+            self.store.move(transfer["id"], "failed", "transfer-action-failed")
+            log.warning("transfer %s: the operator's channel is gone or its key never returned; nothing moved",
+                        transfer["id"])
+            return
+        try:
+            await control.hand_over([], move)
+        except Exception as exc:
+            self.store.move(transfer["id"], "failed", _failure_reason(exc))
+            raise
+        await self._call_receiver(transfer, control, exten, plan, facts)
 
     def _track(self, transfer: dict, what: str, coroutine) -> None:
         """Run a step of `transfer` in the background; its failure goes on the transfer's timeline."""
