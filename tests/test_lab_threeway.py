@@ -64,7 +64,8 @@ async def three_way_call(lab, phones, linkdesk, operator_keys: str = "*6", citiz
     (and speaks for the first `citizen_speaks` s, if given)."""
     async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
         operator_110 = phones.operator(lab["110"].operators[0], press=operator_keys, press_after=1.0)
-        receivers = [phones.operator(op, answer_after=0.3) for op in lab["12345"].operators]
+        # the receiver accepts at the whisper at once (its key 1), so it joins the room without its prompt's wait
+        receivers = [phones.operator(op, answer_after=0.3, press="1", press_after=0.3) for op in lab["12345"].operators]
         citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=citizen_talks, speak_seconds=citizen_speaks,
                                  silent_seconds=15.0 if citizen_speaks else 0.0)
         await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)

@@ -165,19 +165,25 @@ def _bridged_pair(ami110) -> bool:
     return any({"PJSIP/anonymous", "PJSIP/1101"} <= members for members in bridges.values())
 
 
+@pytest.mark.parametrize("pbx, key, operator_prefix", [("110", "*5", "PJSIP/1101-"), ("110", "*6", "PJSIP/1101-"),
+                                                       ("12345", "*9", "PJSIP/2101-")],
+                         ids=["blind", "warm", "emergency"])
 @on_loop
-async def test_a_key_pressed_while_linkdesk_is_down_sounds_refused_and_the_citizen_stays(lab, phones):
+async def test_a_key_pressed_while_linkdesk_is_down_sounds_refused_and_the_citizen_stays(lab, phones, pbx, key,
+                                                                                         operator_prefix):
     """No linkdesk at all: the key's AGI cannot connect; the dialplan alone
-    plays the refusal sound to the operator (issue 14, defect 5)."""
-    log_start = pbx_log_size("110")
-    async with EventRecorder(lab["110"]) as ami110:
-        operator = phones.operator(lab["110"].operators[0], press="*5", press_after=1.0)
-        citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=6)
-        await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
-        refused = await ami110.wait_for("UserEvent", UserEvent="LinkdeskKeyRefused", timeout=15)
+    plays the refusal sound to the operator (issue 14, defect 5), warm and
+    emergency keys too (they move the operator, yet run through linkdesk-key)."""
+    log_start = pbx_log_size(pbx)
+    number = "110" if pbx == "110" else "12345"
+    async with EventRecorder(lab[pbx]) as ami:
+        operator = phones.operator(lab[pbx].operators[0], press=key, press_after=1.0)
+        citizen = phones.citizen(lab[pbx], number, CITIZEN, talk_seconds=6)
+        await ami.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        refused = await ami.wait_for("UserEvent", UserEvent="LinkdeskKeyRefused", timeout=15)
         assert (refused.Route, refused.Reason) == ("transfer", "linkdesk-unreachable")
-        assert refused.Channel.startswith("PJSIP/1101-"), "the operator's own channel"
+        assert refused.Channel.startswith(operator_prefix), "the operator's own channel"
         played = f'Playback("{refused.Channel}", "beeperr")'
-        await until(lambda: played in pbx_log_since("110", log_start), timeout=5)
+        await until(lambda: played in pbx_log_since(pbx, log_start), timeout=5)
         assert await citizen.finished(30) == 0, "the citizen talked with the operator to the end"
         assert "\nBYE sip:" in operator.messages()
