@@ -16,6 +16,8 @@ UNIT_DIAL = "linkdesk-unit-dial"                # a linkage unit called into a r
 OPERATOR_CONTEXT = "linkdesk-operator"          # Queue/Dial b() handler on an operator's channel: the grant
 KEY_CONTEXT = "linkdesk-key"                    # a key's route, and the refusal tone when it fails
 KEY_REFUSED_EVENT = "LinkdeskKeyRefused"        # the UserEvent linkdesk-key sends with that tone
+CONSULT_CONTEXT = "linkdesk-consult"            # an operator's consultation call to the other platform (attended)
+CONSULT_DIAL = "linkdesk-consult-dial"          # … and its dial over the trunk, where a citizen handed over early lands
 SOUND_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_/.-]{0,80}")   # a sound file's name, safe in a URL and a command
 
 # ConfBridge profiles (rendered into linkdesk-confbridge.conf)
@@ -58,6 +60,9 @@ ORDER_HEADER, CALLER_HEADER = "X-Linkdesk-Order", "X-Linkdesk-Caller"
 
 # The dialplan reports each step of a transfer with this UserEvent
 TRANSFER_EVENT = "LinkdeskTransfer"
+# … and Asterisk reports a phone's attended transfer (SIP REFER with Replaces) with this event
+ATTENDED_TRANSFER_EVENT = "AttendedTransfer"
+CONSULT_FROM = "LINKDESK_CONSULT_FROM"  # the consultation call's own endpoint: another one there later is the citizen
 
 # LINKDESK_STAMP's fields, in order, joined by `|`
 STAMP_FIELDS = ("transfer_id", "order_id", "caller", "return_to", "return_queue", "answer_timeout", "target")
@@ -68,7 +73,8 @@ def inherited(variable: str) -> str:
     return f"__{variable}"
 
 
-def channel_variables(event: dict) -> dict[str, str]:
-    """An AMI event's `ChanVariable` headers (manager.conf `channelvars`), as a dict."""
-    found = event.get("ChanVariable") or []
+def channel_variables(event: dict, prefix: str = "") -> dict[str, str]:
+    """An AMI event's `ChanVariable` headers (manager.conf `channelvars`), as a
+    dict; `prefix`: those of one of its channels (`SecondTransfererChanVariable`)."""
+    found = event.get(f"{prefix}ChanVariable") or []
     return dict(pair.partition("=")[::2] for pair in ([found] if isinstance(found, str) else found))
