@@ -52,6 +52,21 @@ async def transfer(transfers, request: AgiRequest) -> None:
     await request.set_variable(inherited(TRANSFER_ID), done["id"])
 
 
+async def consult(transfers, request: AgiRequest) -> None:
+    """`consult?pbx=110&to=12345`, on the consultation call an operator's
+    phone places to the other platform (the kit's linkdesk-consult): the
+    citizen of the operator's other call is to be handed over. Stores the
+    transfer and its order and stamps this call (LINKDESK_STAMP, which
+    linkdesk-unstamp splits; LINKDESK_CALLER_PRES when the number is
+    withheld), so that the other platform is called as the citizen, with the
+    headers. On an error nothing is stored and the call goes on, plain."""
+    operator = await request.get_variable("CHANNEL(endpoint)") or ""
+    _, variables = await transfers.attended.consult(request.args.get("pbx", ""), request.args.get("to", ""),
+                                                    operator)
+    for name, value in variables.items():
+        await request.set_variable(name, value)
+
+
 async def transfer_cancel(transfers, request: AgiRequest) -> None:
     """`transfer_cancel?pbx=110` on the operator's channel: cancel the warm
     transfer of the three-way room the operator is in (the room's cancel key),

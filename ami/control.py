@@ -42,6 +42,14 @@ class AmiPbxControl:
                  for key, variable in FACTS}
         return {**facts, "channel": channel}
 
+    async def channel_variables(self, channel: str, names: list[str]) -> dict[str, str]:
+        """Those variables of a live channel ('' for an unset one), in one Status action; {} when it is gone."""
+        try:
+            values = await self.actions.channel_variables(channel, names)
+        except AmiActionFailed:
+            return {}
+        return {name: "" if values.get(name) in (None, "(null)") else values[name] for name in names}
+
     async def _behind_local(self, channel: str) -> str:
         if not (channel.startswith("Local/") and channel.endswith(";2")):
             return channel

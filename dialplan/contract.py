@@ -17,6 +17,8 @@ OPERATOR_CONTEXT = "linkdesk-operator"          # Queue/Dial b() handler on an o
 KEY_CONTEXT = "linkdesk-key"                    # a key's route, and the refusal tone when it fails
 WHISPER_CONTEXT = "linkdesk-whisper"            # queues.conf membergosub: the receiver's whisper
 KEY_REFUSED_EVENT = "LinkdeskKeyRefused"        # the UserEvent linkdesk-key sends with that tone
+CONSULT_CONTEXT = "linkdesk-consult"            # an operator's consultation call to the other platform (attended)
+CONSULT_DIAL = "linkdesk-consult-dial"          # … and its dial over the trunk, where a citizen handed over early lands
 SOUND_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_/.-]{0,80}")   # a sound file's name, safe in a URL and a command
 
 # ConfBridge profiles (rendered into linkdesk-confbridge.conf)
@@ -63,6 +65,9 @@ ORDER_HEADER, CALLER_HEADER, LANE_HEADER = "X-Linkdesk-Order", "X-Linkdesk-Calle
 # The dialplan reports each step of a transfer with this UserEvent, and the receiver's accept with the other
 TRANSFER_EVENT = "LinkdeskTransfer"
 WHISPER_EVENT = "LinkdeskWhisper"
+# … and Asterisk reports a phone's attended transfer (SIP REFER with Replaces) with this event
+ATTENDED_TRANSFER_EVENT = "AttendedTransfer"
+CONSULT_FROM = "LINKDESK_CONSULT_FROM"  # the consultation call's own endpoint: another one there later is the citizen
 
 # LINKDESK_STAMP's fields, in order, joined by `|`
 STAMP_FIELDS = ("transfer_id", "order_id", "caller", "return_to", "return_queue", "answer_timeout", "target",
@@ -74,7 +79,8 @@ def inherited(variable: str) -> str:
     return f"__{variable}"
 
 
-def channel_variables(event: dict) -> dict[str, str]:
-    """An AMI event's `ChanVariable` headers (manager.conf `channelvars`), as a dict."""
-    found = event.get("ChanVariable") or []
+def channel_variables(event: dict, prefix: str = "") -> dict[str, str]:
+    """An AMI event's `ChanVariable` headers (manager.conf `channelvars`), as a
+    dict; `prefix`: those of one of its channels (`SecondTransfererChanVariable`)."""
+    found = event.get(f"{prefix}ChanVariable") or []
     return dict(pair.partition("=")[::2] for pair in ([found] if isinstance(found, str) else found))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from linkdesk.dialplan.conffile import ConfError, Section, find_section, parse_conf, read_tree, resolved
-from linkdesk.dialplan.contract import CHANNEL_VARS, FEATURES, PROFILES
+from linkdesk.dialplan.contract import CHANNEL_VARS, CONSULT_CONTEXT, FEATURES, PROFILES
 from linkdesk.dialplan.keys import CALL_KEYS, KitError, clashes
 from linkdesk.dialplan.kit import QUEUE_SETTINGS, kit
 from linkdesk.dialplan.render import PbxDialplan
@@ -51,7 +51,7 @@ def check_site(plan: PbxDialplan, etc: Path, layout: str = "plain") -> list[Find
         return [Finding("missing-setting", f"{etc} holds no Asterisk config (no asterisk.conf or extensions.conf)")]
     read = _Reader(etc)
     return [*_includes(plan, etc, layout), *_keys(plan, read), *_modules(read), *_profiles(read),
-            *_manager(plan, read), *_queues(plan, read), *_trunk(plan, read)]
+            *_manager(plan, read), *_queues(plan, read), *_trunk(plan, read), *_consult(plan, read)]
 
 
 def unknown_names(plan: PbxDialplan, etc: Path) -> list[str]:
@@ -207,3 +207,17 @@ def _trunk(plan: PbxDialplan, read: _Reader, settings: bool = True) -> list[Find
     if not identified:
         findings.append(Finding("missing-setting", f"trunk {plan.trunk}: no identify section matches its address"))
     return findings
+
+
+def _consult(plan: PbxDialplan, read: _Reader) -> list[Finding]:
+    """A note when no site context sends a call to the other platform through
+    linkdesk-consult: the phone's own attended transfer would carry no order."""
+    if not plan.target_numbers or not read.has("extensions.conf"):
+        return []
+    if any(f"{CONSULT_CONTEXT}," in value for section in read.sections("extensions.conf")
+           if not section.name.startswith("linkdesk-") for _, value in section.options):
+        return []
+    numbers = ", ".join(number for _, number in plan.target_numbers)
+    return [Finding("note", f"no site context routes the operators' calls to {numbers} through {CONSULT_CONTEXT} "
+                    f"(`exten => <number>,1,Goto({CONSULT_CONTEXT},<number>,1)` in the operators' context): "
+                    "the phone's own attended transfer of such a call stays Asterisk's, without an order")]

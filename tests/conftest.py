@@ -15,6 +15,7 @@ import pytest
 from linkdesk.bridge.lab.layout import default_paths, load_specs
 from linkdesk.bridge.lab.pbx import asterisk_cli
 from linkdesk.bridge.lab.phones import SippPhones
+from linkdesk.bridge.lab.softphone import Softphone
 
 LINKDESK = [sys.executable, "-m", "linkdesk.bridge.cli"]
 
@@ -52,6 +53,26 @@ def phones(tmp_path):
         until_no_channels()
     finally:
         started.stop_all()
+
+
+@pytest.fixture
+def softphones():
+    """`softphones(operator, answer_after=0.3)`: the lab's own softphone for that
+    operator (bridge/lab/softphone.py: two calls at once, attended transfer),
+    REGISTER sent (its `registered` becomes the PBX's answer). Closed after
+    the test; name this fixture before `phones`, whose teardown hangs up every
+    call while these phones still answer the BYEs."""
+    started: list[Softphone] = []
+
+    def start(operator, answer_after: float = 0.3) -> Softphone:
+        phone = Softphone(operator, answer_after)
+        started.append(phone)
+        phone.register()
+        return phone
+
+    yield start
+    for phone in started:
+        phone.close()
 
 
 def _asterisk(pbx: str, command: str) -> subprocess.CompletedProcess:

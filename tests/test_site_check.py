@@ -121,3 +121,14 @@ def test_no_file_under_asterisk_config_defines_linkdesk_by_hand():
             assert not any(value.startswith("linkdesk_") or name.startswith("linkdesk_")
                            for name, value in section.options if "=>" not in value), path
         assert "DYNAMIC_FEATURES=${LINKDESK" not in path.read_text(), path
+
+
+def test_an_operators_route_to_the_other_platform_past_linkdesk_consult_is_noted(tmp_path):
+    """The phone's own attended transfer needs the site's route through linkdesk-consult (a note, not a problem)."""
+    plan = replace(PLAN, target_numbers=(("12345", "12345"),))
+    etc = a_site(tmp_path, plan)
+    assert not [f for f in check_site(plan, etc) if "linkdesk-consult" in f.text]
+    site = etc / "extensions.conf"
+    site.write_text(site.read_text().replace("Goto(linkdesk-consult,12345,1)", "Goto(to-12345,12345,1)"))
+    noted = [f for f in check_site(plan, etc) if "linkdesk-consult" in f.text]
+    assert [f.kind for f in noted] == ["note"] and "12345" in noted[0].text

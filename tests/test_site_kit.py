@@ -25,7 +25,7 @@ def test_contexts_use_the_configured_trunk_queue_and_agi_address():
     assert names == ["linkdesk-transfer", "linkdesk-unstamp", "linkdesk-answered", "linkdesk-return",
                      "linkdesk-conference", "linkdesk-conference-end", "linkdesk-conference-dial", "linkdesk-unit-dial",
                      "linkdesk-conference-key", "linkdesk-key", "linkdesk-operator", "linkdesk-refer", "linkdesk-refer-back",
-                     "linkdesk-predial",
+                     "linkdesk-consult", "linkdesk-consult-dial", "linkdesk-predial",
                      "linkdesk-inbound", "linkdesk-whisper"]
     assert "PJSIP/${EXTEN}@trunk-x," in text and "?q-home:" in text
     assert "agi://10.0.0.5:4573/inbound?trunk=trunk-x" in text

@@ -22,6 +22,7 @@ def build_route_table(transfers=None, on_non_police=None, orders=None) -> RouteT
     if transfers is not None:
         table.add("transfer", partial(handlers.transfer, transfers))
         table.add("transfer_cancel", partial(handlers.transfer_cancel, transfers))
+        table.add("consult", partial(handlers.consult, transfers))
     if orders is not None:
         table.add("conference_take", partial(handlers.conference_take, orders))
     if orders is not None and transfers is not None:

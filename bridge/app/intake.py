@@ -8,7 +8,8 @@ from functools import partial
 from linkdesk.bridge.core.conference_service import ConferenceService
 from linkdesk.bridge.core.ports import TransferStore
 from linkdesk.bridge.core.transfers import TransferService
-from linkdesk.dialplan.contract import ORDER_ID, TRANSFER_EVENT, WHISPER_EVENT, channel_variables
+from linkdesk.dialplan.contract import (ATTENDED_TRANSFER_EVENT, ORDER_ID, TRANSFER_EVENT, WHISPER_EVENT,
+                                        channel_variables)
 from linkdesk.metrics.linkage import LinkageMetrics
 from linkdesk.metrics.queues import CHANNEL_EVENTS, QueueBook
 from linkdesk.metrics.wiring import resync_queues
@@ -24,6 +25,8 @@ def connect_intake(connections: dict, transfers: TransferService, conferences: C
     ringing = ReceiverRinging(transfers.store, linkage, on_ringing)
     for name, connection in connections.items():
         connection.subscribe("UserEvent", partial(_dialplan_event, transfers, name))
+        # A phone's attended transfer (REFER with Replaces); heard at once, before any queued UserEvent.
+        connection.subscribe(ATTENDED_TRANSFER_EVENT, partial(transfers.attended.on_attended_transfer, name))
         connection.subscribe("Confbridge*", partial(conferences.on_event, name))
         for pattern in ("Queue*", "Agent*", *CHANNEL_EVENTS):
             connection.subscribe(pattern, partial(book.on_event, name))

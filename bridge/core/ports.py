@@ -21,6 +21,9 @@ class PbxControl(Protocol):
 
     async def bridged_call(self, operator: str) -> tuple[str, str] | None: ...
 
+    async def channel_variables(self, channel: str, names: list[str]) -> dict[str, str]:
+        """Those variables of a live channel ('' for an unset one); {} when it is gone."""
+
     async def hand_over(self, stamps: list[tuple[str, str, str]], move: Move | None) -> None:
         """Set each (channel, variable, value), then, if given, make the move;
         the move never overtakes its stamps."""

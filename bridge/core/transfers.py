@@ -19,6 +19,7 @@ import time
 from functools import partial
 
 from linkdesk.bridge.core import threeway
+from linkdesk.bridge.core.attended import AttendedTransfers
 from linkdesk.bridge.core.background import BackgroundTasks
 from linkdesk.bridge.core.errors import INTERNAL, NotFound, failure_on_pbx
 from linkdesk.bridge.core.ids import new_id
@@ -42,6 +43,7 @@ class TransferService:
                  tasks: BackgroundTasks | None = None):
         self.store, self.plans, self.controls = store, plans, controls
         self.tasks = tasks or BackgroundTasks()
+        self.attended = AttendedTransfers(self)   # the phone's own attended transfer (bridge/core/attended.py)
 
     async def request(self, req: TransferRequest) -> dict:
         """Validate, store, stamp and move; the stored transfer, or TransferError."""
@@ -139,6 +141,9 @@ class TransferService:
             self._apply(transfer, state, dialstatus, None)
 
     def _apply(self, transfer: dict, state: str, dialstatus: str, channel: str | None) -> None:
+        if transfer["mode"] == "attended":
+            self.attended.apply(transfer, state, dialstatus, channel)
+            return
         if transfer["state"] not in ("requested", "dialing", "answered"):
             return
         transfer_id = transfer["id"]
