@@ -283,6 +283,7 @@ exten => s,1,Set(__DYNAMIC_FEATURES=${{IF($["${{DYNAMIC_FEATURES}}" = ""]?:${{DY
  same => n,Set(__{DESK}={plan.pbx})
  same => n,GotoIf($["${{CHANNEL(channeltype)}}" != "PJSIP"]?headers)
  same => n,Set(LINKDESK_SITE_CONTEXT=${{PJSIP_ENDPOINT(${{CHANNEL(endpoint)}},context)}})
+ same => n,Set(MASTER_CHANNEL(LINKDESK_SITE_CONTEXT)=${{LINKDESK_SITE_CONTEXT}})
  same => n,Set(TRANSFER_CONTEXT=linkdesk-refer)
  same => n(headers),Gosub(linkdesk-predial,s,1)
  same => n,Return()
@@ -291,12 +292,15 @@ exten => s,1,Set(__DYNAMIC_FEATURES=${{IF($["${{DYNAMIC_FEATURES}}" = ""]?:${{DY
 ; citizen to the number in the operator's TRANSFER_CONTEXT, set above. The
 ; other platform's number becomes a linkdesk transfer (order, number, the
 ; never-drop return); any other number goes on to the operator's own
-; context, as Asterisk would have done. If linkdesk refuses or is down, the
+; context, as Asterisk would have done (read from the operator's channel; if
+; the phone has hung up already, from the copy the grant left on the
+; citizen's, the call's master channel). If linkdesk refuses or is down, the
 ; citizen goes back to the operator who transferred, or the head of the queue.
 [linkdesk-refer]
-{_refer_targets(plan)}exten => _X.,1,Set(LINKDESK_SITE_CONTEXT=${{IMPORT(${{BLINDTRANSFER}},LINKDESK_SITE_CONTEXT)}})
- same => n,GotoIf($["${{LINKDESK_SITE_CONTEXT}}" = "" | "${{LINKDESK_SITE_CONTEXT}}" = "linkdesk-refer"]?lost)
- same => n,Goto(${{LINKDESK_SITE_CONTEXT}},${{EXTEN}},1)
+{_refer_targets(plan)}exten => _X.,1,Set(LINKDESK_REFER_CONTEXT=${{IMPORT(${{BLINDTRANSFER}},LINKDESK_SITE_CONTEXT)}})
+ same => n,ExecIf($["${{LINKDESK_REFER_CONTEXT}}" = ""]?Set(LINKDESK_REFER_CONTEXT=${{LINKDESK_SITE_CONTEXT}}))
+ same => n,GotoIf($["${{LINKDESK_REFER_CONTEXT}}" = "" | "${{LINKDESK_REFER_CONTEXT}}" = "linkdesk-refer"]?lost)
+ same => n,Goto(${{LINKDESK_REFER_CONTEXT}},${{EXTEN}},1)
  same => n(lost),Goto(linkdesk-refer-back,s,1)
 
 ; A REFERred citizen linkdesk did not move on: back to the operator they came

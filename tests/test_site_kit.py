@@ -179,3 +179,14 @@ def test_render_refuses_queue_and_trunk_names_the_site_does_not_have(tmp_path, c
     err = capsys.readouterr().err
     assert "queues.conf has no queue '110-vip'" in err and "pjsip.conf has no endpoint 'to-12345'" in err
     assert sorted(p.name for p in out.iterdir()) == ["pjsip.conf", "queues.conf"]
+
+
+def test_a_refer_to_another_number_finds_the_operators_context_even_once_the_phone_hung_up():
+    sections = {s.name: s for s in parse_conf(files()["linkdesk-extensions.conf"])}
+    grant = sections["linkdesk-operator"].getall("same")
+    assert "n,Set(MASTER_CHANNEL(LINKDESK_SITE_CONTEXT)=${LINKDESK_SITE_CONTEXT})" in grant
+    refer = [step for step in sections["linkdesk-refer"].getall("exten") + sections["linkdesk-refer"].getall("same")
+             if "LINKDESK_REFER_CONTEXT" in step]
+    assert refer[0] == "_X.,1,Set(LINKDESK_REFER_CONTEXT=${IMPORT(${BLINDTRANSFER},LINKDESK_SITE_CONTEXT)})"
+    assert refer[1] == ('n,ExecIf($["${LINKDESK_REFER_CONTEXT}" = ""]?'
+                        'Set(LINKDESK_REFER_CONTEXT=${LINKDESK_SITE_CONTEXT}))')
