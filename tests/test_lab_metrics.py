@@ -81,8 +81,10 @@ async def test_a_day_in_miniature_is_counted_exactly(lab, phones, linkdesk):
         await citizen.finished(30)
         operator.stop()
         keyed = phones.operator(lab["110"].operators[0], press="*5", press_after=1.0)
-        receivers = [phones.operator(op, answer_after=0.5) for op in lab["12345"].operators]
-        handed = phones.citizen(lab["110"], "110", "13900000004", talk_seconds=3)
+        # the receiver accepts at the whisper at once (key 1)
+        receivers = [phones.operator(op, answer_after=0.5, press="1", press_after=0.3)
+                     for op in lab["12345"].operators]
+        handed = phones.citizen(lab["110"], "110", "13900000004", talk_seconds=6)
         await ami12345.wait_for("AgentConnect", CallerIDNum="13900000004", timeout=20)
         await handed.finished(30)
         for phone in (keyed, *receivers):

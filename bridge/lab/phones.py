@@ -48,6 +48,7 @@ class SippPhone:
 
     def __init__(self, role: str, argv: list[str], workdir: Path):
         self.role = role
+        self.after_stop = None      # run once, after the process is gone (an operator's phone unregisters)
         self.message_file = workdir / f"{role}-{os.getpid()}-{id(self)}.msg"
         self.output_file = self.message_file.with_suffix(".out")
         with open(self.output_file, "wb") as out:
@@ -90,6 +91,9 @@ class SippPhone:
 
     def stop(self) -> None:
         stop_child(self.process, grace=5)
+        if self.after_stop is not None:
+            after, self.after_stop = self.after_stop, None
+            after()
 
 
 def _keys(press: str, after: float, workdir: Path) -> str:
@@ -238,14 +242,15 @@ class SippPhones:
             "-sf", str(SCENARIOS / "forged.xml"), "-set", "from_user", claims,
             "-s", number, f"{pbx.sip_host}:{pbx.sip_port}", "-p", str(free_udp_port())])
 
-    def register(self, operator: Operator, timeout: float = 10.0) -> SippPhone:
+    def register(self, operator: Operator, timeout: float = 10.0, seconds: int = REGISTER_SECONDS) -> SippPhone:
         """REGISTER `operator`'s contact (its own port) with its PBX, answering
         the digest challenge with its password; returns the finished sipp once
         the PBX has said 200 OK, which it says only once it holds the contact.
-        LabError, with what the PBX answered, if it refuses or is silent."""
+        `seconds=0` removes the contact again. LabError, with what the PBX
+        answered, if it refuses or is silent."""
         phone = self._start(f"register-{operator.extension}", [
             "-sf", str(SCENARIOS / "register.xml"), "-s", operator.extension,
-            "-au", operator.extension, "-ap", operator.password, "-set", "expires", str(REGISTER_SECONDS),
+            "-au", operator.extension, "-ap", operator.password, "-set", "expires", str(seconds),
             # -aa: the PBX may qualify the new contact before this sipp is gone.
             "-aa", "-p", str(operator.sip_port), f"{operator.registrar_host}:{operator.registrar_port}"])
         try:
@@ -278,10 +283,20 @@ class SippPhones:
         scenario.write_text(text.replace("<!--KEYS-->", _keys(press, press_after, self.workdir)))
         # The same port as the registration: the PBX rings the contact it holds.
         # Not `-m 1`: the PBX qualifies phones with OPTIONS, which -aa answers
-        # and sipp would count as calls. The phone runs until stopped.
-        return self._start(f"operator-{operator.extension}", [
+        # and sipp would count as calls. The phone runs until stopped, and then
+        # unregisters, as a real phone does: a contact left behind would be
+        # rung (until qualify finds it gone) by the next test's queue.
+        phone = self._start(f"operator-{operator.extension}", [
             "-sf", str(scenario), "-p", str(operator.sip_port), "-d", str(int(answer_after * 1000)),
             "-aa"], calls=None)
+        phone.after_stop = lambda: self._unregister(operator)
+        return phone
+
+    def _unregister(self, operator: Operator) -> None:
+        try:
+            self.register(operator, timeout=3.0, seconds=0)
+        except LabError:
+            pass   # the PBX is down already (the lab's teardown): nothing is left to ring
 
     def _start(self, role: str, args: list[str], calls: int | None = 1) -> SippPhone:
         limit = ["-m", str(calls)] if calls else []
