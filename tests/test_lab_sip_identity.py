@@ -68,7 +68,7 @@ async def test_a_registered_phone_that_went_away_is_not_rung(lab, phones):
         await until(lambda: {state for contact, state in contact_states(default_paths(), "110").items()
                              if contact.split("/")[0] == gone.extension} == {"Avail"}, timeout=10)
         stopped_at = len(ami.events)
-        phone.stop()
+        phone.vanish()
         # Its registration stands (an hour), but the PBX's qualify finds it gone.
         await until(lambda: next((e for e in ami.events[stopped_at:] if e.name == "ContactStatus"
                                   and e.get("AOR") == gone.extension and e.get("ContactStatus") == "Unreachable"),

@@ -89,6 +89,11 @@ class SippPhone:
     def output(self) -> str:
         return self.output_file.read_text(errors="replace") if self.output_file.exists() else ""
 
+    def vanish(self) -> None:
+        """Gone without a word (a crashed phone, a pulled cable): stopped, and its registration left standing."""
+        self.after_stop = None
+        stop_child(self.process, grace=5)
+
     def stop(self) -> None:
         stop_child(self.process, grace=5)
         if self.after_stop is not None:
