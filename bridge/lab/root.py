@@ -18,8 +18,10 @@ from typing import Callable
 
 from linkdesk.bridge.lab.layout import LabError, Paths
 
-# python3 runs the classic `linkdesk-agi` entry point inside the root.
-PACKAGES = ("asterisk", "asterisk-modules", "asterisk-config", "python3")
+# python3 runs the classic `linkdesk-agi` entry point inside the root;
+# baresip-core is the lab's real softphone (bridge/lab/baresip.py): its
+# modules without the GUI and video ones that `baresip` recommends.
+PACKAGES = ("asterisk", "asterisk-modules", "asterisk-config", "python3", "baresip-core")
 MARKER = "etc/linkdesk-lab-root.json"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # Our archive copy of sid may be older than its Valid-Until date; keep the
