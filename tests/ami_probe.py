@@ -48,6 +48,21 @@ class EventRecorder:
         self.events.append(event)
         self._changed.set()
 
+    async def wait_bridged(self, number: str, timeout: float = 20.0):
+        """The BridgeEnter of caller `number` once whoever answered them is in
+        that bridge too: a queue's AgentConnect comes before its bridge, and
+        the two channels enter it in either order."""
+        async with asyncio.timeout(timeout):
+            while True:
+                entered = [e for e in self.events if e.name == "BridgeEnter"]
+                for event in entered:
+                    if event.get("CallerIDNum") == number and any(
+                            other is not event and other.get("BridgeUniqueid") == event.get("BridgeUniqueid")
+                            for other in entered):
+                        return event
+                self._changed.clear()
+                await self._changed.wait()
+
     async def wait_for(self, name: str, timeout: float = 20.0, **fields: str):
         """The first event called `name` whose fields equal `fields` (seen or to come)."""
         async with asyncio.timeout(timeout):

@@ -42,7 +42,7 @@ async def _blind_transfer(lab, phones, linkdesk, ami110, talk_seconds: float = 1
     for op in lab["12345"].operators:
         phones.operator(op)
     citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=talk_seconds)
-    await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+    await ami110.wait_bridged(CITIZEN)
     status, body = await linkdesk.api("POST", "/v1/transfers", {"operator": "1101", "to": "12345"})
     assert status == 201, body
     return body["order_id"], operator_110, citizen

@@ -29,7 +29,7 @@ def _call_with_keys(lab, phones, press: str, answer_after: float = 0.3, talk_sec
 async def _citizen_with_110_operator(lab, phones, ami110, talk_seconds=12.0):
     operator = phones.operator(lab["110"].operators[0])
     citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=talk_seconds)
-    await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+    await ami110.wait_bridged(CITIZEN)
     return operator, citizen
 
 
@@ -159,8 +159,8 @@ async def test_a_refer_to_another_number_is_left_to_asterisks_own_transfer(lab, 
 @on_loop
 async def test_blind_transfer_by_a_dialplan_agi_call(lab, phones, linkdesk):
     async with EventRecorder(lab["12345"]) as ami12345:
-        receivers = [phones.operator(op) for op in lab["12345"].operators]
-        citizen = phones.citizen(lab["110"], "110999", CITIZEN, talk_seconds=6)
+        receivers = [phones.operator(op, press="1", press_after=0.3) for op in lab["12345"].operators]
+        citizen = phones.citizen(lab["110"], "110999", CITIZEN, talk_seconds=8)
         answered = await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN)
         invite = next(p.first_invite() for p in receivers if p.first_invite())
         order_id = sip_header(invite, "X-Linkdesk-Order")
@@ -262,7 +262,7 @@ async def test_the_cancel_key_stops_a_ringing_warm_transfer_and_the_citizen_stay
     async with EventRecorder(lab["110"]) as ami110, EventRecorder(lab["12345"]) as ami12345:
         operator_110, receivers, citizen = _call_with_keys(lab, phones, "*6 *7", answer_after=30.0,
                                                            talk_seconds=10)
-        await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        await ami110.wait_bridged(CITIZEN)
         await ami12345.wait_for("AgentCalled", CallerIDNum=CITIZEN)
         cancelled = await until(lambda: [t for t in _stored_transfers(linkdesk.store) if t["state"] == "cancelled"])
         assert cancelled[0]["mode"] == "warm"
@@ -302,7 +302,7 @@ async def test_a_withheld_number_stays_withheld_on_display_but_travels_for_the_r
         operator_110 = phones.operator(lab["110"].operators[0])
         receivers = [phones.operator(op) for op in lab["12345"].operators]
         citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=10, withheld=True)
-        await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        await ami110.wait_bridged(CITIZEN)
         shown_110 = operator_110.first_invite()
         assert CITIZEN not in sip_header(shown_110, "From"), "110's display keeps it withheld"
 

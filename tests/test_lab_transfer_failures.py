@@ -22,7 +22,7 @@ async def _transfer_then_expect_return(lab, phones, linkdesk) -> dict:
     async with EventRecorder(lab["110"]) as ami110:
         first_operator = phones.operator(lab["110"].operators[0])
         citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=25)
-        await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+        await ami110.wait_bridged(CITIZEN)
         status, body = await linkdesk.api("POST", "/v1/transfers", {"operator": "1101", "to": "12345"})
         assert status == 201, body
         await first_operator.hung_up(10)

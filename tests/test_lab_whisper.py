@@ -31,7 +31,7 @@ async def _handed_over(lab, phones, linkdesk, ami110, receiver_keys: str):
     operator = phones.operator(lab["110"].operators[0])
     receivers = [phones.operator(op, press=receiver_keys, press_after=0.3) for op in lab["12345"].operators]
     citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=16)
-    await ami110.wait_for("AgentConnect", CallerIDNum=CITIZEN)
+    await ami110.wait_bridged(CITIZEN)
     status, body = await linkdesk.api("POST", "/v1/transfers", {"operator": "1101", "to": "12345"})
     assert status == 201, body
     return operator, receivers, citizen
