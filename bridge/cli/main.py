@@ -15,6 +15,7 @@ from linkdesk.bridge.cli import orders as orders_cli
 from linkdesk.bridge.lab import prometheus
 from linkdesk.bridge.lab.layout import LabError, default_paths, lab_base, load_specs
 from linkdesk.dialplan.keys import KitError
+from linkdesk.dialplan.version import linkdesk_version
 
 
 def _say(message: str) -> None:
@@ -133,6 +134,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linkdesk", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"linkdesk {linkdesk_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run linkdesk: AMI to both PBXs, HTTP API")
