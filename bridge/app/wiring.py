@@ -31,6 +31,7 @@ from linkdesk.bridge.core.orders import OrderService
 from linkdesk.bridge.core.outbox import Outbox
 from linkdesk.bridge.core.transfers import TransferService
 from linkdesk.bridge.store.database import Store, open_store
+from linkdesk.bridge.store.retention import oldest_reader
 from linkdesk.metrics.wiring import Metrics, build_metrics
 
 
@@ -75,6 +76,7 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
                        transfer_listeners=[linkage.transfer_moved, lambda *moved: pop.transfer_moved(*moved)],
                        order_listeners=[linkage.order_recorded, lambda *recorded: pop.order_recorded(*recorded)])
     pop = ScreenPop(events, store.orders)
+    _watch_retention(metrics, config)
     # Loaded once; each order event then moves one order between states (no count on the hot path).
     linkage.orders_loaded(store.orders.counts())
     connections = {endpoint.name: AmiConnection(endpoint, loop, observer=metrics.transports)
@@ -99,3 +101,10 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
           b"events": EventsResource(config.tokens, events, config.http.cors_origins)}
     http = build_root(connections.values(), v1, metrics.resource())
     return Process(config, metrics, store, connections, tasks, transfers, conferences, orders, outbox, agi, http)
+
+
+def _watch_retention(metrics: Metrics, config: Config) -> None:
+    """The oldest-record metric reads the store file on its own connection; a
+    store in memory (tests) has no file to read, so it has no such metric."""
+    if str(config.store_path) != ":memory:":
+        metrics.watch_store(oldest_reader(str(config.store_path)))
