@@ -84,10 +84,12 @@ def _v4_conference_event_detail(db: sqlite3.Connection) -> None:
 def _v5_retention(db: sqlite3.Connection) -> None:
     """Retention: when a transfer's or order's personal data was purged, and
     the records still holding it by their last change (the purge's range and
-    the oldest-record metric, each an index seek)."""
+    the oldest-record metric, each an index seek); a transfer's timeline by
+    its transfer (the purge clears it, the API reads it: neither scans)."""
     for table in ("transfers", "orders"):
         db.execute(f"ALTER TABLE {table} ADD COLUMN purged_at REAL")
         db.execute(f"CREATE INDEX {table}_unpurged ON {table}(updated_at) WHERE purged_at IS NULL")
+    db.execute("CREATE INDEX transfer_events_by_transfer ON transfer_events(transfer_id, at)")
 
 
 MIGRATIONS = (_v1_transfers_and_conferences, _v2_order_circulation, _v3_lookup_indexes,
