@@ -1,8 +1,10 @@
 """The store's upkeep without a network: a store from a newer build refused,
-the online backup, the retention purge and its metric, their settings."""
+the online backup, the retention purge (the CLI's, and serve's daily one on
+an injected clock) and its metric, their settings."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -11,8 +13,12 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
+from twisted.internet.task import Clock
 
 from linkdesk.bridge.app.config import ConfigError, load_config
+from linkdesk.bridge.app.reactor import event_loop
+from linkdesk.bridge.app.retention import DailyPurge
+from linkdesk.bridge.app.wiring import build
 from linkdesk.bridge.cli.main import main as cli_main
 from linkdesk.bridge.core.orders import OrderService
 from linkdesk.bridge.store.database import open_store
@@ -195,3 +201,46 @@ def test_the_oldest_record_metric_is_the_age_of_the_oldest_unpurged_record(aged,
         store.db.conn.execute("UPDATE transfers SET purged_at = 1")
         store.db.conn.execute("UPDATE orders SET purged_at = 1")
     assert registry.get_sample_value(NAME) == 0.0
+
+
+def _drain(clock: Clock) -> None:
+    """Run the purge's batches: each one schedules the next at once."""
+    while clock.getDelayedCalls() and min(c.getTime() for c in clock.getDelayedCalls()) <= clock.seconds():
+        clock.advance(0)
+
+
+def test_serve_purges_at_start_and_then_daily_in_batches(aged, caplog):
+    path, store, old, new = aged
+    clock = Clock()
+    daily = DailyPurge(store.db.conn, 30, clock, now=lambda: time.time() + clock.seconds(), batch=1)
+    deliveries = store.db.conn.execute("SELECT COUNT(*) FROM outbox WHERE payload LIKE ?",
+                                       [f'%{old["id"]}%']).fetchone()[0]
+    with caplog.at_level(logging.INFO, logger="linkdesk.retention"):
+        daily.start()
+        _drain(clock)
+    assert store.orders.get(old["id"])["caller_number"] == ""
+    assert store.orders.get(new["id"])["caller_number"] == "13800138000"
+    assert caplog.messages == ["retention (30 days): anonymised 1 transfer(s) and the details of 1 of their events; "
+                               "anonymised 1 order(s) and the details of 3 of their events; "
+                               f"deleted {deliveries} delivered webhook event(s) and 1 idempotency answer(s)"]
+    clock.advance(19 * DAY)      # the newer one is now 10 + 19 days old: a day more to go
+    _drain(clock)
+    assert store.orders.get(new["id"])["caller_number"] == "13800138000"
+    clock.advance(DAY)
+    _drain(clock)
+    assert store.orders.get(new["id"])["caller_number"] == ""
+    daily.stop()
+    assert clock.getDelayedCalls() == []
+
+
+def test_the_process_with_retention_purges_daily_and_exposes_the_oldest_record_metric(tmp_path):
+    config = _config(tmp_path, tmp_path / "linkdesk.db", 'retention_days = 30\n[pbx.110]\nsecret = "x"\n')
+    process = build(load_config(str(config), env={}), event_loop())
+    try:
+        assert process.retention.days == 30
+        assert process.metrics.registry.get_sample_value(NAME) == 0.0
+        orders = OrderService(process.store.orders, {"110", "12345"})
+        orders.create("110", {"to": "12345", "caller_number": "13800138000"})
+        assert 0.0 < process.metrics.registry.get_sample_value(NAME) < 60.0
+    finally:
+        process.store.db.conn.close()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Callable
 
 # The citizen's number is NOT NULL in both tables: blanked, not nulled.
@@ -32,20 +32,24 @@ class PurgeReport:
     outbox: int
     idempotency: int
 
+    def __add__(self, other: PurgeReport) -> PurgeReport:
+        return PurgeReport(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
     def lines(self) -> list[str]:
         return [f"anonymised {self.transfers} transfer(s) and the details of {self.transfer_events} of their events",
                 f"anonymised {self.orders} order(s) and the details of {self.order_events} of their events",
                 f"deleted {self.outbox} delivered webhook event(s) and {self.idempotency} idempotency answer(s)"]
 
 
-def purge(conn: sqlite3.Connection, before: float, now: float) -> PurgeReport:
+def purge(conn: sqlite3.Connection, before: float, now: float, limit: int = -1) -> PurgeReport:
     """Anonymise, in one transaction, every transfer and order last changed
-    before `before` (epoch seconds) that still holds personal data, marking
-    it purged at `now`; delete the delivered webhook events and idempotency
-    answers from before then. Nothing newer is touched."""
+    before `before` (epoch seconds) that still holds personal data (at most
+    `limit` of each; -1: all), marking it purged at `now`; delete the
+    delivered webhook events and idempotency answers from before then.
+    Nothing newer is touched."""
     with conn:
-        transfers = _ids(conn, "transfers", before)
-        orders = _ids(conn, "orders", before)
+        transfers = _ids(conn, "transfers", before, limit)
+        orders = _ids(conn, "orders", before, limit)
         report = PurgeReport(
             transfers=_blank(conn, "transfers", _BLANK_TRANSFER, transfers, now),
             transfer_events=_clear_details(conn, "transfer_events", "transfer_id", transfers),
@@ -74,10 +78,11 @@ def oldest_reader(path: str) -> Callable[[], float | None]:
     return read
 
 
-def _ids(conn: sqlite3.Connection, table: str, before: float) -> list[str]:
+def _ids(conn: sqlite3.Connection, table: str, before: float, limit: int) -> list[str]:
     # `table` is one of linkdesk's own; the range is the partial index's.
     return [row[0] for row in conn.execute(
-        f"SELECT id FROM {table} WHERE purged_at IS NULL AND updated_at < ?", [before])]
+        f"SELECT id FROM {table} WHERE purged_at IS NULL AND updated_at < ? ORDER BY updated_at LIMIT ?",
+        [before, limit])]
 
 
 def _blank(conn: sqlite3.Connection, table: str, sets: str, ids: list[str], now: float) -> int:
