@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from linkdesk.bridge.cli.main import main as cli_main
+from linkdesk.bridge.lab.layout import LabError, package_dir
+from linkdesk.bridge.lab.phones import SippPhones
 from linkdesk.dialplan.version import linkdesk_version
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,3 +80,24 @@ def test_version_prints_the_installed_version(capsys):
     assert exited.value.code == 0
     assert capsys.readouterr().out == f"linkdesk {linkdesk_version()}\n"
     assert re.fullmatch(r"\d+\.\d+\.\d+.*", linkdesk_version())
+
+
+def test_a_package_that_is_no_folder_on_disk_is_refused_in_one_line(tmp_path, monkeypatch):
+    archive = tmp_path / "zipped.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("zipped_assets/__init__.py", "")
+        zipped.writestr("zipped_assets/lab.toml", "")
+    monkeypatch.syspath_prepend(str(archive))
+    with pytest.raises(LabError) as refused:
+        package_dir("zipped_assets")
+    assert str(refused.value).count("\n") == 0
+    assert str(refused.value).startswith("zipped_assets is not a folder on disk (")
+    assert str(refused.value).endswith("the lab needs linkdesk installed unpacked (`pip install linkdesk-*.whl`), "
+                                       "not run from a zip")
+
+
+def test_the_lab_phones_without_sipp_say_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(LabError, match=r"^sipp not found on PATH: .* install Debian's sip-tester "
+                                       r"\(apt-get install sip-tester\)$"):
+        SippPhones(tmp_path)

@@ -19,7 +19,7 @@ from pathlib import Path
 from linkdesk.ami.connection import AmiConnection, AmiEndpoint
 from linkdesk.bridge.lab import pbx as lab_pbx
 from linkdesk.bridge.lab.layout import default_paths, lab_settings, load_specs
-from linkdesk.bridge.lab.phones import SippPhones, sip_header
+from linkdesk.bridge.lab.phones import SippPhones, require_sipp, sip_header
 from linkdesk.bridge.lab.procs import stop_child
 
 CITIZEN = "13800138000"
@@ -29,6 +29,7 @@ METRICS = resources.files("linkdesk.metrics")
 
 def run(http_port: int = 8573) -> int:
     """Bring the lab up if needed, run the demo call, print the timeline."""
+    require_sipp()
     paths = default_paths()
     specs = load_specs(paths)
     records = lab_pbx.load_state(paths)

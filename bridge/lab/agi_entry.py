@@ -45,7 +45,8 @@ def install_agi_entry(paths: Paths) -> None:
 def _copy_module(name: str, lib: Path) -> None:
     spec = importlib.util.find_spec(name)
     if spec is None or spec.origin is None:
-        raise LabError(f"python module {name} is not installed: run `pip install -e .`")
+        raise LabError(f"python module {name} is not installed: install linkdesk with its dependencies "
+                       "(`pip install linkdesk-*.whl`, or `pip install -e .` in a checkout)")
     origin = Path(spec.origin)
     if origin.name == "__init__.py":
         shutil.copytree(origin.parent, lib / name, ignore=shutil.ignore_patterns("__pycache__"))

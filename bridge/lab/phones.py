@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import socket
 import subprocess
 from pathlib import Path
@@ -21,6 +22,13 @@ from linkdesk.bridge.lab.procs import stop_child
 # What a lab phone asks to stay registered for: longer than any test session
 # (the operators' AORs allow an hour); each new phone registers afresh.
 REGISTER_SECONDS = 3600
+
+
+def require_sipp() -> None:
+    """LabError, saying what to install, when there is no sipp to play the phones."""
+    if shutil.which("sipp") is None:
+        raise LabError("sipp not found on PATH: the lab's phones are sipp; install Debian's sip-tester "
+                       "(apt-get install sip-tester)")
 
 
 def _scenario(name: str) -> Path:
@@ -201,6 +209,7 @@ class SippPhones:
     """Starts citizens and operators; `stop_all()` ends every one still running."""
 
     def __init__(self, workdir: Path):
+        require_sipp()
         self.workdir = workdir
         self.started: list[SippPhone] = []
 
