@@ -15,6 +15,7 @@ from linkdesk.ami.actions import AmiActions
 from linkdesk.metrics.collectors import QueueCollector
 from linkdesk.metrics.linkage import LinkageMetrics
 from linkdesk.metrics.queues import QueueBook
+from linkdesk.metrics.store import StoreAgeCollector
 from linkdesk.metrics.transports import TransportGauges, TransportMetrics
 
 
@@ -28,6 +29,10 @@ class Metrics:
     def watch_transports(self, connections: dict, agi_factory) -> None:
         """Read the links' and FastAGI's state at every scrape."""
         self.registry.register(TransportGauges(connections, agi_factory))
+
+    def watch_store(self, oldest) -> None:
+        """The store's oldest personal record, read at every scrape (metrics/store.py)."""
+        self.registry.register(StoreAgeCollector(oldest))
 
     def resource(self):
         from prometheus_client.twisted import MetricsResource

@@ -62,6 +62,7 @@ class Config:
     metrics: MetricsConfig = MetricsConfig()
     store_path: str = DEFAULT_STORE
     store_sync: str = "normal"      # SQLite synchronous: "normal" or "full" (see README)
+    store_retention_days: int | None = None   # citizens' numbers and texts kept this long (None: for ever)
     dialplans: dict[str, PbxDialplan] = field(default_factory=dict)   # PBXs with a [pbx.NAME.dialplan] table
 
     def __repr__(self) -> str:
@@ -85,9 +86,7 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
     pbxs = tuple(_pbx(name, table, env, logins) for name, table in tables.items())
     if not pbxs and logins:
         raise ConfigError("no PBX configured: add [pbx.NAME] tables to the config file, or use --lab")
-    store = _typed(raw.get("store", {}), {"path": str, "sync": str}, "store")
-    if store.get("sync", "normal") not in ("normal", "full"):
-        raise ConfigError(f"store.sync: expected \"normal\" or \"full\", got {store['sync']!r}")
+    store = _store(raw.get("store", {}))
     plans = {name: _plan(name, table.get("transfer", {})) for name, table in tables.items()}
     return Config(http=http, agi=_agi(raw.get("agi", {})), pbxs=pbxs, plans=plans,
                   tokens=_tokens(raw.get("tokens", {}), env), units=_units(raw.get("units", {})),
@@ -95,7 +94,18 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
                   dialplans={name: _dialplan(name, table, plans[name], env)
                              for name, table in tables.items() if "dialplan" in table},
                   **({"store_path": store["path"]} if "path" in store else {}),
-                  **({"store_sync": store["sync"]} if "sync" in store else {}))
+                  **({"store_sync": store["sync"]} if "sync" in store else {}),
+                  **({"store_retention_days": store["retention_days"]} if "retention_days" in store else {}))
+
+
+def _store(table: dict) -> dict:
+    """[store]: path, sync, retention_days."""
+    store = _typed(table, {"path": str, "sync": str, "retention_days": int}, "store")
+    if store.get("sync", "normal") not in ("normal", "full"):
+        raise ConfigError(f"store.sync: expected \"normal\" or \"full\", got {store['sync']!r}")
+    if store.get("retention_days", 1) < 1:
+        raise ConfigError(f"store.retention_days: whole days >= 1, got {store['retention_days']!r}")
+    return store
 
 
 def _http(table: dict) -> HttpConfig:

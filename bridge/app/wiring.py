@@ -23,6 +23,7 @@ from linkdesk.bridge.api.webhook import WebhookResource
 from linkdesk.bridge.app.agi_routes import build_route_table
 from linkdesk.bridge.app.config import Config
 from linkdesk.bridge.app.intake import connect_intake
+from linkdesk.bridge.app.retention import DailyPurge
 from linkdesk.bridge.app.screen_pop import ScreenPop
 from linkdesk.bridge.core.background import BackgroundTasks
 from linkdesk.bridge.core.conference_service import ConferenceService
@@ -31,6 +32,7 @@ from linkdesk.bridge.core.orders import OrderService
 from linkdesk.bridge.core.outbox import Outbox
 from linkdesk.bridge.core.transfers import TransferService
 from linkdesk.bridge.store.database import Store, open_store
+from linkdesk.bridge.store.retention import oldest_reader
 from linkdesk.metrics.wiring import Metrics, build_metrics
 
 
@@ -50,13 +52,18 @@ class Process:
     outbox: Outbox
     agi: FastAgiFactory
     http: Resource
+    retention: DailyPurge | None = None     # with [store] retention_days
 
     def start(self) -> None:
         for connection in self.connections.values():
             connection.start()
         self.outbox.start()
+        if self.retention:
+            self.retention.start()
 
     def stop(self) -> None:
+        if self.retention:
+            self.retention.stop()
         self.outbox.stop()
         for connection in self.connections.values():
             connection.close()
@@ -75,6 +82,7 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
                        transfer_listeners=[linkage.transfer_moved, lambda *moved: pop.transfer_moved(*moved)],
                        order_listeners=[linkage.order_recorded, lambda *recorded: pop.order_recorded(*recorded)])
     pop = ScreenPop(events, store.orders)
+    _watch_retention(metrics, config)
     # Loaded once; each order event then moves one order between states (no count on the hot path).
     linkage.orders_loaded(store.orders.counts())
     connections = {endpoint.name: AmiConnection(endpoint, loop, observer=metrics.transports)
@@ -98,4 +106,21 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
           b"webhook": WebhookResource(config.tokens, loop, orders),
           b"events": EventsResource(config.tokens, events, config.http.cors_origins)}
     http = build_root(connections.values(), v1, metrics.resource())
-    return Process(config, metrics, store, connections, tasks, transfers, conferences, orders, outbox, agi, http)
+    return Process(config, metrics, store, connections, tasks, transfers, conferences, orders, outbox, agi, http,
+                   _daily_purge(store, config))
+
+
+def _daily_purge(store: Store, config: Config) -> DailyPurge | None:
+    if config.store_retention_days is None:
+        return None
+    # Imported here, not at the top: only `serve` (after installing the asyncio reactor) starts it.
+    from twisted.internet import reactor
+
+    return DailyPurge(store.db.conn, config.store_retention_days, reactor)
+
+
+def _watch_retention(metrics: Metrics, config: Config) -> None:
+    """The oldest-record metric reads the store file on its own connection; a
+    store in memory (tests) has no file to read, so it has no such metric."""
+    if str(config.store_path) != ":memory:":
+        metrics.watch_store(oldest_reader(str(config.store_path)))

@@ -13,19 +13,23 @@ import sys
 import tempfile
 import time
 import urllib.request
+from importlib import resources
 from pathlib import Path
 
 from linkdesk.ami.connection import AmiConnection, AmiEndpoint
 from linkdesk.bridge.lab import pbx as lab_pbx
 from linkdesk.bridge.lab.layout import default_paths, lab_settings, load_specs
-from linkdesk.bridge.lab.phones import SippPhones, sip_header
+from linkdesk.bridge.lab.phones import SippPhones, require_sipp, sip_header
 from linkdesk.bridge.lab.procs import stop_child
 
 CITIZEN = "13800138000"
+# The dashboard and the alert rules ship in the package, beside the collectors.
+METRICS = resources.files("linkdesk.metrics")
 
 
 def run(http_port: int = 8573) -> int:
     """Bring the lab up if needed, run the demo call, print the timeline."""
+    require_sipp()
     paths = default_paths()
     specs = load_specs(paths)
     records = lab_pbx.load_state(paths)
@@ -113,7 +117,7 @@ def _report(receivers, http_port: int, store: Path) -> None:
     for line in _metric_lines(http_port):
         print(f"  {line}")
     print(f"\nHealth: http://127.0.0.1:{http_port}/healthz   Transfers: /v1/transfers   Orders: /v1/orders "
-          "(bearer token per platform)\nDashboard: metrics/dashboard.json   Alert rules: metrics/alerts.yml")
+          f"(bearer token per platform)\nDashboard: {METRICS / 'dashboard.json'}\nAlert rules: {METRICS / 'alerts.yml'}")
 
 
 SHOWN_METRICS = ("linkdesk_transfers_total", "linkdesk_queue_calls_answered_total", "linkdesk_diversion_ratio",

@@ -12,9 +12,13 @@ import sys
 
 from linkdesk.bridge.app.config import ConfigError, load_config
 from linkdesk.bridge.cli import orders as orders_cli
+from linkdesk.bridge.cli import store as store_cli
 from linkdesk.bridge.lab import prometheus
 from linkdesk.bridge.lab.layout import LabError, default_paths, lab_base, load_specs
+from linkdesk.bridge.store.backup import BackupError
+from linkdesk.bridge.store.migrations import StoreVersionError
 from linkdesk.dialplan.keys import KitError
+from linkdesk.dialplan.version import linkdesk_version
 
 
 def _say(message: str) -> None:
@@ -133,6 +137,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linkdesk", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"linkdesk {linkdesk_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run linkdesk: AMI to both PBXs, HTTP API")
@@ -154,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         "render", help="write the kit for one PBX"), render=True)
 
     orders_cli.add_parser(commands)
+    store_cli.add_parser(commands)
 
     lab = commands.add_parser("lab", help="the two-PBX Asterisk lab")
     lab_commands = lab.add_subparsers(dest="lab_command", required=True)
@@ -189,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (LabError, ConfigError, KitError) as exc:
+    except (LabError, ConfigError, KitError, StoreVersionError, BackupError) as exc:
         print(f"linkdesk: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

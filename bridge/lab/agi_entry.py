@@ -8,7 +8,7 @@ import importlib.util
 import shutil
 from pathlib import Path
 
-from linkdesk.bridge.lab.layout import LabError, Paths
+from linkdesk.bridge.lab.layout import LabError, Paths, package_dir
 
 LIB = "opt/linkdesk/lib"
 LAUNCHER = "usr/share/asterisk/agi-bin/linkdesk-agi"
@@ -31,9 +31,9 @@ def install_agi_entry(paths: Paths) -> None:
     if lib.exists():
         shutil.rmtree(lib)
     lib.mkdir(parents=True)
-    repo = Path(__file__).resolve().parents[2]
     for name in OWN_PACKAGES:
-        shutil.copytree(repo / name, lib / "linkdesk" / name, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(package_dir(f"linkdesk.{name}"), lib / "linkdesk" / name,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     for name in THIRD_PARTY:
         _copy_module(name, lib)
     launcher = paths.root / LAUNCHER
@@ -45,7 +45,8 @@ def install_agi_entry(paths: Paths) -> None:
 def _copy_module(name: str, lib: Path) -> None:
     spec = importlib.util.find_spec(name)
     if spec is None or spec.origin is None:
-        raise LabError(f"python module {name} is not installed: run `pip install -e .`")
+        raise LabError(f"python module {name} is not installed: install linkdesk with its dependencies "
+                       "(`pip install linkdesk-*.whl`, or `pip install -e .` in a checkout)")
     origin = Path(spec.origin)
     if origin.name == "__init__.py":
         shutil.copytree(origin.parent, lib / name, ignore=shutil.ignore_patterns("__pycache__"))

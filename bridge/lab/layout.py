@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from linkdesk.dialplan.conffile import ConfError, Section, find_section, parse_conf, read_conf
@@ -48,10 +49,21 @@ class Paths:
         return f"/var/lib/linkdesk-lab/{pbx}"
 
 
+def package_dir(package: str) -> Path:
+    """The folder on disk of one of linkdesk's packages (e.g. the lab's site
+    files, `linkdesk.asterisk_config`), installed or in a checkout; LabError
+    if it is not a folder (a zipped install), since Asterisk and sipp read files."""
+    found = resources.files(package)
+    if not isinstance(found, Path) or not found.is_dir():
+        raise LabError(f"{package} is not a folder on disk ({found}): the lab needs linkdesk installed "
+                       "unpacked (`pip install linkdesk-*.whl`), not run from a zip")
+    return found
+
+
 def default_paths() -> Paths:
-    """Paths from LINKDESK_LAB_DIR / LINKDESK_ASTERISK_CONFIG, else the defaults."""
-    repo = Path(__file__).resolve().parents[2]
-    config = Path(os.environ.get("LINKDESK_ASTERISK_CONFIG", repo / "asterisk-config"))
+    """Paths from LINKDESK_LAB_DIR / LINKDESK_ASTERISK_CONFIG, else the defaults
+    (the lab's site files shipped in the package)."""
+    config = Path(os.environ.get("LINKDESK_ASTERISK_CONFIG") or package_dir("linkdesk.asterisk_config"))
     state = Path(os.environ.get("LINKDESK_LAB_DIR", "/var/lib/linkdesk"))
     return Paths(config_dir=config, state_dir=state)
 

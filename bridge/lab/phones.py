@@ -10,18 +10,30 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import socket
 import subprocess
 from pathlib import Path
 
-from linkdesk.bridge.lab.layout import LabError, Operator, PbxSpec
+from linkdesk.bridge.lab.layout import LabError, Operator, PbxSpec, package_dir
 from linkdesk.bridge.lab.dtmf import write_dtmf_pcap, write_tone_pcap
 from linkdesk.bridge.lab.procs import stop_child
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "asterisk-config" / "sipp"
 # What a lab phone asks to stay registered for: longer than any test session
 # (the operators' AORs allow an hour); each new phone registers afresh.
 REGISTER_SECONDS = 3600
+
+
+def require_sipp() -> None:
+    """LabError, saying what to install, when there is no sipp to play the phones."""
+    if shutil.which("sipp") is None:
+        raise LabError("sipp not found on PATH: the lab's phones are sipp; install Debian's sip-tester "
+                       "(apt-get install sip-tester)")
+
+
+def _scenario(name: str) -> Path:
+    """A sipp scenario shipped with the lab's site files (asterisk-config/sipp/)."""
+    return package_dir("linkdesk.asterisk_config") / "sipp" / name
 
 
 def free_udp_port(span: int = 1) -> int:
@@ -202,6 +214,7 @@ class SippPhones:
     """Starts citizens and operators; `stop_all()` ends every one still running."""
 
     def __init__(self, workdir: Path):
+        require_sipp()
         self.workdir = workdir
         self.started: list[SippPhone] = []
 
@@ -216,7 +229,7 @@ class SippPhones:
         `speak_seconds`: the citizen speaks (a tone) for this long from being
         answered, then sends `silent_seconds` of silence. `name`: the display
         name (UTF-8) instead of the number."""
-        text = (SCENARIOS / "citizen.xml").read_text().replace("TALK_MS", str(int(talk_seconds * 1000)))
+        text = (_scenario("citizen.xml")).read_text().replace("TALK_MS", str(int(talk_seconds * 1000)))
         steps = _keys(press, press_after, self.workdir) if press else ""
         if speak_seconds:
             tone = write_tone_pcap(self.workdir / f"speech-{len(self.started)}.pcap", speak_seconds, silent_seconds)
@@ -244,7 +257,7 @@ class SippPhones:
         port, with the operator extension `claims` in From; its sipp exits 0
         only if the PBX challenged the INVITE (asterisk-config/sipp/forged.xml)."""
         return self._start("impostor", [
-            "-sf", str(SCENARIOS / "forged.xml"), "-set", "from_user", claims,
+            "-sf", str(_scenario("forged.xml")), "-set", "from_user", claims,
             "-s", number, f"{pbx.sip_host}:{pbx.sip_port}", "-p", str(free_udp_port())])
 
     def register(self, operator: Operator, timeout: float = 10.0, seconds: int = REGISTER_SECONDS) -> SippPhone:
@@ -254,7 +267,7 @@ class SippPhones:
         `seconds=0` removes the contact again. LabError, with what the PBX
         answered, if it refuses or is silent."""
         phone = self._start(f"register-{operator.extension}", [
-            "-sf", str(SCENARIOS / "register.xml"), "-s", operator.extension,
+            "-sf", str(_scenario("register.xml")), "-s", operator.extension,
             "-au", operator.extension, "-ap", operator.password, "-set", "expires", str(seconds),
             # -aa: the PBX may qualify the new contact before this sipp is gone.
             "-aa", "-p", str(operator.sip_port), f"{operator.registrar_host}:{operator.registrar_port}"])
@@ -279,7 +292,7 @@ class SippPhones:
         that number `press_after` s after answering."""
         self.register(operator)
         scenario = self.workdir / f"operator-{operator.extension}-{len(self.started)}.xml"
-        text = (SCENARIOS / "operator.xml").read_text()
+        text = (_scenario("operator.xml")).read_text()
         if info_gap is not None or refer_to:
             pbx = f"{operator.registrar_host}:{operator.registrar_port}"
             steps = (_refer(refer_to, pbx, press_after) if refer_to

@@ -10,7 +10,7 @@ from pathlib import Path
 import sqlite_utils
 
 from linkdesk.bridge.store.conferences import ConferenceStore
-from linkdesk.bridge.store.migrations import migrate
+from linkdesk.bridge.store.migrations import StoreVersionError, check_version, migrate
 from linkdesk.bridge.store.orders import OrderStore
 from linkdesk.bridge.store.transfers import TransferStore
 
@@ -32,8 +32,16 @@ def open_store(path: str | Path, sync: str = "normal", transfer_listeners=(), or
     `sync`: SQLite's synchronous setting. In WAL mode "normal" loses nothing
     when linkdesk itself dies, and commits without an fsync; "full" also
     survives a power cut of the host, at an fsync (≈ 2 ms here) per write,
-    every one on a transfer's critical path."""
+    every one on a transfer's critical path.
+
+    A store written by a newer build is refused (StoreVersionError, naming
+    the file) before anything is written to it."""
     db = sqlite_utils.Database(str(path))
+    try:
+        check_version(db.conn)
+    except StoreVersionError as exc:
+        db.conn.close()
+        raise StoreVersionError(f"store {path}: {exc}") from None
     if str(path) != ":memory:":
         db.enable_wal()
     db.execute("PRAGMA synchronous = FULL" if sync == "full" else "PRAGMA synchronous = NORMAL")

@@ -81,13 +81,39 @@ def _v4_conference_event_detail(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE conference_events ADD COLUMN detail TEXT")
 
 
+def _v5_retention(db: sqlite3.Connection) -> None:
+    """Retention: when a transfer's or order's personal data was purged, and
+    the records still holding it by their last change (the purge's range and
+    the oldest-record metric, each an index seek); a transfer's timeline by
+    its transfer (the purge clears it, the API reads it: neither scans)."""
+    for table in ("transfers", "orders"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN purged_at REAL")
+        db.execute(f"CREATE INDEX {table}_unpurged ON {table}(updated_at) WHERE purged_at IS NULL")
+    db.execute("CREATE INDEX transfer_events_by_transfer ON transfer_events(transfer_id, at)")
+
+
 MIGRATIONS = (_v1_transfers_and_conferences, _v2_order_circulation, _v3_lookup_indexes,
-              _v4_conference_event_detail)
+              _v4_conference_event_detail, _v5_retention)
+
+
+class StoreVersionError(RuntimeError):
+    """The store was written by a newer linkdesk: this build must not touch it."""
+
+
+def check_version(db: sqlite3.Connection) -> int:
+    """The store's schema version; StoreVersionError if it is newer than this build's."""
+    current = db.execute("PRAGMA user_version").fetchone()[0]
+    if current > len(MIGRATIONS):
+        raise StoreVersionError(f"its schema is version {current}, newer than this linkdesk knows "
+                                f"({len(MIGRATIONS)}): it was written by a newer build; run that one, "
+                                "or a backup made by this one")
+    return current
 
 
 def migrate(db: sqlite3.Connection) -> int:
-    """Apply the pending migrations; the schema version now."""
-    current = db.execute("PRAGMA user_version").fetchone()[0]
+    """Apply the pending migrations; the schema version now. StoreVersionError,
+    with nothing changed, for a store from a newer build."""
+    current = check_version(db)
     for number, migration in enumerate(MIGRATIONS[current:], start=current + 1):
         # An explicit transaction: sqlite3 would run the DDL outside one.
         db.execute("BEGIN IMMEDIATE")
