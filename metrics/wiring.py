@@ -16,6 +16,7 @@ from linkdesk.metrics.collectors import QueueCollector
 from linkdesk.metrics.linkage import LinkageMetrics
 from linkdesk.metrics.queues import QueueBook
 from linkdesk.metrics.transports import TransportGauges, TransportMetrics
+from linkdesk.metrics.webhooks import WebhookMetrics
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Metrics:
     queues: QueueBook
     linkage: LinkageMetrics
     transports: TransportMetrics
+    webhooks: WebhookMetrics
 
     def watch_transports(self, connections: dict, agi_factory) -> None:
         """Read the links' and FastAGI's state at every scrape."""
@@ -41,7 +43,7 @@ def build_metrics(settings) -> Metrics:
     book = QueueBook(window=settings.service_level_window)
     registry.register(QueueCollector(book))
     return Metrics(registry, book, LinkageMetrics(registry, diversion=settings.diversion),
-                   TransportMetrics(registry))
+                   TransportMetrics(registry), WebhookMetrics(registry))
 
 
 async def resync_queues(book: QueueBook, pbx: str, connection) -> None:

@@ -18,6 +18,7 @@ from linkdesk.ami.connection import AmiEndpoint
 from linkdesk.bridge.core.outbox import DeliveryTiming
 from linkdesk.bridge.core.transfer_model import TransferPlan
 from linkdesk.bridge.core.units import LinkageUnit, UnitConfigError, unit_from_config
+from linkdesk.bridge.core.webhook_urls import UrlPolicy
 from linkdesk.dialplan.keys import DEFAULT_KEYS, KitError, check_keys
 from linkdesk.dialplan.render import PbxDialplan
 
@@ -51,6 +52,12 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    policy: UrlPolicy = UrlPolicy()     # which URLs deliveries may go to (see webhook_urls)
+    timeout: float = 10.0               # seconds a delivery may take before it counts as failed
+
+
+@dataclass(frozen=True)
 class Config:
     http: HttpConfig
     agi: AgiConfig
@@ -59,6 +66,7 @@ class Config:
     tokens: dict[str, str]          # bearer token → platform
     units: dict[str, LinkageUnit] = field(default_factory=dict)
     delivery: DeliveryTiming = DeliveryTiming()
+    webhooks: WebhookSettings = WebhookSettings()
     metrics: MetricsConfig = MetricsConfig()
     store_path: str = DEFAULT_STORE
     store_sync: str = "normal"      # SQLite synchronous: "normal" or "full" (see README)
@@ -92,6 +100,7 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
     return Config(http=http, agi=_agi(raw.get("agi", {})), pbxs=pbxs, plans=plans,
                   tokens=_tokens(raw.get("tokens", {}), env), units=_units(raw.get("units", {})),
                   delivery=_delivery(raw.get("orders", {})), metrics=_metrics(raw.get("metrics", {})),
+                  webhooks=_webhooks(raw.get("webhooks", {})),
                   dialplans={name: _dialplan(name, table, plans[name], env)
                              for name, table in tables.items() if "dialplan" in table},
                   **({"store_path": store["path"]} if "path" in store else {}),
@@ -118,15 +127,30 @@ def _metrics(table: dict) -> MetricsConfig:
 def _delivery(table: dict) -> DeliveryTiming:
     """[orders]: webhook retries (retry_base, retry_cap, seconds) and acceptance
     deadlines per priority (deadlines = { urgent = 60, … })."""
-    fields = _typed(table, {"retry_base": (int, float), "retry_cap": (int, float), "deadlines": dict}, "orders")
+    fields = _typed(table, {"retry_base": (int, float), "retry_cap": (int, float), "deadlines": dict,
+                            "dead_letter_after": (int, float)}, "orders")
     deadlines = dict(DeliveryTiming().deadlines)
     for priority, seconds in fields.pop("deadlines", {}).items():
         if priority not in deadlines or not isinstance(seconds, (int, float)) or seconds <= 0:
             raise ConfigError(f"orders.deadlines.{priority}: a priority of {sorted(deadlines)} and seconds > 0")
         deadlines[priority] = float(seconds)
     if any(value <= 0 for value in fields.values()):
-        raise ConfigError("orders: retry_base and retry_cap are seconds > 0")
+        raise ConfigError("orders: retry_base, retry_cap and dead_letter_after are seconds > 0")
     return DeliveryTiming(**{k: float(v) for k, v in fields.items()}, deadlines=tuple(deadlines.items()))
+
+
+def _webhooks(table: dict) -> WebhookSettings:
+    """[webhooks]: allow_http and allow_hosts (lists of host names or addresses, as
+    the URLs write them) and the delivery timeout (seconds)."""
+    fields = _typed(table, {"allow_http": list, "allow_hosts": list, "timeout": (int, float)}, "webhooks")
+    for name in ("allow_http", "allow_hosts"):
+        if not all(isinstance(host, str) and host and "/" not in host for host in fields.get(name, [])):
+            raise ConfigError(f"webhooks.{name}: a list of hosts like \"case.example\" or \"10.0.0.5\"")
+    if not 0 < fields.get("timeout", 1) <= 300:
+        raise ConfigError("webhooks.timeout: seconds, > 0 and at most 300")
+    policy = UrlPolicy(allow_http=frozenset(h.lower() for h in fields.get("allow_http", [])),
+                       allow_hosts=frozenset(h.lower() for h in fields.get("allow_hosts", [])))
+    return WebhookSettings(policy=policy, timeout=float(fields.get("timeout", 10.0)))
 
 
 def _units(tables: dict) -> dict[str, LinkageUnit]:
