@@ -45,7 +45,7 @@ class WebhookReceiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         self._lock = threading.Lock()
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def _received(self, handler, body: bytes) -> None:
         with self._lock:
@@ -60,7 +60,7 @@ class WebhookReceiver:
             else:
                 self.applied.setdefault(key, payload)
                 status = 200
-            self.attempts.append({"key": key, "action": payload["action"], "headers": dict(handler.headers.items()),
+            self.attempts.append({"key": key, "action": payload["action"], "headers": {k.lower(): v for k, v in handler.headers.items()},
                                   "body": body, "status": status})
         handler.send_response(status)
         handler.send_header("Content-Length", "0")

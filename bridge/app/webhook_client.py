@@ -15,6 +15,7 @@ import socket
 from typing import Awaitable, Callable
 
 import treq
+from treq.client import HTTPClient
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError as DeferredTimeout
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.ssl import optionsForClientTLS
@@ -55,7 +56,7 @@ class WebhookClient:
     async def post(self, url: str, body: bytes, headers: dict) -> int:
         """The HTTP status the webhook answered; DeliveryFailed when there was none."""
         target, address = await self._checked_address(url)
-        client = treq.HTTPClient(Agent.usingEndpointFactory(self.reactor, PinnedEndpoints(self.reactor, target,
+        client = HTTPClient(Agent.usingEndpointFactory(self.reactor, PinnedEndpoints(self.reactor, target,
                                                                                           address)))
         try:
             # No redirects: a 3xx is a refusal, never a way around the URL policy.
