@@ -19,12 +19,11 @@ from linkdesk.bridge.app.webhook_client import WebhookClient
 from linkdesk.bridge.cli.main import main as cli_main
 from linkdesk.bridge.core.orders import OrderService
 from linkdesk.bridge.core.outbox import DeliveryFailed, DeliveryTiming, Outbox
-from linkdesk.bridge.core.webhook_signing import new_secret
 from linkdesk.bridge.core.webhook_urls import UrlPolicy
 from linkdesk.bridge.core.webhooks import WebhookService
 from linkdesk.bridge.store.database import open_store
 from linkdesk.metrics.webhooks import WebhookMetrics
-from webhook_receiver import WebhookReceiver
+from webhook_receiver import WebhookReceiver, new_secret
 
 LOOPBACK = UrlPolicy(allow_http=frozenset({"127.0.0.1"}), allow_hosts=frozenset({"127.0.0.1"}))
 FAST = DeliveryTiming(retry_base=0.0, retry_cap=0.0)

@@ -18,10 +18,11 @@ from ami_probe import on_loop
 from linkdesk.bridge.app.config import ConfigError, load_config
 from linkdesk.bridge.app.reactor import event_loop
 from linkdesk.bridge.app.wiring import build
-from linkdesk.bridge.core.webhook_signing import new_secret, secret_key
+from linkdesk.bridge.core.webhook_signing import secret_key
 from linkdesk.bridge.core.webhook_urls import UrlPolicy, UrlRefused, check_url
 from linkdesk.bridge.store.database import open_store
 from linkdesk.bridge.store.migrations import MIGRATIONS
+from webhook_receiver import new_secret
 
 CONFIG = """
 [store]

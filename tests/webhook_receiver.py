@@ -5,7 +5,9 @@ every POST, can refuse the first N, and applies each Idempotency-Key once."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import re
 import threading
 import time
@@ -15,6 +17,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def new_secret() -> str:
+    """A fresh Standard Webhooks secret, as the README tells a case system to make one."""
+    return "whsec_" + base64.b64encode(os.urandom(32)).decode()
 
 
 def documented_verifier():

@@ -29,10 +29,9 @@ from linkdesk.bridge.core.webhook_signing import signed_headers
 
 log = logging.getLogger("linkdesk.outbox")
 Post = Callable[[str, bytes, dict], Awaitable[int]]
-# What an attempt met: delivered (2xx), rejected (another HTTP status), or a
-# DeliveryFailed outcome: refused (URL policy), unreachable, timeout; plus
-# no_webhook (the platform has none registered).
-OUTCOMES = ("delivered", "rejected", "refused", "unreachable", "timeout", "no_webhook")
+# An attempt's outcome (the metrics' label): delivered (2xx), rejected (another
+# HTTP status), a DeliveryFailed's refused (URL policy), unreachable or
+# timeout, or no_webhook (the platform has none registered).
 
 
 class DeliveryFailed(Exception):

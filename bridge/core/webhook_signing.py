@@ -15,7 +15,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import secrets as random
 
 PREFIX = "whsec_"
 KEY_BYTES = (24, 64)
@@ -37,11 +36,6 @@ def secret_key(secret: str) -> bytes:
     if not KEY_BYTES[0] <= len(key) <= KEY_BYTES[1]:
         raise SecretRefused(f"a secret's key is {KEY_BYTES[0]}–{KEY_BYTES[1]} bytes, this one {len(key)}")
     return key
-
-
-def new_secret() -> str:
-    """A fresh random secret of 32 bytes."""
-    return PREFIX + base64.b64encode(random.token_bytes(32)).decode()
 
 
 def key_id(secret: str) -> str:
