@@ -24,6 +24,7 @@ from linkdesk.bridge.core.webhooks import WebhookService
 from linkdesk.bridge.store.database import open_store
 from linkdesk.metrics.webhooks import WebhookMetrics
 from webhook_receiver import WebhookReceiver, new_secret
+from webhook_tls import make_ca_and_server
 
 LOOPBACK = UrlPolicy(allow_http=frozenset({"127.0.0.1"}), allow_hosts=frozenset({"127.0.0.1"}))
 FAST = DeliveryTiming(retry_base=0.0, retry_cap=0.0)
@@ -119,6 +120,33 @@ async def test_an_allowed_name_is_posted_to_the_address_it_resolved_to(orders, r
     _new(orders)
     await _deliver_until(Outbox(orders, FAST, client.post), lambda: receiver.applied)
     assert receiver.attempts[0]["headers"]["host"].startswith("case.example:")
+
+
+@pytest.fixture
+def https_receiver(tmp_path):
+    ca, cert, key = make_ca_and_server(tmp_path, "case.example")
+    made = WebhookReceiver([new_secret()], tls=(str(cert), str(key)))
+    yield made, ca.read_bytes()
+    made.close()
+
+
+def _https_client(ca_pem: bytes) -> WebhookClient:
+    async def resolve(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+    return WebhookClient(reactor, UrlPolicy(allow_hosts=frozenset({"case.example", "other.example"})), timeout=5,
+                         resolve=resolve, ca_pem=ca_pem)
+
+
+@on_loop
+async def test_an_https_webhook_is_posted_to_the_checked_address_with_the_certificate_checked_for_its_name(
+        https_receiver):
+    receiver, ca_pem = https_receiver
+    url = receiver.url.replace("127.0.0.1", "case.example")
+    assert await _https_client(ca_pem).post(url, b'{"action": "created"}', {}) == 401, "reached: unsigned"
+    with pytest.raises(DeliveryFailed) as refused:
+        await _https_client(ca_pem).post(url.replace("case.example", "other.example"), b"{}", {})
+    assert refused.value.outcome == "unreachable", "a certificate for another name is not trusted"
+    assert len(receiver.attempts) == 1
 
 
 @on_loop

@@ -23,6 +23,7 @@ from linkdesk.bridge.core.webhook_urls import UrlPolicy, UrlRefused, check_url
 from linkdesk.bridge.store.database import open_store
 from linkdesk.bridge.store.migrations import MIGRATIONS
 from webhook_receiver import new_secret
+from webhook_tls import make_ca_and_server
 
 CONFIG = """
 [store]
@@ -109,6 +110,20 @@ def test_a_bad_webhooks_setting_is_refused_naming_it(tmp_path, extra, named):
     with pytest.raises(ConfigError) as refused:
         _config(tmp_path, extra)
     assert named in str(refused.value)
+
+
+def test_a_ca_file_is_read_and_a_bad_one_is_refused_naming_the_file_and_the_problem(tmp_path):
+    ca, _, _ = make_ca_and_server(tmp_path, "case.example")
+    assert _config(tmp_path, f'[webhooks]\nca_file = "{ca}"\n').webhooks.ca_pem == ca.read_bytes()
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate")
+    broken = tmp_path / "broken.pem"
+    broken.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    for path, problem in ((tmp_path / "absent.pem", "cannot read"), (garbage, "no PEM certificate"),
+                          (broken, "does not parse")):
+        with pytest.raises(ConfigError) as refused:
+            _config(tmp_path, f'[webhooks]\nca_file = "{path}"\n')
+        assert str(path) in str(refused.value) and problem in str(refused.value)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import base64
 import json
 import os
 import re
+import ssl
 import threading
 import time
 import urllib.error
@@ -33,7 +34,8 @@ def documented_verifier():
 
 
 class WebhookReceiver:
-    def __init__(self, secrets: list[str], fail_first: int = 0, clock=time.time):
+    def __init__(self, secrets: list[str], fail_first: int = 0, clock=time.time, tls: tuple | None = None):
+        """`tls`: (certificate file, key file) to serve https instead of http."""
         self.secrets, self.fail_first, self.clock = list(secrets), fail_first, clock
         self.verify, self.window = documented_verifier()
         self.attempts: list[dict] = []      # every POST, refused or not: its headers, body and answer
@@ -50,7 +52,13 @@ class WebhookReceiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}/hook"
         self._lock = threading.Lock()
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 

@@ -15,6 +15,7 @@ from typing import Mapping
 
 from linkdesk.agi.fastagi import AgiLimits
 from linkdesk.ami.connection import AmiEndpoint
+from linkdesk.bridge.app.webhook_client import trust_root
 from linkdesk.bridge.core.outbox import DeliveryTiming
 from linkdesk.bridge.core.transfer_model import TransferPlan
 from linkdesk.bridge.core.units import LinkageUnit, UnitConfigError, unit_from_config
@@ -55,6 +56,7 @@ class MetricsConfig:
 class WebhookSettings:
     policy: UrlPolicy = UrlPolicy()     # which URLs deliveries may go to (see webhook_urls)
     timeout: float = 10.0               # seconds a delivery may take before it counts as failed
+    ca_pem: bytes | None = None         # CAs trusted for https webhooks instead of the system's (ca_file)
 
 
 @dataclass(frozen=True)
@@ -141,8 +143,9 @@ def _delivery(table: dict) -> DeliveryTiming:
 
 def _webhooks(table: dict) -> WebhookSettings:
     """[webhooks]: allow_http and allow_hosts (lists of host names or addresses, as
-    the URLs write them) and the delivery timeout (seconds)."""
-    fields = _typed(table, {"allow_http": list, "allow_hosts": list, "timeout": (int, float)}, "webhooks")
+    the URLs write them), the delivery timeout (seconds) and ca_file (a PEM bundle)."""
+    fields = _typed(table, {"allow_http": list, "allow_hosts": list, "timeout": (int, float), "ca_file": str},
+                    "webhooks")
     for name in ("allow_http", "allow_hosts"):
         if not all(isinstance(host, str) and host and "/" not in host for host in fields.get(name, [])):
             raise ConfigError(f"webhooks.{name}: a list of hosts like \"case.example\" or \"10.0.0.5\"")
@@ -150,7 +153,20 @@ def _webhooks(table: dict) -> WebhookSettings:
         raise ConfigError("webhooks.timeout: seconds, > 0 and at most 300")
     policy = UrlPolicy(allow_http=frozenset(h.lower() for h in fields.get("allow_http", [])),
                        allow_hosts=frozenset(h.lower() for h in fields.get("allow_hosts", [])))
-    return WebhookSettings(policy=policy, timeout=float(fields.get("timeout", 10.0)))
+    return WebhookSettings(policy=policy, timeout=float(fields.get("timeout", 10.0)),
+                           ca_pem=_ca_bundle(fields["ca_file"]) if "ca_file" in fields else None)
+
+
+def _ca_bundle(path: str) -> bytes:
+    """The PEM bundle at `path`, once checked to hold certificates that parse."""
+    try:
+        pem = Path(path).read_bytes()
+        trust_root(pem)
+    except OSError as exc:
+        raise ConfigError(f"webhooks.ca_file: cannot read {path} ({exc.strerror})") from None
+    except ValueError as exc:
+        raise ConfigError(f"webhooks.ca_file: {path}: {exc}") from None
+    return pem
 
 
 def _units(tables: dict) -> dict[str, LinkageUnit]:

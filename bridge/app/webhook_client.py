@@ -18,7 +18,7 @@ import treq
 from treq.client import HTTPClient
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError as DeferredTimeout
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
-from twisted.internet.ssl import optionsForClientTLS
+from twisted.internet.ssl import Certificate, optionsForClientTLS, trustRootFromCertificates
 from twisted.web.client import Agent, ResponseNeverReceived
 from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
@@ -35,29 +35,45 @@ async def resolve_with_loop(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(info[4][0] for info in infos))
 
 
+def trust_root(pem: bytes):
+    """The CA certificates of a PEM bundle as a TLS trust root; ValueError when it holds none that parse."""
+    blocks = [b"-----BEGIN CERTIFICATE-----" + rest for rest in pem.split(b"-----BEGIN CERTIFICATE-----")[1:]]
+    if not blocks:
+        raise ValueError("no PEM certificate in it")
+    try:
+        return trustRootFromCertificates([Certificate.loadPEM(block) for block in blocks])
+    except Exception as exc:
+        raise ValueError(f"a certificate does not parse ({exc})") from None
+
+
 @implementer(IAgentEndpointFactory)
 class PinnedEndpoints:
-    """Connects a request to one address already checked, whatever its URL names."""
+    """Connects a request to one address already checked, whatever its URL names;
+    TLS checks the certificate against the URL's host (and `ca`, else the system's CAs)."""
 
-    def __init__(self, reactor, target: Target, address: str):
-        self.reactor, self.target, self.address = reactor, target, address
+    def __init__(self, reactor, target: Target, address: str, ca=None):
+        self.reactor, self.target, self.address, self.ca = reactor, target, address, ca
 
     def endpointForURI(self, uri):
         tcp = HostnameEndpoint(self.reactor, self.address.encode(), self.target.port)
         if self.target.scheme == "https":
-            return wrapClientTLS(optionsForClientTLS(self.target.host), tcp)
+            return wrapClientTLS(optionsForClientTLS(self.target.host, trustRoot=self.ca), tcp)
         return tcp
 
 
 class WebhookClient:
-    def __init__(self, reactor, policy: UrlPolicy, timeout: float, resolve: Resolve = resolve_with_loop):
+    """`ca_pem`: the CAs to trust for https webhooks instead of the system's (a site's own CA)."""
+
+    def __init__(self, reactor, policy: UrlPolicy, timeout: float, resolve: Resolve = resolve_with_loop,
+                 ca_pem: bytes | None = None):
         self.reactor, self.policy, self.timeout, self.resolve = reactor, policy, timeout, resolve
+        self.ca = trust_root(ca_pem) if ca_pem else None
 
     async def post(self, url: str, body: bytes, headers: dict) -> int:
         """The HTTP status the webhook answered; DeliveryFailed when there was none."""
         target, address = await self._checked_address(url)
-        client = HTTPClient(Agent.usingEndpointFactory(self.reactor, PinnedEndpoints(self.reactor, target,
-                                                                                          address)))
+        pinned = PinnedEndpoints(self.reactor, target, address, self.ca)
+        client = HTTPClient(Agent.usingEndpointFactory(self.reactor, pinned))
         try:
             # No redirects: a 3xx is a refusal, never a way around the URL policy.
             response = await self._wait(client.post(url, data=body, headers=headers, timeout=self.timeout,

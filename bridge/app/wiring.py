@@ -109,6 +109,6 @@ def _outbox(config: Config, orders: OrderService, metrics: Metrics) -> Outbox:
     # default one before bridge/app/reactor.py installs the asyncio reactor.
     from twisted.internet import reactor
 
-    client = WebhookClient(reactor, config.webhooks.policy, config.webhooks.timeout)
+    client = WebhookClient(reactor, config.webhooks.policy, config.webhooks.timeout, ca_pem=config.webhooks.ca_pem)
     return Outbox(orders, config.delivery, client.post, on_attempt=metrics.webhooks.attempted,
                   on_backlog=metrics.webhooks.backlog_seen)
