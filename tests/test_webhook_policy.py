@@ -47,6 +47,8 @@ ami_port = 1                      # the links are never started here
     ("https://127.0.0.1:8443/hook", "a loopback address"),
     ("https://[::1]/hook", "a loopback address"),
     ("https://[::ffff:127.0.0.1]/hook", "a loopback address"),
+    ("https://[2002:7f00:1::]/hook", "a loopback address"),              # 6to4
+    ("https://[64:ff9b::a9fe:a9fe]/hook", "a cloud metadata address"),   # NAT64 of 169.254.169.254
     ("https://169.254.10.1/hook", "a link-local address"),
     ("https://[fe80::1]/hook", "a link-local address"),
     ("https://0.0.0.0/hook", "the unspecified address"),

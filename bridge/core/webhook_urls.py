@@ -23,6 +23,10 @@ METADATA = frozenset(ipaddress.ip_address(a) for a in (
     "169.254.169.254", "fd00:ec2::254", "100.100.100.200", "192.0.0.192", "168.63.129.16"))
 
 
+# The well-known NAT64 prefix (RFC 6052): 64:ff9b::7f00:1 reaches 127.0.0.1.
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
 class UrlRefused(ValueError):
     """The URL or an address it resolves to is not allowed; the message says why."""
 
@@ -71,11 +75,18 @@ def check_address(target: Target, address: ipaddress.IPv4Address | ipaddress.IPv
     """Refuse `address` (one the target's host resolved to) unless it is allowed."""
     if target.host in policy.allow_hosts:
         return
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    why = _forbidden(address)
+    why = _forbidden(_embedded_ipv4(address) or address)
     if why:
         raise UrlRefused(f"{target.host} is {address}, {why} (list the host in webhooks.allow_hosts to allow it)")
+
+
+def _embedded_ipv4(address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries and reaches (mapped, 6to4, NAT64), if any."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address.ipv4_mapped or address.sixtofour
 
 
 def _ip_literal(host: str):
