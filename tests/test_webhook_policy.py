@@ -20,6 +20,7 @@ from linkdesk.bridge.app.reactor import event_loop
 from linkdesk.bridge.app.wiring import build
 from linkdesk.bridge.core.webhook_signing import secret_key
 from linkdesk.bridge.core.webhook_urls import UrlPolicy, UrlRefused, check_url
+from linkdesk.bridge.core.webhooks import WebhookService
 from linkdesk.bridge.store.database import open_store
 from linkdesk.bridge.store.migrations import MIGRATIONS
 from webhook_receiver import new_secret
@@ -195,3 +196,23 @@ def test_a_raw_secret_stored_before_standard_webhooks_is_migrated_to_the_same_ke
     store = open_store(path).orders
     assert secret_key(store.webhook("110")["secrets"][0]) == b"raw-secret-of-110-xxxxxxxx"
     assert store.backlog() == [{"platform": "110", "oldest": 1234.5, "pending": 1, "dead": 0}]
+
+
+@on_loop
+async def test_the_process_counts_its_deliveries_and_shows_its_backlog_on_its_own_registry(tmp_path):
+    config = _config(tmp_path, '[pbx.12345]\nsecret = "s"\n[webhooks]\nallow_http = ["127.0.0.1"]\n'
+                               'allow_hosts = ["127.0.0.1"]\n')
+    process = build(config, event_loop())
+    try:
+        WebhookService(process.store.orders, config.webhooks.policy).register(
+            "12345", "http://127.0.0.1:1/hook", [new_secret()])                                 # nothing listens
+        process.orders.create("110", {"to": "12345", "caller_number": "13800138000"})
+        await process.outbox.deliver_due()
+        registry = process.metrics.registry
+        assert registry.get_sample_value("linkdesk_webhook_deliveries_total",
+                                         {"platform": "12345", "outcome": "unreachable"}) == 1
+        assert registry.get_sample_value("linkdesk_webhook_backlog_events", {"platform": "12345"}) == 1
+        assert registry.get_sample_value("linkdesk_webhook_backlog_age_seconds", {"platform": "12345"}) >= 0
+    finally:
+        process.stop()
+        process.store.db.conn.close()
