@@ -15,11 +15,11 @@ from typing import Mapping
 
 from linkdesk.agi.fastagi import AgiLimits
 from linkdesk.ami.connection import AmiEndpoint
-from linkdesk.bridge.app.webhook_client import trust_root
+from linkdesk.bridge.app import webhook_config
+from linkdesk.bridge.app.webhook_config import WebhookSettings
 from linkdesk.bridge.core.outbox import DeliveryTiming
 from linkdesk.bridge.core.transfer_model import TransferPlan
 from linkdesk.bridge.core.units import LinkageUnit, UnitConfigError, unit_from_config
-from linkdesk.bridge.core.webhook_urls import UrlPolicy
 from linkdesk.dialplan.keys import DEFAULT_KEYS, KitError, check_keys
 from linkdesk.dialplan.render import PbxDialplan
 
@@ -50,13 +50,6 @@ class MetricsConfig:
     diversion: str = "transfer"         # a call is non-police when: "transfer" (it is handed on) or
                                         # "disposition" (the operator's non_police key says so)
     service_level_window: float = 900.0
-
-
-@dataclass(frozen=True)
-class WebhookSettings:
-    policy: UrlPolicy = UrlPolicy()     # which URLs deliveries may go to (see webhook_urls)
-    timeout: float = 10.0               # seconds a delivery may take before it counts as failed
-    ca_pem: bytes | None = None         # CAs trusted for https webhooks instead of the system's (ca_file)
 
 
 @dataclass(frozen=True)
@@ -142,31 +135,12 @@ def _delivery(table: dict) -> DeliveryTiming:
 
 
 def _webhooks(table: dict) -> WebhookSettings:
-    """[webhooks]: allow_http and allow_hosts (lists of host names or addresses, as
-    the URLs write them), the delivery timeout (seconds) and ca_file (a PEM bundle)."""
-    fields = _typed(table, {"allow_http": list, "allow_hosts": list, "timeout": (int, float), "ca_file": str},
-                    "webhooks")
-    for name in ("allow_http", "allow_hosts"):
-        if not all(isinstance(host, str) and host and "/" not in host for host in fields.get(name, [])):
-            raise ConfigError(f"webhooks.{name}: a list of hosts like \"case.example\" or \"10.0.0.5\"")
-    if not 0 < fields.get("timeout", 1) <= 300:
-        raise ConfigError("webhooks.timeout: seconds, > 0 and at most 300")
-    policy = UrlPolicy(allow_http=frozenset(h.lower() for h in fields.get("allow_http", [])),
-                       allow_hosts=frozenset(h.lower() for h in fields.get("allow_hosts", [])))
-    return WebhookSettings(policy=policy, timeout=float(fields.get("timeout", 10.0)),
-                           ca_pem=_ca_bundle(fields["ca_file"]) if "ca_file" in fields else None)
-
-
-def _ca_bundle(path: str) -> bytes:
-    """The PEM bundle at `path`, once checked to hold certificates that parse."""
+    """[webhooks]: see webhook_config."""
+    fields = _typed(table, webhook_config.SCHEMA, "webhooks")
     try:
-        pem = Path(path).read_bytes()
-        trust_root(pem)
-    except OSError as exc:
-        raise ConfigError(f"webhooks.ca_file: cannot read {path} ({exc.strerror})") from None
+        return webhook_config.webhook_settings(fields)
     except ValueError as exc:
-        raise ConfigError(f"webhooks.ca_file: {path}: {exc}") from None
-    return pem
+        raise ConfigError(str(exc)) from None
 
 
 def _units(tables: dict) -> dict[str, LinkageUnit]:
