@@ -23,7 +23,7 @@ from linkdesk.bridge.core.webhook_urls import UrlPolicy
 from linkdesk.bridge.core.webhooks import WebhookService
 from linkdesk.bridge.store.database import open_store
 from linkdesk.metrics.webhooks import WebhookMetrics
-from webhook_receiver import WebhookReceiver, new_secret
+from webhook_receiver import WebhookReceiver, documented_verifier, new_secret
 from webhook_tls import make_ca_and_server
 
 LOOPBACK = UrlPolicy(allow_http=frozenset({"127.0.0.1"}), allow_hosts=frozenset({"127.0.0.1"}))
@@ -178,13 +178,14 @@ class Clock:
 
 
 class Refusing:
-    """A webhook that answers 503 while `down`, 204 otherwise; records each event id it was sent."""
+    """A webhook that answers 503 while `down`, 204 otherwise; records each event id it was sent, and the headers."""
 
     def __init__(self):
-        self.down, self.sent = True, []
+        self.down, self.sent, self.headers = True, [], []
 
     async def post(self, url, body, headers):
         self.sent.append(json.loads(body)["event_id"])
+        self.headers.append((headers, body))
         return 503 if self.down else 204
 
 
@@ -218,6 +219,23 @@ async def test_attempts_count_by_platform_and_outcome_and_the_backlog_age_follow
     assert now_oldest["oldest"] > queued_at
     assert registry.get_sample_value("linkdesk_webhook_backlog_age_seconds",
                                      {"platform": "12345"}) == clock.now - now_oldest["oldest"]
+
+
+@on_loop
+async def test_each_retry_is_signed_anew_with_its_own_timestamp_and_verifies_at_its_own_time(orders):
+    clock, hook = Clock(time.time()), Refusing()
+    outbox = _failing_outbox(orders, clock, hook)
+    secrets = orders.store.webhook("12345")["secrets"]
+    _new(orders)
+    clock.now = time.time() + 1
+    await outbox.deliver_due()
+    clock.now += 400                     # past the replay window of the first attempt
+    await outbox.deliver_due()
+    (first, body), (second, again) = hook.headers
+    assert body == again and first["webhook-id"] == second["webhook-id"] == first["Idempotency-Key"]
+    assert int(second["webhook-timestamp"]) - int(first["webhook-timestamp"]) == 400
+    verify, _ = documented_verifier()
+    assert verify(secrets, second, again, now=clock.now) and not verify(secrets, first, body, now=clock.now)
 
 
 async def _fail_until_parked(orders, clock, outbox) -> dict:

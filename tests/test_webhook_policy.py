@@ -175,6 +175,12 @@ async def test_put_webhook_refuses_a_bad_url_or_secret_with_400_naming_why_and_k
 
 
 @on_loop
+async def test_get_webhook_without_one_registered_is_404(process):
+    status, body = await _http(process, "GET")
+    assert (status, body["error"]["id"]) == (404, "not-found")
+
+
+@on_loop
 async def test_put_webhook_takes_an_allowed_url_and_two_keys_and_shows_only_their_ids(process):
     new, old = new_secret(), new_secret()
     status, body = await _http(process, "PUT", {"url": "http://case.example/hook", "secrets": [new, old]})
