@@ -17,6 +17,7 @@ from linkdesk.metrics.linkage import LinkageMetrics
 from linkdesk.metrics.queues import QueueBook
 from linkdesk.metrics.store import StoreAgeCollector
 from linkdesk.metrics.transports import TransportGauges, TransportMetrics
+from linkdesk.metrics.webhooks import WebhookMetrics
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Metrics:
     queues: QueueBook
     linkage: LinkageMetrics
     transports: TransportMetrics
+    webhooks: WebhookMetrics
 
     def watch_transports(self, connections: dict, agi_factory) -> None:
         """Read the links' and FastAGI's state at every scrape."""
@@ -46,7 +48,7 @@ def build_metrics(settings) -> Metrics:
     book = QueueBook(window=settings.service_level_window)
     registry.register(QueueCollector(book))
     return Metrics(registry, book, LinkageMetrics(registry, diversion=settings.diversion),
-                   TransportMetrics(registry))
+                   TransportMetrics(registry), WebhookMetrics(registry))
 
 
 async def resync_queues(book: QueueBook, pbx: str, connection) -> None:

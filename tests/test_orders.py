@@ -3,6 +3,7 @@ old store, the outbox's retries, order and signatures, and the CLI."""
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 
@@ -12,15 +13,23 @@ from ami_probe import on_loop
 from linkdesk.bridge.cli.main import main as cli_main
 from linkdesk.bridge.store.migrations import MIGRATIONS
 from linkdesk.bridge.core.orders import OrderError, OrderService
-from linkdesk.bridge.core.outbox import DeliveryTiming, Outbox, signature
+from linkdesk.bridge.core.outbox import DeliveryTiming, Outbox
+from linkdesk.bridge.core.webhook_signing import signed_headers
+from linkdesk.bridge.core.webhook_urls import UrlPolicy
+from linkdesk.bridge.core.webhooks import WebhookService
 from linkdesk.bridge.store.database import open_store
+
+SECRETS = {"110": "whsec_" + base64.b64encode(b"secret-of-110-xxxxxxxxxxxx").decode(),
+           "12345": "whsec_" + base64.b64encode(b"secret-of-12345-xxxxxxxxxx").decode()}
+LOOPBACK = UrlPolicy(allow_http=frozenset({"127.0.0.1"}), allow_hosts=frozenset({"127.0.0.1"}))
 
 
 @pytest.fixture
 def orders(tmp_path):
     service = OrderService(open_store(tmp_path / "o.db").orders, {"110", "12345"})
-    service.set_webhook("110", "http://127.0.0.1:1/110", "secret-of-110-xxxxx")
-    service.set_webhook("12345", "http://127.0.0.1:1/12345", "secret-of-12345-xxx")
+    hooks = WebhookService(service.store, LOOPBACK)
+    for platform, secret in SECRETS.items():
+        hooks.register(platform, f"http://127.0.0.1:1/{platform}", [secret])
     return service
 
 
@@ -147,8 +156,10 @@ async def test_the_outbox_retries_keeps_order_per_platform_and_signs_every_post(
     assert [action for action, _ in to_12345] == ["created"] * 3 + ["delivered"], "created first, until taken"
     assert len({headers["Idempotency-Key"] for action, headers in to_12345 if action == "created"}) == 1
     for url, payload, headers in hooks.sent:
-        secret = "secret-of-12345-xxx" if url.endswith("/12345") else "secret-of-110-xxxxx"
-        assert headers["X-Linkdesk-Signature"] == signature(secret, json.dumps(payload, ensure_ascii=False).encode())
+        secret = SECRETS[url.rsplit("/", 1)[1]]
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        expected = signed_headers([secret], payload["event_id"], int(headers["webhook-timestamp"]), body)
+        assert {name: headers[name] for name in expected} == expected
     assert orders.store.get(order["id"])["state"] == "delivered"
     assert orders.store.due_deliveries(1e12) == [], "everything taken"
 

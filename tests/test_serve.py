@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -35,11 +36,12 @@ def _until(predicate, seconds: float):
     return predicate()
 
 
-def free_agi_port(config_text: str = "") -> str:
-    """`config_text` with an [agi] table on a free port: FastAGI's default, 4573,
+def free_agi_port(config_text: str, folder: Path) -> str:
+    """`config_text` with an [agi] table on a free port (FastAGI's default, 4573,
     is the port the lab dialplan calls, and a test that needs no FastAGI call
-    from a PBX must not take it."""
-    return f"{config_text}\n[agi]\nport = {free_tcp_port()}\n"
+    from a PBX must not take it) and a store of the test's own in `folder`,
+    not the machine's default store."""
+    return f'{config_text}\n[agi]\nport = {free_tcp_port()}\n\n[store]\npath = "{folder / "linkdesk.db"}"\n'
 
 
 class Serving:
@@ -60,7 +62,7 @@ class Serving:
 @pytest.mark.lab
 def test_serve_logs_in_to_both_pbxs_and_reports_healthy(lab, tmp_path):
     config = tmp_path / "linkdesk.toml"
-    config.write_text(free_agi_port())
+    config.write_text(free_agi_port("", tmp_path))
     serving = Serving("--lab", "--config", str(config))
     try:
         health = _until(lambda: (h := _healthz(serving.port)) and h[0] == 200 and h, 20)
@@ -75,7 +77,7 @@ def test_serve_logs_in_to_both_pbxs_and_reports_healthy(lab, tmp_path):
 
 def test_serve_reports_an_unreachable_pbx_as_degraded(tmp_path):
     config = tmp_path / "linkdesk.toml"
-    config.write_text(free_agi_port(f'[pbx.110]\nami_port = {free_tcp_port()}\nsecret = "x"\n'))
+    config.write_text(free_agi_port(f'[pbx.110]\nami_port = {free_tcp_port()}\nsecret = "x"\n', tmp_path))
     serving = Serving("--config", str(config))
     try:
         health = _until(lambda: _healthz(serving.port), 20)

@@ -4,6 +4,7 @@ an injected clock) and its metric, their settings."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import sqlite3
 import subprocess
@@ -21,6 +22,7 @@ from linkdesk.bridge.app.retention import DailyPurge
 from linkdesk.bridge.app.wiring import build
 from linkdesk.bridge.cli.main import main as cli_main
 from linkdesk.bridge.core.orders import OrderService
+from linkdesk.bridge.core.webhooks import WebhookService
 from linkdesk.bridge.store.database import open_store
 from linkdesk.bridge.store.migrations import MIGRATIONS, StoreVersionError
 from linkdesk.bridge.store.retention import oldest_reader
@@ -69,7 +71,8 @@ def aged(tmp_path):
     path = tmp_path / "linkdesk.db"
     store = open_store(path)
     orders = OrderService(store.orders, {"110", "12345"})
-    orders.set_webhook("110", "https://case.example/110", "secret-of-110-xxxxx")
+    WebhookService(store.orders).register("110", "https://case.example/110",
+                                          ["whsec_" + base64.b64encode(b"secret-of-110-xxxxxxxxxxxxxx").decode()])
     old, new = _aged_order(orders, 40, "old"), _aged_order(orders, 10, "new")
     yield path, store, old, new
     store.db.conn.close()

@@ -15,6 +15,8 @@ from typing import Mapping
 
 from linkdesk.agi.fastagi import AgiLimits
 from linkdesk.ami.connection import AmiEndpoint
+from linkdesk.bridge.app import webhook_config
+from linkdesk.bridge.app.webhook_config import WebhookSettings
 from linkdesk.bridge.core.outbox import DeliveryTiming
 from linkdesk.bridge.core.transfer_model import TransferPlan
 from linkdesk.bridge.core.units import LinkageUnit, UnitConfigError, unit_from_config
@@ -59,6 +61,7 @@ class Config:
     tokens: dict[str, str]          # bearer token → platform
     units: dict[str, LinkageUnit] = field(default_factory=dict)
     delivery: DeliveryTiming = DeliveryTiming()
+    webhooks: WebhookSettings = WebhookSettings()
     metrics: MetricsConfig = MetricsConfig()
     store_path: str = DEFAULT_STORE
     store_sync: str = "normal"      # SQLite synchronous: "normal" or "full" (see README)
@@ -91,6 +94,7 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
     return Config(http=http, agi=_agi(raw.get("agi", {})), pbxs=pbxs, plans=plans,
                   tokens=_tokens(raw.get("tokens", {}), env), units=_units(raw.get("units", {})),
                   delivery=_delivery(raw.get("orders", {})), metrics=_metrics(raw.get("metrics", {})),
+                  webhooks=_webhooks(raw.get("webhooks", {})),
                   dialplans={name: _dialplan(name, table, plans[name], env)
                              for name, table in tables.items() if "dialplan" in table},
                   **({"store_path": store["path"]} if "path" in store else {}),
@@ -128,15 +132,25 @@ def _metrics(table: dict) -> MetricsConfig:
 def _delivery(table: dict) -> DeliveryTiming:
     """[orders]: webhook retries (retry_base, retry_cap, seconds) and acceptance
     deadlines per priority (deadlines = { urgent = 60, … })."""
-    fields = _typed(table, {"retry_base": (int, float), "retry_cap": (int, float), "deadlines": dict}, "orders")
+    fields = _typed(table, {"retry_base": (int, float), "retry_cap": (int, float), "deadlines": dict,
+                            "dead_letter_after": (int, float)}, "orders")
     deadlines = dict(DeliveryTiming().deadlines)
     for priority, seconds in fields.pop("deadlines", {}).items():
         if priority not in deadlines or not isinstance(seconds, (int, float)) or seconds <= 0:
             raise ConfigError(f"orders.deadlines.{priority}: a priority of {sorted(deadlines)} and seconds > 0")
         deadlines[priority] = float(seconds)
     if any(value <= 0 for value in fields.values()):
-        raise ConfigError("orders: retry_base and retry_cap are seconds > 0")
+        raise ConfigError("orders: retry_base, retry_cap and dead_letter_after are seconds > 0")
     return DeliveryTiming(**{k: float(v) for k, v in fields.items()}, deadlines=tuple(deadlines.items()))
+
+
+def _webhooks(table: dict) -> WebhookSettings:
+    """[webhooks]: see webhook_config."""
+    fields = _typed(table, webhook_config.SCHEMA, "webhooks")
+    try:
+        return webhook_config.webhook_settings(fields)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _units(tables: dict) -> dict[str, LinkageUnit]:

@@ -25,12 +25,14 @@ from linkdesk.bridge.app.config import Config
 from linkdesk.bridge.app.intake import connect_intake
 from linkdesk.bridge.app.retention import DailyPurge
 from linkdesk.bridge.app.screen_pop import ScreenPop
+from linkdesk.bridge.app.webhook_client import WebhookClient
 from linkdesk.bridge.core.background import BackgroundTasks
 from linkdesk.bridge.core.conference_service import ConferenceService
 from linkdesk.bridge.core.events import EventLog
 from linkdesk.bridge.core.orders import OrderService
 from linkdesk.bridge.core.outbox import Outbox
 from linkdesk.bridge.core.transfers import TransferService
+from linkdesk.bridge.core.webhooks import WebhookService
 from linkdesk.bridge.store.database import Store, open_store
 from linkdesk.bridge.store.retention import oldest_reader
 from linkdesk.metrics.wiring import Metrics, build_metrics
@@ -95,7 +97,7 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
                                     room_listeners=[pop.room_event])
     # Linkage units are addressees too: a unit with a token in [tokens] works its orders.
     orders = OrderService(store.orders, set(config.plans) | set(config.units), on_rejected=transfers.take_back)
-    outbox = Outbox(orders, config.delivery)
+    outbox = _outbox(config, orders, metrics)
     routes = build_route_table(transfers, on_non_police=linkage.marked_non_police, orders=orders)
     agi = FastAgiFactory(routes, config.agi.limits, loop, observer=metrics.transports)
     metrics.watch_transports(connections, agi)
@@ -103,7 +105,7 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
     v1 = {b"transfers": TransfersResource(config.tokens, loop, transfers),
           b"conferences": ConferencesResource(config.tokens, loop, conferences, orders),
           b"orders": OrdersResource(config.tokens, loop, orders),
-          b"webhook": WebhookResource(config.tokens, loop, orders),
+          b"webhook": WebhookResource(config.tokens, loop, WebhookService(store.orders, config.webhooks.policy)),
           b"events": EventsResource(config.tokens, events, config.http.cors_origins)}
     http = build_root(connections.values(), v1, metrics.resource())
     return Process(config, metrics, store, connections, tasks, transfers, conferences, orders, outbox, agi, http,
@@ -124,3 +126,14 @@ def _watch_retention(metrics: Metrics, config: Config) -> None:
     store in memory (tests) has no file to read, so it has no such metric."""
     if str(config.store_path) != ":memory:":
         metrics.watch_store(oldest_reader(str(config.store_path)))
+
+
+def _outbox(config: Config, orders: OrderService, metrics: Metrics) -> Outbox:
+    """The outbox, posting through treq under the URL policy, counted by the webhook metrics."""
+    # Imported here: importing the reactor at module level would install Twisted's
+    # default one before bridge/app/reactor.py installs the asyncio reactor.
+    from twisted.internet import reactor
+
+    client = WebhookClient(reactor, config.webhooks.policy, config.webhooks.timeout, ca_pem=config.webhooks.ca_pem)
+    return Outbox(orders, config.delivery, client.post, on_attempt=metrics.webhooks.attempted,
+                  on_backlog=metrics.webhooks.backlog_seen)

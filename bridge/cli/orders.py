@@ -1,5 +1,6 @@
-"""`linkdesk orders list | show ID | events ID`: the orders in linkdesk's
-store, for operators and support staff (every platform's; read only)."""
+"""`linkdesk orders list | show ID | events ID | dead-letters | requeue ID…`:
+the orders in linkdesk's store, for operators and support staff (every
+platform's; read only but for requeueing webhook dead letters)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from linkdesk.bridge.app.config import DEFAULT_STORE, load_config
+from linkdesk.bridge.cli import dead_letters
 from linkdesk.bridge.core.orders import public
 
 
@@ -27,7 +29,18 @@ def add_parser(commands) -> None:
     listing.add_argument("--limit", type=int, default=50)
     for verb, text in (("show", "one order"), ("events", "an order's audit trail")):
         verbs.add_parser(verb, help=text).add_argument("id")
+    _dead_letter_verbs(verbs)
     orders.set_defaults(func=run)
+
+
+def _dead_letter_verbs(verbs) -> None:
+    """The webhook dead letters' verbs; they also take --store/--config after the verb."""
+    listing = verbs.add_parser("dead-letters", help="webhook events parked after failing too long")
+    requeue = verbs.add_parser("requeue", help="put dead letters back in their platform's queue")
+    requeue.add_argument("ids", nargs="+", metavar="ID", help="as `dead-letters` lists them")
+    for verb in (listing, requeue):
+        verb.add_argument("--store", default=argparse.SUPPRESS, help="the SQLite store")
+        verb.add_argument("--config", default=argparse.SUPPRESS, help="TOML config whose [store] path to read")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
     from linkdesk.bridge.store.database import open_store
 
     store = open_store(path).orders
+    if args.orders_command == "dead-letters":
+        return _print(args, store.dead_letters(), dead_letters.dead_letter_line)
+    if args.orders_command == "requeue":
+        return dead_letters.requeue(store, args.ids)
     if args.orders_command == "list":
         filters = {"state": args.state, "kind": args.kind, "to": args.to, "from": args.sender, "since": None}
         return _print(args, [public(o) for o in store.search(None, filters, args.limit, 0)], _order_line)

@@ -52,7 +52,7 @@ REASONS: dict[str, tuple[int, str]] = {
     "order-illegal-move": (409, "the order's state does not allow that"),
     "order-version-conflict": (409, "the order has moved on: the answer carries its current version"),
     "order-bad-field": (400, "an order field is missing or wrong"),
-    "webhook-bad-field": (400, "the webhook's url or secret is wrong"),
+    "webhook-bad-field": (400, "the webhook's url (the URL policy), secret or secrets are wrong"),
     # the PBX link (AMI)
     "ami-not-connected": (503, "the PBX's AMI link is down: nothing was sent"),
     "ami-connection-lost": (503, "the AMI link dropped while the action was in flight"),

@@ -182,12 +182,6 @@ class OrderService:
                     escalated.append(order["id"])
         return escalated
 
-    def set_webhook(self, platform: str, url: str, secret: str) -> None:
-        if not re.fullmatch(r"https?://[^\s]+", url) or len(secret) < 16:
-            raise OrderError("webhook-bad-field", "'url' must be http(s)://…, 'secret' at least 16 characters")
-        with self.store.transaction():
-            self.store.set_webhook(platform, url, secret)
-
     def _visible(self, platform: str, order_id: str) -> dict:
         order = self.store.get(order_id) if is_order_id(order_id) else None
         if order is None or platform not in (order["from_platform"], order["to_platform"]):

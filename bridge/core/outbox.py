@@ -2,33 +2,44 @@
 
 At least once, in order per platform, surviving restarts (the outbox is in
 the store): an event is marked done only when the webhook answered 2xx;
-otherwise it is tried again after a capped exponential backoff. Each POST
-carries `Idempotency-Key: <event id>` (the receiver applies each key once)
-and `X-Linkdesk-Signature: sha256=<HMAC-SHA256 of the body with the
-platform's secret>`. Also raises escalations for orders past their
-acceptance deadline.
+otherwise it is tried again after a capped exponential backoff, until it has
+failed for `dead_letter_after` seconds: then it is parked as a dead letter
+(no longer tried, so the platform's later events go on) until requeued. Each
+POST carries `Idempotency-Key: <event id>` (the receiver applies each key
+once) and the Standard Webhooks headers, signed at each attempt with every
+key the platform registered (webhook_signing). Also raises escalations for
+orders past their acceptance deadline.
 
 This module imports neither Twisted nor panoramisk: the POST is done by a
-`post(url, body, headers) -> status` coroutine given to it.
+`post(url, body, headers) -> status` coroutine given to it, which raises
+DeliveryFailed when no HTTP answer came.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from linkdesk.bridge.core.orders import OrderService
+from linkdesk.bridge.core.webhook_signing import signed_headers
 
 log = logging.getLogger("linkdesk.outbox")
 Post = Callable[[str, bytes, dict], Awaitable[int]]
+# An attempt's outcome (the metrics' label): delivered (2xx), rejected (another
+# HTTP status), a DeliveryFailed's refused (URL policy), unreachable or
+# timeout, or no_webhook (the platform has none registered).
+
+
+class DeliveryFailed(Exception):
+    """No HTTP answer: `outcome` is refused, unreachable or timeout; the message says more."""
+
+    def __init__(self, outcome: str, message: str):
+        super().__init__(message)
+        self.outcome = outcome
 
 
 @dataclass(frozen=True)
@@ -36,31 +47,23 @@ class DeliveryTiming:
     retry_base: float = 1.0     # seconds before the first retry; doubled each time
     retry_cap: float = 60.0     # never longer than this between tries
     poll: float = 0.5           # how often the outbox is looked at
+    dead_letter_after: float = 86400.0   # seconds of failing after which an event is parked
     deadlines: tuple[tuple[str, float], ...] = (("urgent", 60.0), ("high", 300.0), ("normal", 900.0),
                                                 ("low", 3600.0))
 
 
-def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-async def urllib_post(url: str, body: bytes, headers: dict) -> int:
-    """POST in a worker thread (urllib blocks); the HTTP status, 0 when unreachable."""
-    def post() -> int:
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=5) as reply:
-                return reply.status
-        except urllib.error.HTTPError as err:
-            return err.code
-        except OSError:
-            return 0
-    return await asyncio.to_thread(post)
+def _no_report(*_) -> None:
+    """Nobody listens (tests that count nothing)."""
 
 
 class Outbox:
-    def __init__(self, orders: OrderService, timing: DeliveryTiming = DeliveryTiming(), post: Post = urllib_post):
-        self.orders, self.timing, self.post = orders, timing, post
+    """`on_attempt(platform, outcome)` hears of every attempt; `on_backlog(rows)`
+    gets the store's backlog (OrderStore.backlog) after every round."""
+
+    def __init__(self, orders: OrderService, timing: DeliveryTiming, post: Post,
+                 clock: Callable[[], float] = time.time, on_attempt=_no_report, on_backlog=_no_report):
+        self.orders, self.timing, self.post, self.clock = orders, timing, post, clock
+        self.on_attempt, self.on_backlog = on_attempt, on_backlog
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -80,31 +83,50 @@ class Outbox:
             await asyncio.sleep(self.timing.poll)
 
     async def deliver_due(self) -> int:
-        """One round: each platform's oldest due event, all platforms at once."""
-        rows = self.orders.store.due_deliveries(time.time())
+        """One round: each platform's oldest due event, all platforms at once; how many were taken."""
+        rows = self.orders.store.due_deliveries(self.clock())
         results = await asyncio.gather(*(self._deliver(row) for row in rows))
+        self.on_backlog(self.orders.store.backlog())
         return sum(results)
 
     async def _deliver(self, row: dict) -> bool:
-        store = self.orders.store
-        hook = store.webhook(row["platform"])
-        body = row["payload"].encode()
-        status = 0
-        if hook is not None:
-            status = await self.post(hook["url"], body, {
-                "Content-Type": "application/json", "Idempotency-Key": row["event_id"],
-                "X-Linkdesk-Signature": signature(hook["secret"], body)})
-        with store.transaction():
-            if 200 <= status < 300:
-                store.delivered(row["id"])
-            else:
-                delay = min(self.timing.retry_cap, self.timing.retry_base * 2 ** row["attempts"])
-                store.retry_later(row["id"], time.time() + delay, f"HTTP {status}" if status else "unreachable")
-        if not 200 <= status < 300:
-            log.warning("webhook of %s: event %s not taken (%s); again in %.1f s", row["platform"],
-                        row["event_id"], status or "unreachable", delay)
+        outcome, error = await self._attempt(row)
+        self.on_attempt(row["platform"], outcome)
+        if outcome != "delivered":
+            self._failed(row, error)
             return False
-        payload = json.loads(body)
+        with self.orders.store.transaction():
+            self.orders.store.delivered(row["id"])
+        payload = json.loads(row["payload"])
         if payload["action"] == "created" and row["platform"] == payload["order"]["to_platform"]:
             self.orders.mark_delivered(payload["order_id"], "taken by the addressee's webhook")
         return True
+
+    async def _attempt(self, row: dict) -> tuple[str, str]:
+        """One POST of the row's event: its outcome, and the error to keep."""
+        hook = self.orders.store.webhook(row["platform"])
+        if hook is None:
+            return "no_webhook", "no webhook registered"
+        body = row["payload"].encode()
+        headers = {"Content-Type": "application/json", "Idempotency-Key": row["event_id"],
+                   **signed_headers(hook["secrets"], row["event_id"], int(self.clock()), body)}
+        try:
+            status = await self.post(hook["url"], body, headers)
+        except DeliveryFailed as exc:
+            return exc.outcome, str(exc)
+        return ("delivered", "") if 200 <= status < 300 else ("rejected", f"HTTP {status}")
+
+    def _failed(self, row: dict, error: str) -> None:
+        store, now = self.orders.store, self.clock()
+        since = row["failing_since"] if row["failing_since"] is not None else now
+        with store.transaction():
+            if now - since >= self.timing.dead_letter_after:
+                store.park(row["id"], error, now)
+                log.error("webhook of %s: event %s parked as a dead letter after %.0f s of failing (%s); "
+                          "`linkdesk orders requeue %d` puts it back", row["platform"], row["event_id"],
+                          now - since, error, row["id"])
+                return
+            delay = min(self.timing.retry_cap, self.timing.retry_base * 2 ** row["attempts"])
+            store.retry_later(row["id"], now + delay, error, now)
+        log.warning("webhook of %s: event %s not taken (%s); again in %.1f s", row["platform"],
+                    row["event_id"], error, delay)

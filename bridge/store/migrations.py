@@ -8,6 +8,8 @@ change one that has shipped.
 
 from __future__ import annotations
 
+import base64
+import json
 import sqlite3
 
 # The states in which a call's transfer is still under way, as the SQL that
@@ -92,8 +94,23 @@ def _v5_retention(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX transfer_events_by_transfer ON transfer_events(transfer_id, at)")
 
 
+def _v6_webhook_keys_and_dead_letters(db: sqlite3.Connection) -> None:
+    """Webhooks hold a list of Standard Webhooks secrets (two while rotating): a
+    raw secret of before becomes `whsec_` + its base64, the same HMAC key. The
+    outbox knows when an event was queued (backlog age), since when it fails,
+    and when it was parked as a dead letter."""
+    db.execute("ALTER TABLE webhooks RENAME COLUMN secret TO secrets")
+    for platform, secret in db.execute("SELECT platform, secrets FROM webhooks").fetchall():
+        whsec = "whsec_" + base64.b64encode(secret.encode()).decode()
+        db.execute("UPDATE webhooks SET secrets = ? WHERE platform = ?", [json.dumps([whsec]), platform])
+    for column in ("queued_at REAL", "failing_since REAL", "dead_at REAL"):
+        db.execute(f"ALTER TABLE outbox ADD COLUMN {column}")
+    db.execute("UPDATE outbox SET queued_at = json_extract(payload, '$.at')")
+    db.execute("CREATE INDEX outbox_dead ON outbox(platform) WHERE dead_at IS NOT NULL")
+
+
 MIGRATIONS = (_v1_transfers_and_conferences, _v2_order_circulation, _v3_lookup_indexes,
-              _v4_conference_event_detail, _v5_retention)
+              _v4_conference_event_detail, _v5_retention, _v6_webhook_keys_and_dead_letters)
 
 
 class StoreVersionError(RuntimeError):

@@ -111,8 +111,8 @@ class OrderStore:
                               "order": public(order)}, ensure_ascii=False)
         for platform in platforms:
             if self.webhook(platform) is not None:
-                self.conn.execute("INSERT INTO outbox (event_id, platform, payload, next_at) VALUES (?, ?, ?, ?)",
-                                  [event["id"], platform, payload, event["at"]])
+                self.conn.execute("INSERT INTO outbox (event_id, platform, payload, next_at, queued_at) "
+                                  "VALUES (?, ?, ?, ?, ?)", [event["id"], platform, payload, event["at"], event["at"]])
         if self._held is not None:
             self._held.append((order, action, was))
         else:
@@ -130,26 +130,56 @@ class OrderStore:
 
     def due_deliveries(self, now: float) -> list[dict]:
         """Per platform, its oldest undelivered event, if it is due: a platform
-        gets its events in order, and one failing holds back only its own."""
+        gets its events in order, and one failing holds back only its own
+        (until it is parked as a dead letter)."""
         return rows(self.conn.execute(
-            "SELECT * FROM outbox WHERE id IN (SELECT MIN(id) FROM outbox WHERE done_at IS NULL GROUP BY platform) "
-            "AND next_at <= ?", [now]))
+            "SELECT * FROM outbox WHERE id IN (SELECT MIN(id) FROM outbox WHERE done_at IS NULL AND dead_at IS NULL "
+            "GROUP BY platform) AND next_at <= ?", [now]))
 
     def delivered(self, row_id: int) -> None:
         self.conn.execute("UPDATE outbox SET done_at = ?, attempts = attempts + 1 WHERE id = ?", [time.time(), row_id])
 
-    def retry_later(self, row_id: int, at: float, error: str) -> None:
-        self.conn.execute("UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?",
-                          [at, error[:500], row_id])
+    def retry_later(self, row_id: int, at: float, error: str, now: float) -> None:
+        """A failed attempt: tried again at `at`; failing since its first failure."""
+        self.conn.execute("UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ?, "
+                          "failing_since = COALESCE(failing_since, ?) WHERE id = ?", [at, error[:500], now, row_id])
+
+    def park(self, row_id: int, error: str, now: float) -> None:
+        """A failed attempt after which the event is a dead letter: never tried again unless requeued."""
+        self.conn.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, dead_at = ?, "
+                          "failing_since = COALESCE(failing_since, ?) WHERE id = ?", [error[:500], now, now, row_id])
+
+    def dead_letters(self) -> list[dict]:
+        """The parked events, oldest first, with what their last attempt met."""
+        return rows(self.conn.execute(
+            "SELECT id, platform, event_id, json_extract(payload, '$.order_id') AS order_id, "
+            "json_extract(payload, '$.action') AS action, attempts, last_error, queued_at, failing_since, dead_at "
+            "FROM outbox WHERE dead_at IS NOT NULL ORDER BY id"))
+
+    def requeue(self, row_ids: list[int], now: float) -> int:
+        """Put dead letters back in their platform's queue, due now; how many were."""
+        marks = ", ".join("?" * len(row_ids))
+        return self.conn.execute(f"UPDATE outbox SET dead_at = NULL, failing_since = NULL, next_at = ? "
+                                 f"WHERE dead_at IS NOT NULL AND id IN ({marks})", [now, *row_ids]).rowcount
+
+    def backlog(self) -> list[dict]:
+        """Per platform with undelivered or parked events: the oldest undelivered
+        event's queueing time (None when only dead letters remain), how many
+        wait, and how many are parked."""
+        return rows(self.conn.execute(
+            "SELECT platform, MIN(CASE WHEN dead_at IS NULL THEN queued_at END) AS oldest, "
+            "SUM(dead_at IS NULL) AS pending, SUM(dead_at IS NOT NULL) AS dead "
+            "FROM outbox WHERE done_at IS NULL GROUP BY platform"))
 
     # -- webhooks and idempotency ------------------------------------------------
     def webhook(self, platform: str) -> dict | None:
+        """The platform's url and its secrets (a list, newest first), or None."""
         found = rows(self.conn.execute("SELECT * FROM webhooks WHERE platform = ?", [platform]))
-        return found[0] if found else None
+        return {**found[0], "secrets": json.loads(found[0]["secrets"])} if found else None
 
-    def set_webhook(self, platform: str, url: str, secret: str) -> None:
-        self.conn.execute("INSERT OR REPLACE INTO webhooks (platform, url, secret, updated_at) VALUES (?, ?, ?, ?)",
-                          [platform, url, secret, time.time()])
+    def set_webhook(self, platform: str, url: str, secrets: list[str]) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO webhooks (platform, url, secrets, updated_at) VALUES (?, ?, ?, ?)",
+                          [platform, url, json.dumps(secrets), time.time()])
 
     def remembered(self, platform: str, key: str) -> dict | None:
         found = rows(self.conn.execute("SELECT * FROM idempotency WHERE platform = ? AND key = ?", [platform, key]))
