@@ -10,6 +10,8 @@ from linkdesk.bridge.core.orders import OrderService
 class WebhookResource(JsonResource):
     """`PUT /v1/webhook`: where this platform's order events go, and the HMAC secret."""
 
+    scope = "orders"
+
     def __init__(self, tokens, loop, orders: OrderService):
         super().__init__(tokens, loop)
         self.orders = orders

@@ -15,7 +15,9 @@ from typing import Mapping
 
 from linkdesk.agi.fastagi import AgiLimits
 from linkdesk.ami.connection import AmiEndpoint
+from linkdesk.bridge.app.token_config import TokenConfigError, read_tokens
 from linkdesk.bridge.core.outbox import DeliveryTiming
+from linkdesk.bridge.core.tokens import ApiToken
 from linkdesk.bridge.core.transfer_model import TransferPlan
 from linkdesk.bridge.core.units import LinkageUnit, UnitConfigError, unit_from_config
 from linkdesk.dialplan.keys import DEFAULT_KEYS, KitError, check_keys
@@ -34,6 +36,8 @@ class HttpConfig:
     host: str = "127.0.0.1"
     port: int = 8573
     cors_origins: tuple[str, ...] = ()     # browser desk apps allowed to read the API (e.g. the screen pop)
+    tls_cert: str | None = None            # PEM certificate (and chain) file: HTTPS, TLS 1.2+ (https.py)
+    tls_key: str | None = None             # its PEM private key file
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class Config:
     agi: AgiConfig
     pbxs: tuple[AmiEndpoint, ...]
     plans: dict[str, TransferPlan]
-    tokens: dict[str, str]          # bearer token → platform
+    tokens: tuple[ApiToken, ...]    # the API's bearer tokens, named and scoped (token_config.py)
     units: dict[str, LinkageUnit] = field(default_factory=dict)
     delivery: DeliveryTiming = DeliveryTiming()
     metrics: MetricsConfig = MetricsConfig()
@@ -99,7 +103,9 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
 
 
 def _http(table: dict) -> HttpConfig:
-    fields = _typed(table, {"host": str, "port": int, "cors_origins": list}, "http")
+    fields = _typed(table, {"host": str, "port": int, "cors_origins": list, "tls_cert": str, "tls_key": str}, "http")
+    if ("tls_cert" in fields) != ("tls_key" in fields):
+        raise ConfigError("http.tls_cert and http.tls_key: give both (HTTPS) or neither (plain HTTP)")
     origins = fields.pop("cors_origins", [])
     if not all(isinstance(o, str) and o.startswith(("http://", "https://")) for o in origins):
         raise ConfigError('http.cors_origins: a list of origins like "https://desk.example"')
@@ -151,15 +157,19 @@ def _plan(name: str, table: dict) -> TransferPlan:
     return TransferPlan(pbx=name, platform=name, targets=targets, answer_timeout=fields.get("answer_timeout", 20))
 
 
-def _tokens(table: dict, env: Mapping[str, str]) -> dict[str, str]:
-    """Bearer token → platform; LINKDESK_TOKEN_<PLATFORM> overrides the file."""
-    by_platform = {str(platform): token for platform, token in table.items()}
-    for key, value in env.items():
-        if key.startswith("LINKDESK_TOKEN_"):
-            by_platform[key.removeprefix("LINKDESK_TOKEN_")] = value
-    if any(not isinstance(token, str) or len(token) < 8 for token in by_platform.values()):
-        raise ConfigError("tokens: every platform's token must be a string of at least 8 characters")
-    return {token: platform for platform, token in by_platform.items()}
+def load_tokens(path: str | None, env: Mapping[str, str] = os.environ,
+                base: dict | None = None) -> tuple[ApiToken, ...]:
+    """Only the [tokens] of the same layers as load_config (a reload reads
+    them and the token files again); ConfigError when one is bad."""
+    raw = _merge(base or {}, _read_toml(path) if path else {})
+    return _tokens(raw.get("tokens", {}), env)
+
+
+def _tokens(table: dict, env: Mapping[str, str]) -> tuple[ApiToken, ...]:
+    try:
+        return read_tokens(table, env)
+    except TokenConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _agi(table: dict) -> AgiConfig:

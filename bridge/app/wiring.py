@@ -29,6 +29,7 @@ from linkdesk.bridge.core.conference_service import ConferenceService
 from linkdesk.bridge.core.events import EventLog
 from linkdesk.bridge.core.orders import OrderService
 from linkdesk.bridge.core.outbox import Outbox
+from linkdesk.bridge.core.tokens import TokenRing
 from linkdesk.bridge.core.transfers import TransferService
 from linkdesk.bridge.store.database import Store, open_store
 from linkdesk.metrics.wiring import Metrics, build_metrics
@@ -50,6 +51,7 @@ class Process:
     outbox: Outbox
     agi: FastAgiFactory
     http: Resource
+    tokens: TokenRing       # the API's tokens; reload_tokens (token_reload.py) replaces them
 
     def start(self) -> None:
         for connection in self.connections.values():
@@ -92,10 +94,12 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
     agi = FastAgiFactory(routes, config.agi.limits, loop, observer=metrics.transports)
     metrics.watch_transports(connections, agi)
     connect_intake(connections, transfers, conferences, metrics.queues, linkage, on_ringing=pop.ringing)
-    v1 = {b"transfers": TransfersResource(config.tokens, loop, transfers),
-          b"conferences": ConferencesResource(config.tokens, loop, conferences, orders),
-          b"orders": OrdersResource(config.tokens, loop, orders),
-          b"webhook": WebhookResource(config.tokens, loop, orders),
-          b"events": EventsResource(config.tokens, events, config.http.cors_origins)}
+    tokens = TokenRing(config.tokens)
+    v1 = {b"transfers": TransfersResource(tokens, loop, transfers),
+          b"conferences": ConferencesResource(tokens, loop, conferences, orders),
+          b"orders": OrdersResource(tokens, loop, orders),
+          b"webhook": WebhookResource(tokens, loop, orders),
+          b"events": EventsResource(tokens, events, config.http.cors_origins)}
     http = build_root(connections.values(), v1, metrics.resource())
-    return Process(config, metrics, store, connections, tasks, transfers, conferences, orders, outbox, agi, http)
+    return Process(config, metrics, store, connections, tasks, transfers, conferences, orders, outbox, agi, http,
+                   tokens)

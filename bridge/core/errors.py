@@ -17,6 +17,7 @@ REASONS: dict[str, tuple[int, str]] = {
     # requests
     "auth-missing": (401, "no `Authorization: Bearer` token"),
     "auth-invalid": (401, "the token belongs to no platform"),
+    "auth-scope": (403, "the token lacks the scope this resource needs"),
     "events-bad-last-id": (400, "Last-Event-ID is not an event id"),
     "bad-field": (400, "a field is missing, unknown, too long, or holds CR, LF or NUL"),
     "body-not-json": (400, "the body is not a JSON object"),
