@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Mapping
 
 from linkdesk.agi.fastagi import AgiLimits
+from linkdesk.agi.peers import PeerBinding
 from linkdesk.ami.connection import AmiEndpoint
+from linkdesk.bridge.app.config_error import ConfigError
+from linkdesk.bridge.app.security_config import agi_peers, ami_tls
 from linkdesk.bridge.app.token_config import TokenConfigError, read_tokens
 from linkdesk.bridge.core.outbox import DeliveryTiming
 from linkdesk.bridge.core.tokens import ApiToken
@@ -22,10 +25,6 @@ from linkdesk.bridge.core.transfer_model import TransferPlan
 from linkdesk.bridge.core.units import LinkageUnit, UnitConfigError, unit_from_config
 from linkdesk.dialplan.keys import DEFAULT_KEYS, KitError, check_keys
 from linkdesk.dialplan.render import PbxDialplan
-
-
-class ConfigError(ValueError):
-    """The configuration cannot be used; the message names the setting."""
 
 
 DEFAULT_STORE = "/var/lib/linkdesk/linkdesk.db"
@@ -45,6 +44,12 @@ class AgiConfig:
     host: str = "127.0.0.1"
     port: int = 4573
     limits: AgiLimits = AgiLimits()
+    peers: PeerBinding = PeerBinding()      # which PBX each FastAGI peer speaks for (agi/peers.py)
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        """Every port FastAGI listens on: the shared one and each PBX's own."""
+        return tuple(sorted({self.port} | self.peers.ports))
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,9 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
     if store.get("sync", "normal") not in ("normal", "full"):
         raise ConfigError(f"store.sync: expected \"normal\" or \"full\", got {store['sync']!r}")
     plans = {name: _plan(name, table.get("transfer", {})) for name, table in tables.items()}
-    return Config(http=http, agi=_agi(raw.get("agi", {})), pbxs=pbxs, plans=plans,
+    agi = _agi(raw.get("agi", {}))
+    agi = replace(agi, peers=agi_peers(tables, agi.port))
+    return Config(http=http, agi=agi, pbxs=pbxs, plans=plans,
                   tokens=_tokens(raw.get("tokens", {}), env), units=_units(raw.get("units", {})),
                   delivery=_delivery(raw.get("orders", {})), metrics=_metrics(raw.get("metrics", {})),
                   dialplans={name: _dialplan(name, table, plans[name], env)
@@ -195,12 +202,12 @@ def _read_toml(path: str) -> dict:
 
 
 def _pbx(name: str, table: dict, env: Mapping[str, str], logins: bool) -> AmiEndpoint:
-    fields = _typed({k: v for k, v in table.items() if k not in ("transfer", "dialplan")},
-                    {"host": str, "ami_port": int, "username": str, "secret": str, "secret_file": str},
-                    f"pbx.{name}")
+    fields = _typed({k: v for k, v in table.items() if k not in ("transfer", "dialplan", "tls")},
+                    {"host": str, "ami_port": int, "username": str, "secret": str, "secret_file": str,
+                     "agi_peers": list, "agi_port": int, "tls_ca": str}, f"pbx.{name}")
     return AmiEndpoint(name=name, host=fields.get("host", "127.0.0.1"),
                        port=fields.get("ami_port", 5038), username=fields.get("username", "linkdesk"),
-                       secret=_secret(name, fields, env) if logins else "")
+                       secret=_secret(name, fields, env) if logins else "", **ami_tls(name, table))
 
 
 def _dialplan(name: str, pbx: dict, plan: TransferPlan, env: Mapping[str, str]) -> PbxDialplan:

@@ -26,15 +26,17 @@ log = logging.getLogger("linkdesk")
 
 
 def _start_fastagi(process: Process, loop) -> None:
-    """Listen for FastAGI; if the port cannot be had, stop with a clear error."""
-    host, port = process.config.agi.host, process.config.agi.port
+    """Listen for FastAGI on the shared port and each PBX's own (agi_port);
+    if a port cannot be had, stop with a clear error."""
+    host = process.config.agi.host
 
-    def started(task) -> None:
+    def started(port: int, task) -> None:
         if task.exception() is not None:
             log.error("cannot listen for FastAGI on %s:%d: %s", host, port, task.exception())
             reactor.stop()
 
-    loop.create_task(listen(process.agi, host, port)).add_done_callback(started)
+    for port in process.config.agi.ports:
+        loop.create_task(listen(process.agi, host, port)).add_done_callback(lambda task, port=port: started(port, task))
 
 
 def _reload_on_sighup(process: Process, args: argparse.Namespace, loop) -> None:

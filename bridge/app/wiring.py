@@ -91,7 +91,7 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
     orders = OrderService(store.orders, set(config.plans) | set(config.units), on_rejected=transfers.take_back)
     outbox = Outbox(orders, config.delivery)
     routes = build_route_table(transfers, on_non_police=linkage.marked_non_police, orders=orders)
-    agi = FastAgiFactory(routes, config.agi.limits, loop, observer=metrics.transports)
+    agi = FastAgiFactory(routes, config.agi.limits, loop, observer=metrics.transports, peers=config.agi.peers)
     metrics.watch_transports(connections, agi)
     connect_intake(connections, transfers, conferences, metrics.queues, linkage, on_ringing=pop.ringing)
     tokens = TokenRing(config.tokens)

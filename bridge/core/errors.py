@@ -74,7 +74,8 @@ REASONS: dict[str, tuple[int, str]] = {
     "agi-channel-gone": (410, "the channel hung up (logged only)"),
     "agi-line-too-long": (400, "a line over max_line_length (logged only)"),
     "agi-idle-timeout": (408, "the agi_* block did not arrive in time (logged only)"),
-    "agi-peer-refused": (403, "the peer is not in allowed_peers (logged only)"),
+    "agi-peer-refused": (403, "the peer is not in allowed_peers, or no PBX's agi_peers on that port (logged only)"),
+    "agi-pbx-refused": (403, "the session names a PBX its address and port do not speak for: nothing was done"),
     "inbound-bad-order": (400, "X-Linkdesk-Order is not an order id"),
     "inbound-not-trunk": (403, "X-Linkdesk-* headers on a call that did not come over the trunk: ignored"),
 }
