@@ -39,11 +39,12 @@ def _start_fastagi(process: Process, loop) -> None:
         loop.create_task(listen(process.agi, host, port)).add_done_callback(lambda task, port=port: started(port, task))
 
 
-def _reload_on_sighup(process: Process, args: argparse.Namespace, loop) -> None:
-    """SIGHUP re-reads the tokens (token_reload.py); connections stay up."""
+def _reload_on_sighup(process: Process, args: argparse.Namespace) -> None:
+    """SIGHUP re-reads the tokens (token_reload.py); connections stay up.
+    A plain signal handler, not the loop's: the reactor takes over the
+    wakeup fd that asyncio's signal handlers rely on."""
     base = lab_base() if args.lab else None
-
-    loop.add_signal_handler(signal.SIGHUP, lambda: reload_tokens(process.tokens, args.config, base))
+    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(reload_tokens, process.tokens, args.config, base))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     loop = event_loop()
     process = build(config, loop)
     listen_http(reactor, config.http, Site(process.http))
-    _reload_on_sighup(process, args, loop)
+    _reload_on_sighup(process, args)
     reactor.callWhenRunning(_start_fastagi, process, loop)
     reactor.callWhenRunning(process.start)
     reactor.addSystemEventTrigger("before", "shutdown", process.stop)
