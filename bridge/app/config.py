@@ -37,6 +37,7 @@ class HttpConfig:
     cors_origins: tuple[str, ...] = ()     # browser desk apps allowed to read the API (e.g. the screen pop)
     tls_cert: str | None = None            # PEM certificate (and chain) file: HTTPS, TLS 1.2+ (https.py)
     tls_key: str | None = None             # its PEM private key file
+    metrics_auth: bool = False             # /metrics only for a token with the metrics scope
 
 
 @dataclass(frozen=True)
@@ -110,13 +111,17 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
 
 
 def _http(table: dict) -> HttpConfig:
-    fields = _typed(table, {"host": str, "port": int, "cors_origins": list, "tls_cert": str, "tls_key": str}, "http")
+    metrics_auth = table.get("metrics_auth", False)
+    if not isinstance(metrics_auth, bool):
+        raise ConfigError(f"http.metrics_auth: expected true or false, got {metrics_auth!r}")
+    fields = _typed({k: v for k, v in table.items() if k != "metrics_auth"},
+                    {"host": str, "port": int, "cors_origins": list, "tls_cert": str, "tls_key": str}, "http")
     if ("tls_cert" in fields) != ("tls_key" in fields):
         raise ConfigError("http.tls_cert and http.tls_key: give both (HTTPS) or neither (plain HTTP)")
     origins = fields.pop("cors_origins", [])
     if not all(isinstance(o, str) and o.startswith(("http://", "https://")) for o in origins):
         raise ConfigError('http.cors_origins: a list of origins like "https://desk.example"')
-    return HttpConfig(**fields, cors_origins=tuple(origins))
+    return HttpConfig(**fields, cors_origins=tuple(origins), metrics_auth=metrics_auth)
 
 
 def _metrics(table: dict) -> MetricsConfig:

@@ -18,6 +18,7 @@ from linkdesk.bridge.api.conferences import ConferencesResource
 from linkdesk.bridge.api.events import EventsResource
 from linkdesk.bridge.api.orders import OrdersResource
 from linkdesk.bridge.api.root import build_root
+from linkdesk.bridge.api.scoped import ScopedResource
 from linkdesk.bridge.api.transfers import TransfersResource
 from linkdesk.bridge.api.webhook import WebhookResource
 from linkdesk.bridge.app.agi_routes import build_route_table
@@ -100,6 +101,9 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
           b"orders": OrdersResource(tokens, loop, orders),
           b"webhook": WebhookResource(tokens, loop, orders),
           b"events": EventsResource(tokens, events, config.http.cors_origins)}
-    http = build_root(connections.values(), v1, metrics.resource())
+    scrape = metrics.resource()
+    if config.http.metrics_auth:
+        scrape = ScopedResource(scrape, tokens, "metrics")
+    http = build_root(connections.values(), v1, scrape)
     return Process(config, metrics, store, connections, tasks, transfers, conferences, orders, outbox, agi, http,
                    tokens)
