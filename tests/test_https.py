@@ -8,6 +8,8 @@ import asyncio
 import http.client
 import socket
 import ssl
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -18,7 +20,7 @@ from twisted.web.static import Data
 
 from ami_probe import on_loop
 from linkdesk.bridge.app.config import ConfigError, HttpConfig
-from linkdesk.bridge.app.https import listen_http, tls_options
+from linkdesk.bridge.app.https import http_tls, listen_http, tls_options
 from linkdesk.bridge.lab.certs import make_certificate
 
 
@@ -28,7 +30,8 @@ def https(tmp_path):
     cert, key = make_certificate(tmp_path, "api")
     root = Resource()
     root.putChild(b"hello", Data(b"hi", "text/plain"))
-    port = listen_http(reactor, HttpConfig(port=0, tls_cert=str(cert), tls_key=str(key)), Site(root))
+    http = HttpConfig(port=0, tls_cert=str(cert), tls_key=str(key))
+    port = listen_http(reactor, http, Site(root), http_tls(http))
     yield port.getHost().port, cert
     port.stopListening()
 
@@ -114,3 +117,17 @@ def test_an_unreadable_certificate_or_key_file_is_refused_naming_it(tmp_path, wh
 def test_a_missing_certificate_file_is_refused_naming_it(tmp_path):
     with pytest.raises(ConfigError, match=f"http.tls_cert: cannot read {tmp_path}/none.crt"):
         tls_options(str(tmp_path / "none.crt"), str(tmp_path / "none.key"))
+
+
+def test_serve_with_a_key_that_does_not_fit_stops_with_one_line_and_nothing_started(tmp_path):
+    cert, _ = make_certificate(tmp_path, "one")
+    _, other_key = make_certificate(tmp_path, "two")
+    config = tmp_path / "linkdesk.toml"
+    config.write_text(f'[http]\ntls_cert = "{cert}"\ntls_key = "{other_key}"\n'
+                      f'[store]\npath = "{tmp_path / "linkdesk.db"}"\n[pbx.110]\nsecret = "s"\n')
+    out = subprocess.run([sys.executable, "-m", "linkdesk.bridge.cli", "serve", "--config", str(config)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        f"linkdesk: http.tls_key: {other_key} is not the key of the certificate in {cert}"]
+    assert not (tmp_path / "linkdesk.db").exists()

@@ -57,7 +57,7 @@ def fetch(port: int, path: str, token: str | None) -> tuple[int, bytes]:
 
 @on_loop
 async def test_metrics_need_a_token_with_the_metrics_scope_and_that_token_reaches_nothing_else(process):
-    port = listen_http(reactor, HttpConfig(port=0), Site(process.http))
+    port = listen_http(reactor, HttpConfig(port=0), Site(process.http), None)
     try:
         port_number = port.getHost().port
         answers = {(path, token): await asyncio.to_thread(fetch, port_number, path, token)

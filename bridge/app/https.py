@@ -54,8 +54,14 @@ def _key(pem: bytes, path: str):
         raise ConfigError(f"http.tls_key: {path} holds no readable PEM private key") from None
 
 
-def listen_http(reactor, http, site):
-    """The API's listening port: HTTPS when http.tls_cert is set, else plain HTTP."""
-    if http.tls_cert:
-        return reactor.listenSSL(http.port, site, tls_options(http.tls_cert, http.tls_key), interface=http.host)
+def http_tls(http) -> ssl.CertificateOptions | None:
+    """The API's TLS options when http.tls_cert is set (ConfigError if its files
+    cannot be used), None for plain HTTP: read before anything starts."""
+    return tls_options(http.tls_cert, http.tls_key) if http.tls_cert else None
+
+
+def listen_http(reactor, http, site, tls: ssl.CertificateOptions | None):
+    """The API's listening port: HTTPS with `tls`, else plain HTTP."""
+    if tls is not None:
+        return reactor.listenSSL(http.port, site, tls, interface=http.host)
     return reactor.listenTCP(http.port, site, interface=http.host)

@@ -16,7 +16,7 @@ from twisted.web.server import Site
 from linkdesk.agi.hosting import listen
 from linkdesk.bridge.app.config import load_config
 from linkdesk.bridge.app.heap import settle_heap
-from linkdesk.bridge.app.https import listen_http
+from linkdesk.bridge.app.https import http_tls, listen_http
 from linkdesk.bridge.app.reactor import event_loop
 from linkdesk.bridge.app.token_reload import reload_tokens
 from linkdesk.bridge.app.wiring import Process, build
@@ -50,9 +50,10 @@ def _reload_on_sighup(process: Process, args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(args.config, base=lab_base() if args.lab else None, http_port=args.http_port)
+    tls = http_tls(config.http)
     loop = event_loop()
     process = build(config, loop)
-    listen_http(reactor, config.http, Site(process.http))
+    listen_http(reactor, config.http, Site(process.http), tls)
     _reload_on_sighup(process, args)
     reactor.callWhenRunning(_start_fastagi, process, loop)
     reactor.callWhenRunning(process.start)

@@ -54,11 +54,3 @@ class TokenRing:
             if hmac.compare_digest(digest, given) and found is None:
                 found = token
         return found
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(token.name for _, token in self._held)
-
-    @property
-    def platforms(self) -> frozenset[str]:
-        return frozenset(token.platform for _, token in self._held)
