@@ -50,8 +50,10 @@ def test_named_tokens_come_from_files_or_values_with_their_scopes(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ('[tokens.d]\nplatform = "110"\nfile = "/nonexistent/tok"\nscopes = ["orders"]\n',
      "tokens.d.file: cannot read /nonexistent/tok (No such file or directory)"),
-    ('[tokens.d]\nplatform = "110"\nvalue = "long-enough"\nscopes = ["billing"]\n', "tokens.d.scopes: a non-empty list"),
-    ('[tokens.d]\nplatform = "110"\nvalue = "long-enough"\nfile = "x"\nscopes = ["orders"]\n', "tokens.d: give exactly one of file or value"),
+    ('[tokens.d]\nplatform = "110"\nvalue = "long-enough"\nscopes = ["billing"]\n',
+     "tokens.d.scopes: a non-empty list"),
+    ('[tokens.d]\nplatform = "110"\nvalue = "long-enough"\nfile = "x"\nscopes = ["orders"]\n',
+     "tokens.d: give exactly one of file or value"),
     ('[tokens.d]\nvalue = "long-enough"\nscopes = ["orders"]\n', "tokens.d: platform ="),
     ('[tokens]\n"110" = "short"\n', "tokens.110: a token is a string of at least 8"),
     ('[tokens]\n"110" = "same-token"\n"12345" = "same-token"\n', "tokens.12345: the same token as tokens.110"),

@@ -36,7 +36,8 @@ def _start_fastagi(process: Process, loop) -> None:
             reactor.stop()
 
     for port in process.config.agi.ports:
-        loop.create_task(listen(process.agi, host, port)).add_done_callback(lambda task, port=port: started(port, task))
+        task = loop.create_task(listen(process.agi, host, port))
+        task.add_done_callback(lambda task, port=port: started(port, task))
 
 
 def _reload_on_sighup(process: Process, args: argparse.Namespace) -> None:
@@ -59,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
     reactor.callWhenRunning(process.start)
     reactor.addSystemEventTrigger("before", "shutdown", process.stop)
     settle_heap()
-    log.info("linkdesk serving %s on %s:%d, FastAGI on %s:%d, for PBXs %s",
-             "HTTPS" if config.http.tls_cert else "HTTP", config.http.host,
-             config.http.port, config.agi.host, config.agi.port, ", ".join(e.name for e in config.pbxs))
+    log.info("linkdesk serving %s on %s:%d, FastAGI on %s:%s, for PBXs %s",
+             "HTTPS" if config.http.tls_cert else "HTTP", config.http.host, config.http.port,
+             config.agi.host, ",".join(map(str, config.agi.ports)), ", ".join(e.name for e in config.pbxs))
     reactor.run()
     return 0
