@@ -16,7 +16,6 @@ import pytest
 from twisted.internet import reactor
 from twisted.web.resource import Resource
 from twisted.web.server import Site
-from twisted.web.static import Data
 
 from ami_probe import on_loop
 from linkdesk.bridge.app.config import ConfigError, HttpConfig
@@ -24,12 +23,19 @@ from linkdesk.bridge.app.https import http_tls, listen_http, tls_options
 from linkdesk.bridge.lab.certs import make_certificate
 
 
+class Hello(Resource):
+    isLeaf = True
+
+    def render_GET(self, request):
+        return b"hi"
+
+
 @pytest.fixture
 def https(tmp_path):
     """An HTTPS listener on a free loopback port serving /hello; (port, cert file)."""
     cert, key = make_certificate(tmp_path, "api")
     root = Resource()
-    root.putChild(b"hello", Data(b"hi", "text/plain"))
+    root.putChild(b"hello", Hello())
     http = HttpConfig(port=0, tls_cert=str(cert), tls_key=str(key))
     port = listen_http(reactor, http, Site(root), http_tls(http))
     yield port.getHost().port, cert
