@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from OpenSSL import SSL
-from OpenSSL.crypto import FILETYPE_PEM
-from OpenSSL.crypto import Error as CryptoError
 from twisted.internet import ssl
 
 from linkdesk.bridge.app.config import ConfigError
@@ -40,17 +40,17 @@ def _read(path: str, setting: str) -> bytes:
         raise ConfigError(f"http.{setting}: cannot read {path} ({exc.strerror})") from None
 
 
-def _certificate(pem: bytes, path: str):
+def _certificate(pem: bytes, path: str) -> x509.Certificate:
     try:
-        return ssl.Certificate.loadPEM(pem).original
-    except (SSL.Error, CryptoError):
+        return x509.load_pem_x509_certificate(pem)
+    except ValueError:
         raise ConfigError(f"http.tls_cert: {path} holds a certificate that cannot be read") from None
 
 
 def _key(pem: bytes, path: str):
     try:
-        return ssl.KeyPair.load(pem, FILETYPE_PEM).original
-    except (SSL.Error, CryptoError):
+        return load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError):
         raise ConfigError(f"http.tls_key: {path} holds no readable PEM private key") from None
 
 
