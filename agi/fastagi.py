@@ -16,6 +16,7 @@ from twisted.internet import protocol
 from twisted.protocols.basic import LineReceiver
 
 from linkdesk.agi.deadlines import Deadlines
+from linkdesk.agi.peers import PeerBinding
 from linkdesk.agi.reply import AgiReply, ReplyAssembler, ReplyFormatError
 from linkdesk.agi.request import AgiError, AgiRequest, ChannelGone, split_script
 from linkdesk.agi.routes import RouteTable, report_error, run_route
@@ -55,13 +56,16 @@ class FastAgiProtocol(LineReceiver):
         self._idle_key = (self, "idle")
         self._refused = False
         self._env_buffer = b""
+        self._bound_to: tuple[str, int] | None = None    # (peer address, linkdesk port) when PBXs are bound
         self.session: asyncio.Future | None = None
 
     # -- connection ------------------------------------------------------
     def connectionMade(self) -> None:
-        allowed = self.factory.limits.allowed_peers
-        peer = getattr(self.transport.getPeer(), "host", "") if allowed else ""
-        if allowed and peer not in allowed:
+        allowed, peers = self.factory.limits.allowed_peers, self.factory.peers
+        peer = getattr(self.transport.getPeer(), "host", "") if allowed or peers.active else ""
+        if peers.active:
+            self._bound_to = (peer, self.transport.getHost().port)
+        if (allowed and peer not in allowed) or (peers.active and not peers.pbxs_for(*self._bound_to)):
             log.warning("FastAGI connection from %s refused: agi-peer-refused", peer)
             self._gone = self._refused = True
             self.transport.loseConnection()
@@ -210,6 +214,8 @@ class FastAgiProtocol(LineReceiver):
                                           f"more than {self.factory.limits.max_sessions} sessions")
             try:
                 request.route, request.args = split_script(self.env.get("agi_network_script", ""))
+                if self._bound_to is not None:
+                    self.factory.peers.bind(*self._bound_to, request.args)
             except AgiError as exc:
                 return await report_error(request, exc.reason, str(exc))
             outcome = await run_route(self.factory.routes, request)
@@ -247,9 +253,10 @@ class FastAgiFactory(protocol.ServerFactory):
     tests pass a Twisted task.Clock's callLater and seconds)."""
 
     def __init__(self, routes: RouteTable, limits: AgiLimits, loop: asyncio.AbstractEventLoop,
-                 call_later=None, now=None, observer=None):
+                 call_later=None, now=None, observer=None, peers: PeerBinding = PeerBinding()):
         self.routes = routes
         self.limits = limits
+        self.peers = peers          # which PBX each peer speaks for (peers.py)
         self.loop = loop
         tick = min(0.25, limits.command_timeout / 4, limits.idle_timeout / 4)
         self.deadlines = Deadlines(call_later or loop.call_later, now or loop.time, tick)

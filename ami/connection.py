@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
@@ -40,6 +41,17 @@ class AmiEndpoint:
     port: int
     username: str
     secret: str = field(repr=False)
+    tls: bool = False               # log in over TLS (manager.conf tlsenable on the PBX)
+    tls_ca: str | None = None       # CA file, or the PBX's pinned certificate; None: the system's
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The client context for a TLS login (TLS 1.2+, the PBX's certificate
+        verified for `host`); None for a plain one."""
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(cafile=self.tls_ca)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
 
 
 @dataclass(frozen=True)
@@ -92,7 +104,7 @@ class AmiConnection:
         self.observer = observer    # .ami_action(pbx, action, seconds, ok) after each action (metrics)
         self._call_later = call_later or loop.call_later
         self.manager = _Manager(self, loop=loop, host=endpoint.host, port=endpoint.port,
-                                 protocol_factory=AmiProtocol, log=log)
+                                 ssl=endpoint.ssl_context() or False, protocol_factory=AmiProtocol, log=log)
         self._backoff = Backoff(timing.backoff_initial, timing.backoff_cap)
         self._keepalive = KeepAlive(self._call_later, timing.ping_interval, timing.ping_timeout,
                                     self._ping, self._half_open)
@@ -201,8 +213,8 @@ class AmiConnection:
         self.logins += 1
         self._backoff.reset()
         self._keepalive.start()
-        log.info("AMI logged in to PBX %s at %s:%s", self.endpoint.name, self.endpoint.host,
-                 self.endpoint.port)
+        log.info("AMI logged in to PBX %s at %s:%s%s", self.endpoint.name, self.endpoint.host,
+                 self.endpoint.port, " over TLS" if self.endpoint.tls else "")
         asyncio.ensure_future(self._resync(), loop=self.loop)
 
     async def _resync(self) -> None:

@@ -28,8 +28,9 @@ class FakeAmi:
         self._writers: list[asyncio.StreamWriter] = []
         self._server = None
 
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+    async def start(self, ssl=None) -> int:
+        """Listen on a free loopback port (over TLS with the `ssl` server context); the port."""
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=ssl)
         return self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:

@@ -10,8 +10,9 @@ from twisted.web.test.requesthelper import DummyRequest
 
 from linkdesk.bridge.api.events import EventsResource
 from linkdesk.bridge.core.events import EventLog
+from linkdesk.bridge.core.tokens import ApiToken, TokenRing
 
-TOKENS = {"token-for-110": "110", "token-for-12345": "12345"}
+TOKENS = TokenRing([ApiToken("110", "110", "token-for-110"), ApiToken("12345", "12345", "token-for-12345")])
 
 
 def get(resource, token="token-for-12345", last=None, extension=None, origin=None):

@@ -16,6 +16,7 @@ from twisted.web.test.requesthelper import DummyRequest
 from ami_probe import on_loop
 from lab_linkdesk import LAB_TOKENS
 from linkdesk.bridge.api.transfers import TransfersResource
+from linkdesk.bridge.core.tokens import ApiToken, TokenRing
 from linkdesk.bridge.core.transfers import TransferError
 
 PREFIX = "/v1/transfers"
@@ -87,7 +88,7 @@ async def call(service, method: str, path: str, body=None, token: str | None = L
     if token:
         request.requestHeaders.setRawHeaders(b"authorization", [f"Bearer {token}".encode()])
     loop = asyncio.get_running_loop()
-    resource = TransfersResource({token: platform for platform, token in LAB_TOKENS.items()}, loop, service)
+    resource = TransfersResource(TokenRing(ApiToken(p, p, t) for p, t in LAB_TOKENS.items()), loop, service)
     finished = request.notifyFinish()
     assert resource.render(request) is NOT_DONE_YET   # the answer comes from a task on the loop
     await asyncio.wait_for(finished.asFuture(loop), 5)

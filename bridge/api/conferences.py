@@ -18,6 +18,8 @@ USAGE = ("GET /v1/conferences[/{id}], POST /v1/conferences/{id}/leave|participan
 
 
 class ConferencesResource(JsonResource):
+    scope = "conferences"
+
     def __init__(self, tokens, loop, conferences: ConferenceService, orders=None):
         super().__init__(tokens, loop)
         self.conferences, self.orders = conferences, orders

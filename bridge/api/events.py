@@ -14,14 +14,15 @@ from twisted.internet import reactor
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from linkdesk.bridge.api.resource import ApiError, error_body, platform_of
+from linkdesk.bridge.api.resource import ApiError, authorize, error_body
 from linkdesk.bridge.core.events import Event, EventLog
+from linkdesk.bridge.core.tokens import TokenRing
 
 
 class EventsResource(Resource):
     isLeaf = True
 
-    def __init__(self, tokens: dict[str, str], log: EventLog, origins: tuple[str, ...] = (),
+    def __init__(self, tokens: TokenRing, log: EventLog, origins: tuple[str, ...] = (),
                  keepalive: float = 15.0, call_later=None):
         super().__init__()
         self.tokens = tokens
@@ -39,7 +40,7 @@ class EventsResource(Resource):
     def render_GET(self, request):
         self._cors(request)
         try:
-            platform = platform_of(self.tokens, request)
+            platform = authorize(self.tokens, request, "events").platform
             last = _last_id(request)
         except ApiError as exc:
             request.setResponseCode(exc.http_status)

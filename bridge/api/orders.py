@@ -24,6 +24,8 @@ TEXT_LIMIT = 4000
 
 
 class OrdersResource(JsonResource):
+    scope = "orders"
+
     def __init__(self, tokens, loop, orders: OrderService):
         super().__init__(tokens, loop)
         self.orders = orders

@@ -1,5 +1,6 @@
-"""What every JSON resource of the HTTP API shares: bearer-token auth per
-platform, the body read within limits, and errors written the one way
+"""What every JSON resource of the HTTP API shares: bearer-token auth (a
+named token, for a platform, with scopes), the body read within limits, and
+errors written the one way
 (`{"error": {"id", "message", …}}` with the id's one HTTP status)."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
 from linkdesk.bridge.core.errors import INTERNAL, LinkdeskError
+from linkdesk.bridge.core.tokens import ApiToken, TokenRing
 
 log = logging.getLogger("linkdesk.http")
 MAX_BODY = 64 * 1024
@@ -22,11 +24,13 @@ class ApiError(LinkdeskError):
 
 
 class JsonResource(Resource):
-    """Authenticates, runs `handle(platform, request)` on the loop, writes JSON."""
+    """Authenticates a token with the resource's `scope`, runs
+    `handle(platform, request)` on the loop, writes JSON."""
 
     isLeaf = True
+    scope = ""
 
-    def __init__(self, tokens: dict[str, str], loop: asyncio.AbstractEventLoop):
+    def __init__(self, tokens: TokenRing, loop: asyncio.AbstractEventLoop):
         super().__init__()
         self.tokens, self.loop = tokens, loop
 
@@ -53,7 +57,7 @@ class JsonResource(Resource):
         request.finish()
 
     def _platform(self, request) -> str:
-        return platform_of(self.tokens, request)
+        return authorize(self.tokens, request, self.scope).platform
 
     async def handle(self, platform: str, request) -> tuple[int, dict]:
         raise ApiError("method-not-allowed", "not here")
@@ -64,16 +68,24 @@ def error_body(exc: LinkdeskError) -> dict:
     return {"error": {"id": exc.reason, "message": str(exc), **exc.detail}}
 
 
-def platform_of(tokens: dict[str, str], request) -> str:
-    """The platform whose bearer token the request carries; ApiError 401 if none."""
+def authorize(tokens: TokenRing, request, scope: str) -> ApiToken:
+    """The token the request carries, if it has `scope`; ApiError 401 when
+    there is none or it is unknown, 403 when it lacks the scope. The token's
+    name (never the token) goes on the request and in the log."""
     header = (request.getHeader(b"authorization") or b"").decode("latin-1")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise ApiError("auth-missing", "send Authorization: Bearer <your platform's token>")
-    platform = tokens.get(token.strip())
-    if platform is None:
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise ApiError("auth-missing", "send Authorization: Bearer <your token>")
+    token = tokens.match(presented.strip())
+    if token is None:
         raise ApiError("auth-invalid", "unknown token")
-    return platform
+    request.token_name = token.name
+    where = request.method.decode("latin-1") + " " + request.uri.partition(b"?")[0].decode("latin-1")
+    if scope not in token.scopes:
+        log.warning("HTTP %s: auth-scope (token %s has no %s scope)", where, token.name, scope)
+        raise ApiError("auth-scope", f"token {token.name!r} has no {scope!r} scope")
+    log.info("HTTP %s by token %s (platform %s)", where, token.name, token.platform)
+    return token
 
 
 def path_parts(request) -> list[str]:

@@ -12,7 +12,8 @@ from linkdesk.bridge.api.health import HealthResource
 
 def build_root(connections: Iterable[AmiConnection], v1: dict[bytes, Resource] | None = None,
                metrics: Resource | None = None) -> Resource:
-    """`/healthz`, `/metrics` (no token: Prometheus scrapes it), and the `/v1/...` resources given."""
+    """`/healthz`, `/metrics` (no token unless http.metrics_auth: Prometheus scrapes it), and the
+    `/v1/...` resources given."""
     root = Resource()
     root.putChild(b"healthz", HealthResource(connections))
     if metrics is not None:

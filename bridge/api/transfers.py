@@ -11,6 +11,8 @@ class TransfersResource(JsonResource):
     """`POST /v1/transfers` starts one; `GET /v1/transfers/{id}` shows one with its
     timeline; `DELETE /v1/transfers/{id}` cancels a warm one that still rings."""
 
+    scope = "transfers"
+
     def __init__(self, tokens, loop, transfers: TransferService):
         super().__init__(tokens, loop)
         self.transfers = transfers

@@ -15,6 +15,8 @@ from linkdesk.bridge.core.webhooks import WebhookError, WebhookService
 class WebhookResource(JsonResource):
     """`PUT` sets this platform's webhook whole; `GET` shows it."""
 
+    scope = "orders"
+
     def __init__(self, tokens, loop, webhooks: WebhookService):
         super().__init__(tokens, loop)
         self.webhooks = webhooks

@@ -14,18 +14,19 @@ from pathlib import Path
 from typing import Mapping
 
 from linkdesk.agi.fastagi import AgiLimits
+from linkdesk.agi.peers import PeerBinding
 from linkdesk.ami.connection import AmiEndpoint
 from linkdesk.bridge.app import webhook_config
+from linkdesk.bridge.app.config_error import ConfigError
 from linkdesk.bridge.app.webhook_config import WebhookSettings
+from linkdesk.bridge.app.security_config import agi_peers, ami_tls
+from linkdesk.bridge.app.token_config import TokenConfigError, read_tokens
 from linkdesk.bridge.core.outbox import DeliveryTiming
+from linkdesk.bridge.core.tokens import ApiToken
 from linkdesk.bridge.core.transfer_model import TransferPlan
 from linkdesk.bridge.core.units import LinkageUnit, UnitConfigError, unit_from_config
 from linkdesk.dialplan.keys import DEFAULT_KEYS, KitError, check_keys
 from linkdesk.dialplan.render import PbxDialplan
-
-
-class ConfigError(ValueError):
-    """The configuration cannot be used; the message names the setting."""
 
 
 DEFAULT_STORE = "/var/lib/linkdesk/linkdesk.db"
@@ -36,6 +37,9 @@ class HttpConfig:
     host: str = "127.0.0.1"
     port: int = 8573
     cors_origins: tuple[str, ...] = ()     # browser desk apps allowed to read the API (e.g. the screen pop)
+    tls_cert: str | None = None            # PEM certificate (and chain) file: HTTPS, TLS 1.2+ (https.py)
+    tls_key: str | None = None             # its PEM private key file
+    metrics_auth: bool = False             # /metrics only for a token with the metrics scope
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,12 @@ class AgiConfig:
     host: str = "127.0.0.1"
     port: int = 4573
     limits: AgiLimits = AgiLimits()
+    peers: PeerBinding = PeerBinding()      # which PBX each FastAGI peer speaks for (agi/peers.py)
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        """Every port FastAGI listens on: the shared one and each PBX's own."""
+        return tuple(sorted({self.port} | self.peers.ports))
 
 
 @dataclass(frozen=True)
@@ -58,7 +68,7 @@ class Config:
     agi: AgiConfig
     pbxs: tuple[AmiEndpoint, ...]
     plans: dict[str, TransferPlan]
-    tokens: dict[str, str]          # bearer token → platform
+    tokens: tuple[ApiToken, ...]    # the API's bearer tokens, named and scoped (token_config.py)
     units: dict[str, LinkageUnit] = field(default_factory=dict)
     delivery: DeliveryTiming = DeliveryTiming()
     webhooks: WebhookSettings = WebhookSettings()
@@ -91,7 +101,9 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
         raise ConfigError("no PBX configured: add [pbx.NAME] tables to the config file, or use --lab")
     store = _store(raw.get("store", {}))
     plans = {name: _plan(name, table.get("transfer", {})) for name, table in tables.items()}
-    return Config(http=http, agi=_agi(raw.get("agi", {})), pbxs=pbxs, plans=plans,
+    agi = _agi(raw.get("agi", {}))
+    agi = replace(agi, peers=agi_peers(tables, agi.port))
+    return Config(http=http, agi=agi, pbxs=pbxs, plans=plans,
                   tokens=_tokens(raw.get("tokens", {}), env), units=_units(raw.get("units", {})),
                   delivery=_delivery(raw.get("orders", {})), metrics=_metrics(raw.get("metrics", {})),
                   webhooks=_webhooks(raw.get("webhooks", {})),
@@ -113,11 +125,17 @@ def _store(table: dict) -> dict:
 
 
 def _http(table: dict) -> HttpConfig:
-    fields = _typed(table, {"host": str, "port": int, "cors_origins": list}, "http")
+    metrics_auth = table.get("metrics_auth", False)
+    if not isinstance(metrics_auth, bool):
+        raise ConfigError(f"http.metrics_auth: expected true or false, got {metrics_auth!r}")
+    fields = _typed({k: v for k, v in table.items() if k != "metrics_auth"},
+                    {"host": str, "port": int, "cors_origins": list, "tls_cert": str, "tls_key": str}, "http")
+    if ("tls_cert" in fields) != ("tls_key" in fields):
+        raise ConfigError("http.tls_cert and http.tls_key: give both (HTTPS) or neither (plain HTTP)")
     origins = fields.pop("cors_origins", [])
     if not all(isinstance(o, str) and o.startswith(("http://", "https://")) for o in origins):
         raise ConfigError('http.cors_origins: a list of origins like "https://desk.example"')
-    return HttpConfig(**fields, cors_origins=tuple(origins))
+    return HttpConfig(**fields, cors_origins=tuple(origins), metrics_auth=metrics_auth)
 
 
 def _metrics(table: dict) -> MetricsConfig:
@@ -175,15 +193,19 @@ def _plan(name: str, table: dict) -> TransferPlan:
     return TransferPlan(pbx=name, platform=name, targets=targets, answer_timeout=fields.get("answer_timeout", 20))
 
 
-def _tokens(table: dict, env: Mapping[str, str]) -> dict[str, str]:
-    """Bearer token → platform; LINKDESK_TOKEN_<PLATFORM> overrides the file."""
-    by_platform = {str(platform): token for platform, token in table.items()}
-    for key, value in env.items():
-        if key.startswith("LINKDESK_TOKEN_"):
-            by_platform[key.removeprefix("LINKDESK_TOKEN_")] = value
-    if any(not isinstance(token, str) or len(token) < 8 for token in by_platform.values()):
-        raise ConfigError("tokens: every platform's token must be a string of at least 8 characters")
-    return {token: platform for platform, token in by_platform.items()}
+def load_tokens(path: str | None, env: Mapping[str, str] = os.environ,
+                base: dict | None = None) -> tuple[ApiToken, ...]:
+    """Only the [tokens] of the same layers as load_config (a reload reads
+    them and the token files again); ConfigError when one is bad."""
+    raw = _merge(base or {}, _read_toml(path) if path else {})
+    return _tokens(raw.get("tokens", {}), env)
+
+
+def _tokens(table: dict, env: Mapping[str, str]) -> tuple[ApiToken, ...]:
+    try:
+        return read_tokens(table, env)
+    except TokenConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _agi(table: dict) -> AgiConfig:
@@ -209,12 +231,12 @@ def _read_toml(path: str) -> dict:
 
 
 def _pbx(name: str, table: dict, env: Mapping[str, str], logins: bool) -> AmiEndpoint:
-    fields = _typed({k: v for k, v in table.items() if k not in ("transfer", "dialplan")},
-                    {"host": str, "ami_port": int, "username": str, "secret": str, "secret_file": str},
-                    f"pbx.{name}")
+    fields = _typed({k: v for k, v in table.items() if k not in ("transfer", "dialplan", "tls")},
+                    {"host": str, "ami_port": int, "username": str, "secret": str, "secret_file": str,
+                     "agi_peers": list, "agi_port": int, "tls_ca": str}, f"pbx.{name}")
     return AmiEndpoint(name=name, host=fields.get("host", "127.0.0.1"),
                        port=fields.get("ami_port", 5038), username=fields.get("username", "linkdesk"),
-                       secret=_secret(name, fields, env) if logins else "")
+                       secret=_secret(name, fields, env) if logins else "", **ami_tls(name, table))
 
 
 def _dialplan(name: str, pbx: dict, plan: TransferPlan, env: Mapping[str, str]) -> PbxDialplan:

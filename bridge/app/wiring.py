@@ -18,6 +18,7 @@ from linkdesk.bridge.api.conferences import ConferencesResource
 from linkdesk.bridge.api.events import EventsResource
 from linkdesk.bridge.api.orders import OrdersResource
 from linkdesk.bridge.api.root import build_root
+from linkdesk.bridge.api.scoped import ScopedResource
 from linkdesk.bridge.api.transfers import TransfersResource
 from linkdesk.bridge.api.webhook import WebhookResource
 from linkdesk.bridge.app.agi_routes import build_route_table
@@ -31,6 +32,7 @@ from linkdesk.bridge.core.conference_service import ConferenceService
 from linkdesk.bridge.core.events import EventLog
 from linkdesk.bridge.core.orders import OrderService
 from linkdesk.bridge.core.outbox import Outbox
+from linkdesk.bridge.core.tokens import TokenRing
 from linkdesk.bridge.core.transfers import TransferService
 from linkdesk.bridge.core.webhooks import WebhookService
 from linkdesk.bridge.store.database import Store, open_store
@@ -54,6 +56,7 @@ class Process:
     outbox: Outbox
     agi: FastAgiFactory
     http: Resource
+    tokens: TokenRing       # the API's tokens; reload_tokens (token_reload.py) replaces them
     retention: DailyPurge | None = None     # with [store] retention_days
 
     def start(self) -> None:
@@ -99,17 +102,21 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
     orders = OrderService(store.orders, set(config.plans) | set(config.units), on_rejected=transfers.take_back)
     outbox = _outbox(config, orders, metrics)
     routes = build_route_table(transfers, on_non_police=linkage.marked_non_police, orders=orders)
-    agi = FastAgiFactory(routes, config.agi.limits, loop, observer=metrics.transports)
+    agi = FastAgiFactory(routes, config.agi.limits, loop, observer=metrics.transports, peers=config.agi.peers)
     metrics.watch_transports(connections, agi)
     connect_intake(connections, transfers, conferences, metrics.queues, linkage, on_ringing=pop.ringing)
-    v1 = {b"transfers": TransfersResource(config.tokens, loop, transfers),
-          b"conferences": ConferencesResource(config.tokens, loop, conferences, orders),
-          b"orders": OrdersResource(config.tokens, loop, orders),
-          b"webhook": WebhookResource(config.tokens, loop, WebhookService(store.orders, config.webhooks.policy)),
-          b"events": EventsResource(config.tokens, events, config.http.cors_origins)}
-    http = build_root(connections.values(), v1, metrics.resource())
+    tokens = TokenRing(config.tokens)
+    v1 = {b"transfers": TransfersResource(tokens, loop, transfers),
+          b"conferences": ConferencesResource(tokens, loop, conferences, orders),
+          b"orders": OrdersResource(tokens, loop, orders),
+          b"webhook": WebhookResource(tokens, loop, WebhookService(store.orders, config.webhooks.policy)),
+          b"events": EventsResource(tokens, events, config.http.cors_origins)}
+    scrape = metrics.resource()
+    if config.http.metrics_auth:
+        scrape = ScopedResource(scrape, tokens, "metrics")
+    http = build_root(connections.values(), v1, scrape)
     return Process(config, metrics, store, connections, tasks, transfers, conferences, orders, outbox, agi, http,
-                   _daily_purge(store, config))
+                   tokens, _daily_purge(store, config))
 
 
 def _daily_purge(store: Store, config: Config) -> DailyPurge | None:

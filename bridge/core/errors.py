@@ -17,6 +17,7 @@ REASONS: dict[str, tuple[int, str]] = {
     # requests
     "auth-missing": (401, "no `Authorization: Bearer` token"),
     "auth-invalid": (401, "the token belongs to no platform"),
+    "auth-scope": (403, "the token lacks the scope this resource needs"),
     "events-bad-last-id": (400, "Last-Event-ID is not an event id"),
     "bad-field": (400, "a field is missing, unknown, too long, or holds CR, LF or NUL"),
     "body-not-json": (400, "the body is not a JSON object"),
@@ -73,7 +74,8 @@ REASONS: dict[str, tuple[int, str]] = {
     "agi-channel-gone": (410, "the channel hung up (logged only)"),
     "agi-line-too-long": (400, "a line over max_line_length (logged only)"),
     "agi-idle-timeout": (408, "the agi_* block did not arrive in time (logged only)"),
-    "agi-peer-refused": (403, "the peer is not in allowed_peers (logged only)"),
+    "agi-peer-refused": (403, "the peer is not in allowed_peers, or no PBX's agi_peers on that port (logged only)"),
+    "agi-pbx-refused": (403, "the session names a PBX its address and port do not speak for: nothing was done"),
     "inbound-bad-order": (400, "X-Linkdesk-Order is not an order id"),
     "inbound-not-trunk": (403, "X-Linkdesk-* headers on a call that did not come over the trunk: ignored"),
 }

@@ -19,6 +19,10 @@ from linkdesk.dialplan.conffile import ConfError, Section, find_section, parse_c
 PBX_NAMES = ("110", "12345")
 
 
+# manager-tls.crt and manager-tls.key in each PBX's astetcdir (manager.conf's tlscertfile, tlsprivatekey).
+AMI_TLS_NAME = "manager-tls"
+
+
 class LabError(RuntimeError):
     """Something about the lab is wrong; the message says what to do."""
 
@@ -47,6 +51,11 @@ class Paths:
 
     def var_in_root(self, pbx: str) -> str:
         return f"/var/lib/linkdesk-lab/{pbx}"
+
+    def ami_certificate(self, pbx: str) -> Path:
+        """The certificate `lab up` makes for PBX `pbx`'s AMI over TLS (manager.conf
+        tlscertfile), as the host sees it: what linkdesk's tls_ca pins."""
+        return self.root / self.etc_in_root(pbx).lstrip("/") / f"{AMI_TLS_NAME}.crt"
 
 
 def package_dir(package: str) -> Path:
@@ -100,6 +109,7 @@ class PbxSpec:
     phones: dict[str, Operator]
     trunk_endpoint: str
     outbound_context: str
+    ami_tls_port: int | None = None     # AMI over TLS (manager.conf tlsenable, tlsbindaddr), if the PBX has it
 
     def phone(self, extension: str) -> Operator:
         """The lab phone of `extension` (an operator, a bench phone, the gas
@@ -183,6 +193,7 @@ def _spec(folder: Path, name: str, numbers: dict) -> PbxSpec:
         phones=phones,
         trunk_endpoint=numbers["trunk_endpoint"],
         outbound_context=numbers["outbound_context"],
+        ami_tls_port=_host_port(general.get("tlsbindaddr"))[1] if general.get("tlsenable") == "yes" else None,
     )
 
 

@@ -16,7 +16,8 @@ import subprocess
 import time
 
 from linkdesk.bridge.lab.agi_entry import install_agi_entry
-from linkdesk.bridge.lab.layout import LabError, Paths, PbxSpec, lab_dialplans
+from linkdesk.bridge.lab.certs import make_certificate
+from linkdesk.bridge.lab.layout import AMI_TLS_NAME, LabError, Paths, PbxSpec, lab_dialplans
 from linkdesk.dialplan.kit import add_includes, write_kit, write_whisper_prompts
 from linkdesk.bridge.lab.root import Log, root_problem
 from linkdesk.bridge.lab.procs import ProcessRecord, processes_in_root, record_of, stop_process
@@ -103,9 +104,11 @@ def _stop_records(records: dict[str, ProcessRecord]) -> list[int]:
 
 def _check_ports_free(specs: dict[str, PbxSpec]) -> None:
     for name, spec in specs.items():
-        for kind, host, port in (("tcp", spec.ami_host, spec.ami_port), ("udp", spec.sip_host, spec.sip_port)):
+        wanted = [("AMI", "tcp", spec.ami_host, spec.ami_port), ("SIP", "udp", spec.sip_host, spec.sip_port)]
+        if spec.ami_tls_port:
+            wanted.append(("AMI over TLS", "tcp", spec.ami_host, spec.ami_tls_port))
+        for what, kind, host, port in wanted:
             if not _port_free(kind, host, port):
-                what = "AMI" if kind == "tcp" else "SIP"
                 raise LabError(f"port {host}:{port}/{kind} ({what} of PBX {name}) is taken by another process.\n"
                                f"Find it with `ss -lpn 'sport = :{port}'` and stop it, then run `linkdesk lab up` again.")
 
@@ -134,6 +137,8 @@ def _install_config(paths: Paths, name: str) -> None:
     for source in (paths.config_dir / "common", paths.config_dir / name):
         for conf in source.glob("*.conf"):
             shutil.copy2(conf, etc / conf.name)
+    # A fresh key pair at every install, for the AMI TLS listener (manager.conf).
+    make_certificate(etc, AMI_TLS_NAME)
     plan = lab_dialplans(paths)[name]
     add_includes(write_kit(plan, etc), etc)
     write_whisper_prompts(plan, paths.root)
