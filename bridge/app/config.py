@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Mapping
 
 from linkdesk.agi.fastagi import AgiLimits
-from linkdesk.ami.connection import AmiEndpoint
+from linkdesk.ami.connection import AmiEndpoint, AmiTiming
 from linkdesk.bridge.core.outbox import DeliveryTiming
 from linkdesk.bridge.core.transfer_model import TransferPlan
 from linkdesk.bridge.core.units import LinkageUnit, UnitConfigError, unit_from_config
@@ -63,6 +63,7 @@ class Config:
     store_path: str = DEFAULT_STORE
     store_sync: str = "normal"      # SQLite synchronous: "normal" or "full" (see README)
     dialplans: dict[str, PbxDialplan] = field(default_factory=dict)   # PBXs with a [pbx.NAME.dialplan] table
+    ami: AmiTiming = AmiTiming()
 
     def __repr__(self) -> str:
         return f"Config(http={self.http}, agi={self.agi}, pbxs={self.pbxs}, platforms={sorted(self.plans)})"
@@ -94,6 +95,7 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
                   delivery=_delivery(raw.get("orders", {})), metrics=_metrics(raw.get("metrics", {})),
                   dialplans={name: _dialplan(name, table, plans[name], env)
                              for name, table in tables.items() if "dialplan" in table},
+                  ami=_ami(raw.get("ami", {})),
                   **({"store_path": store["path"]} if "path" in store else {}),
                   **({"store_sync": store["sync"]} if "sync" in store else {}))
 
@@ -113,6 +115,19 @@ def _metrics(table: dict) -> MetricsConfig:
     if fields.get("service_level_window", 1) <= 0:
         raise ConfigError("metrics.service_level_window: seconds > 0")
     return MetricsConfig(**fields)
+
+
+def _ami(table: dict) -> AmiTiming:
+    """[ami]: the reconnect and login backoff (backoff_initial, backoff_cap, s; backoff_jitter, 0–1)."""
+    fields = _typed(table, {"backoff_initial": (int, float), "backoff_cap": (int, float),
+                            "backoff_jitter": (int, float)}, "ami")
+    initial = fields.get("backoff_initial", AmiTiming.backoff_initial)
+    cap = fields.get("backoff_cap", AmiTiming.backoff_cap)
+    if not 0 < initial <= cap:
+        raise ConfigError("ami: backoff_initial and backoff_cap are seconds > 0, backoff_initial ≤ backoff_cap")
+    if not 0 <= fields.get("backoff_jitter", 0) < 1:
+        raise ConfigError("ami.backoff_jitter: a fraction from 0 up to (not including) 1")
+    return AmiTiming(**{k: float(v) for k, v in fields.items()})
 
 
 def _delivery(table: dict) -> DeliveryTiming:

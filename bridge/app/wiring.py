@@ -77,7 +77,7 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
     pop = ScreenPop(events, store.orders)
     # Loaded once; each order event then moves one order between states (no count on the hot path).
     linkage.orders_loaded(store.orders.counts())
-    connections = {endpoint.name: AmiConnection(endpoint, loop, observer=metrics.transports)
+    connections = {endpoint.name: AmiConnection(endpoint, loop, config.ami, observer=metrics.transports)
                    for endpoint in config.pbxs}
     controls = {name: AmiPbxControl(connection) for name, connection in connections.items()}
     tasks = BackgroundTasks()
