@@ -17,6 +17,7 @@ from linkdesk.ami.control import AmiPbxControl
 from linkdesk.bridge.api.conferences import ConferencesResource
 from linkdesk.bridge.api.events import EventsResource
 from linkdesk.bridge.api.orders import OrdersResource
+from linkdesk.bridge.api.pages import MethodGuard
 from linkdesk.bridge.api.root import build_root
 from linkdesk.bridge.api.transfers import TransfersResource
 from linkdesk.bridge.api.webhook import WebhookResource
@@ -31,6 +32,7 @@ from linkdesk.bridge.core.orders import OrderService
 from linkdesk.bridge.core.outbox import Outbox
 from linkdesk.bridge.core.transfers import TransferService
 from linkdesk.bridge.store.database import Store, open_store
+from linkdesk.bridge.store.probe import store_problem
 from linkdesk.metrics.wiring import Metrics, build_metrics
 
 
@@ -96,6 +98,7 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
           b"conferences": ConferencesResource(config.tokens, loop, conferences, orders),
           b"orders": OrdersResource(config.tokens, loop, orders),
           b"webhook": WebhookResource(config.tokens, loop, orders),
-          b"events": EventsResource(config.tokens, events, config.http.cors_origins)}
-    http = build_root(connections.values(), v1, metrics.resource())
+          b"events": MethodGuard(EventsResource(config.tokens, events, config.http.cors_origins),
+                                 (b"GET", b"OPTIONS"))}
+    http = build_root(connections.values(), lambda: store_problem(store.db.conn), v1, metrics.resource())
     return Process(config, metrics, store, connections, tasks, transfers, conferences, orders, outbox, agi, http)
