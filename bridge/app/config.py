@@ -48,6 +48,7 @@ class MetricsConfig:
     diversion: str = "transfer"         # a call is non-police when: "transfer" (it is handed on) or
                                         # "disposition" (the operator's non_police key says so)
     service_level_window: float = 900.0
+    emergency_queues: frozenset[tuple[str, str]] = frozenset()   # (pbx, queue): the emergency lane's queues
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,9 @@ def _http(table: dict) -> HttpConfig:
 
 
 def _metrics(table: dict) -> MetricsConfig:
-    fields = _typed(table, {"diversion": str, "service_level_window": (int, float)}, "metrics")
+    fields = _typed(table, {"diversion": str, "service_level_window": (int, float), "emergency_queues": dict},
+                    "metrics")
+    fields["emergency_queues"] = _emergency_queues(fields.get("emergency_queues", {}))
     if fields.get("diversion", "transfer") not in ("transfer", "disposition"):
         raise ConfigError('metrics.diversion: "transfer" or "disposition"')
     if fields.get("service_level_window", 1) <= 0:
@@ -128,6 +131,14 @@ def _ami(table: dict) -> AmiTiming:
     if not 0 <= fields.get("backoff_jitter", 0) < 1:
         raise ConfigError("ami.backoff_jitter: a fraction from 0 up to (not including) 1")
     return AmiTiming(**{k: float(v) for k, v in fields.items()})
+
+
+def _emergency_queues(table: dict) -> frozenset[tuple[str, str]]:
+    """[metrics] emergency_queues = { "110" = ["110-emergency"] }: PBX → its emergency-lane queues."""
+    if not all(isinstance(queues, list) and all(isinstance(q, str) and q for q in queues)
+               for queues in table.values()):
+        raise ConfigError('metrics.emergency_queues: a table of PBX = ["queue", …], e.g. { "110" = ["110-emergency"] }')
+    return frozenset((str(pbx), queue) for pbx, queues in table.items() for queue in queues)
 
 
 def _delivery(table: dict) -> DeliveryTiming:
