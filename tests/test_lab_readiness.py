@@ -13,6 +13,7 @@ from lab_linkdesk import Linkdesk
 from linkdesk.bridge.lab.layout import default_paths
 from linkdesk.bridge.lab.pbx import asterisk_cli
 from polling import until
+from test_lab_metrics import sample, scrape
 from test_lab_transfer import pbx_log_since, pbx_log_size
 from test_lab_transfer_failures import _restart_the_lab
 
@@ -85,3 +86,12 @@ async def test_a_pbx_refusing_the_login_is_retried_ever_later_logged_once_and_no
         assert refused_by_pbx >= last, (refused_by_pbx, last)
     finally:
         linkdesk.stop()
+
+
+@on_loop
+async def test_the_lab_emergency_queue_is_on_the_emergency_lane_the_alert_selects(lab, linkdesk):
+    lanes = await until(lambda: {labels: value for (name, labels), value in scrape(linkdesk).items()
+                                 if name == "linkdesk_queue_lane"}, timeout=10)
+    emergency = {dict(labels)["queue"] for labels, value in lanes.items() if dict(labels)["lane"] == "emergency"}
+    assert emergency == {"110-emergency"}
+    assert sample(scrape(linkdesk), "linkdesk_queue_lane", pbx="110", queue="110-intake", lane="normal") == 1
