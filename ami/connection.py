@@ -259,7 +259,7 @@ class AmiConnection:
         if self.closed:
             return
         if was_logged_in:
-            self._state_changed("lost", f"AMI connection to PBX {self.endpoint.name} lost: {exc or 'closed'}")
+            self._note_state("lost", f"AMI connection to PBX {self.endpoint.name} lost: {exc or 'closed'}")
         self._schedule_reconnect()
 
     def _connect_failed(self, exc: OSError) -> None:
@@ -271,10 +271,11 @@ class AmiConnection:
     def _failed(self, failure: str, message: str) -> None:
         """Count a failed attempt to connect or log in."""
         self.failed_attempts += 1
-        self._state_changed(failure, message)
+        self._note_state(failure, message)
 
-    def _state_changed(self, failure: str, message: str) -> None:
-        """Log a change of state only, never each attempt: an unreachable PBX
+    def _note_state(self, failure: str, message: str) -> None:
+        """The link is down for `failure`: logged when that is a change of state,
+        never on each attempt (at debug level then): an unreachable PBX
         would fill the log, and a refusal repeats itself until someone acts."""
         if failure != self.failure:
             log.warning("%s; retrying, backing off up to %g s", message, self.timing.backoff_cap)
