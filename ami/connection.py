@@ -59,8 +59,12 @@ class AmiTiming:
     action_timeout: float = 5.0
     ping_interval: float = 5.0
     ping_timeout: float = 3.0
+    # Reconnects and refused logins: 0.25 s doubling to 5 min, each delay cut
+    # by up to half at random. A PBX with fail2ban bans a host that retries
+    # every few seconds; minutes between attempts keep linkdesk welcome.
     backoff_initial: float = 0.25
-    backoff_cap: float = 2.0
+    backoff_cap: float = 300.0
+    backoff_jitter: float = 0.5
     boot_timeout: float = 60.0
 
 
@@ -105,7 +109,7 @@ class AmiConnection:
         self._call_later = call_later or loop.call_later
         self.manager = _Manager(self, loop=loop, host=endpoint.host, port=endpoint.port,
                                  ssl=endpoint.ssl_context() or False, protocol_factory=AmiProtocol, log=log)
-        self._backoff = Backoff(timing.backoff_initial, timing.backoff_cap)
+        self._backoff = Backoff(timing.backoff_initial, timing.backoff_cap, jitter=timing.backoff_jitter)
         self._keepalive = KeepAlive(self._call_later, timing.ping_interval, timing.ping_timeout,
                                     self._ping, self._half_open)
         self._resync_hooks: list[Resync] = []
@@ -115,8 +119,18 @@ class AmiConnection:
         self.logged_in = False
         self.closed = False
         self.logins = 0
+        self.failure: str | None = None    # why the link is down: unreachable, refused, login-failed, lost
+        self.failed_attempts = 0           # since the last login
+        self.retry_delay: float | None = None   # the delay before the attempt now waited for
 
     # -- public ------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        """`logged-in`, `connecting` (no attempt has failed yet), or why the last one failed."""
+        if self.logged_in:
+            return "logged-in"
+        return self.failure or "connecting"
+
     def start(self) -> None:
         """Connect and log in; on failure retry with capped exponential backoff."""
         self.closed = False
@@ -186,12 +200,12 @@ class AmiConnection:
             reply = await self._send({"Action": "Login", "Username": self.endpoint.username,
                                       "Secret": self.endpoint.secret, "Events": self.event_classes}, None)
         except AmiError as exc:
-            log.warning("AMI login to PBX %s failed: %s", self.endpoint.name, exc)
+            self._failed("login-failed", f"AMI login to PBX {self.endpoint.name} failed: {exc}")
             self._drop_link()
             return
         if reply.get("Response") != "Success":
-            log.error("AMI login to PBX %s as %s refused: %s", self.endpoint.name,
-                      self.endpoint.username, reply.get("Message"))
+            self._failed("refused", f"AMI login to PBX {self.endpoint.name} as {self.endpoint.username} "
+                                    f"refused: {reply.get('Message')}")
             self._drop_link()
             return
         try:
@@ -213,8 +227,10 @@ class AmiConnection:
         self.logins += 1
         self._backoff.reset()
         self._keepalive.start()
-        log.info("AMI logged in to PBX %s at %s:%s%s", self.endpoint.name, self.endpoint.host,
-                 self.endpoint.port, " over TLS" if self.endpoint.tls else "")
+        after = f" after {self.failed_attempts} failed attempt(s)" if self.failed_attempts else ""
+        log.info("AMI logged in to PBX %s at %s:%s%s%s", self.endpoint.name, self.endpoint.host,
+                 self.endpoint.port, " over TLS" if self.endpoint.tls else "", after)
+        self.failure, self.failed_attempts, self.retry_delay = None, 0, None
         asyncio.ensure_future(self._resync(), loop=self.loop)
 
     async def _resync(self) -> None:
@@ -255,16 +271,33 @@ class AmiConnection:
         if self.closed:
             return
         if was_logged_in:
-            log.warning("AMI connection to PBX %s lost: %s", self.endpoint.name, exc or "closed")
+            self._note_state("lost", f"AMI connection to PBX {self.endpoint.name} lost: {exc or 'closed'}")
         self._schedule_reconnect()
 
     def _connect_failed(self, exc: OSError) -> None:
-        log.info("AMI connect to PBX %s failed: %s", self.endpoint.name, exc.strerror or exc)
+        self._failed("unreachable", f"AMI connect to PBX {self.endpoint.name} at {self.endpoint.host}:"
+                                    f"{self.endpoint.port} failed: {exc.strerror or exc}")
         if not self.closed:
             self._schedule_reconnect()
 
+    def _failed(self, failure: str, message: str) -> None:
+        """Count a failed attempt to connect or log in."""
+        self.failed_attempts += 1
+        self._note_state(failure, message)
+
+    def _note_state(self, failure: str, message: str) -> None:
+        """The link is down for `failure`: logged when that is a change of state,
+        never on each attempt (at debug level then): an unreachable PBX
+        would fill the log, and a refusal repeats itself until someone acts."""
+        if failure != self.failure:
+            log.warning("%s; retrying, backing off up to %g s", message, self.timing.backoff_cap)
+        else:
+            log.debug("%s (attempt %d)", message, self.failed_attempts)
+        self.failure = failure
+
     def _schedule_reconnect(self) -> None:
-        self._retry = self._call_later(self._backoff.next_delay(), self._reconnect)
+        self.retry_delay = self._backoff.next_delay()
+        self._retry = self._call_later(self.retry_delay, self._reconnect)
 
     def _reconnect(self) -> None:
         self._retry = None

@@ -25,6 +25,9 @@ class AmiPbxControl:
     def __init__(self, connection: AmiConnection):
         self.actions = AmiActions(connection)
 
+    def linked(self) -> bool:
+        return self.actions.connection.logged_in
+
     async def channel_facts(self, channel: str) -> dict[str, str]:
         """The FACTS of a live channel, and under `channel` its name; {} when
         there is no such channel. One Status action with its Variables list.

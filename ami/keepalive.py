@@ -7,22 +7,29 @@ keep-alive that waits for the Ping's reply, so a half-open link is noticed.
 
 from __future__ import annotations
 
+import random as _random
 from typing import Any, Callable
 
 CallLater = Callable[[float, Callable[[], None]], Any]
 
 
 class Backoff:
-    """Capped exponential delays: initial, 2×, 4×, … up to `cap`; reset after a login."""
+    """Capped exponential delays: initial, 2×, 4×, … up to `cap`; reset after a login.
 
-    def __init__(self, initial: float, cap: float, factor: float = 2.0):
-        self.initial, self.cap, self.factor = initial, cap, factor
+    With `jitter` j each delay is drawn from [(1 - j) × step, step], so that
+    many linkdesk hosts refused by one PBX do not all come back in step;
+    `random()` (0 ≤ x < 1) is injected for tests."""
+
+    def __init__(self, initial: float, cap: float, factor: float = 2.0, jitter: float = 0.0,
+                 random: Callable[[], float] = _random.random):
+        self.initial, self.cap, self.factor, self.jitter = initial, cap, factor, jitter
+        self._random = random
         self._next = initial
 
     def next_delay(self) -> float:
-        delay = self._next
+        step = self._next
         self._next = min(self._next * self.factor, self.cap)
-        return delay
+        return step * (1.0 - self.jitter * self._random())
 
     def reset(self) -> None:
         self._next = self.initial

@@ -15,8 +15,11 @@ COUNTERS = (("entered", "Callers who joined the queue"), ("answered", "Callers a
 
 
 class QueueCollector:
-    def __init__(self, book: QueueBook):
-        self.book = book
+    """The queues' figures at scrape time; `emergency`: the (pbx, queue) pairs
+    of the emergency lane (the config's), shown as `linkdesk_queue_lane`."""
+
+    def __init__(self, book: QueueBook, emergency: frozenset[tuple[str, str]] = frozenset()):
+        self.book, self.emergency = book, emergency
 
     def collect(self):
         labels = ["pbx", "queue"]
@@ -35,8 +38,13 @@ class QueueCollector:
                                   "+ abandoned after it), over the sliding window", labels=labels)
         threshold = GaugeMetricFamily("linkdesk_queue_service_level_threshold_seconds",
                                       "The queue's configured service-level threshold", labels=labels)
+        # One series per queue, valued 1: alerts and panels join on it by (pbx,
+        # queue) to select a lane, so no queue's name is written in a rule.
+        lane = GaugeMetricFamily("linkdesk_queue_lane", "The lane a queue serves (normal or emergency): always 1",
+                                 labels=[*labels, "lane"])
         for pbx, queue, figures in self.book.snapshot():
             key = [pbx, queue]
+            lane.add_metric([*key, "emergency" if (pbx, queue) in self.emergency else "normal"], 1)
             waiting.add_metric(key, figures["waiting"])
             longest.add_metric(key, figures["longest_wait"])
             for state in ("logged_in", "available", "paused", "in_call"):
@@ -50,4 +58,4 @@ class QueueCollector:
             threshold.add_metric(key, figures["threshold"])
             if figures["service_level"] is not None:
                 level.add_metric(key, figures["service_level"])
-        yield from (waiting, longest, members, *counters.values(), wait, talk, ring, level, threshold)
+        yield from (waiting, longest, members, *counters.values(), wait, talk, ring, level, threshold, lane)

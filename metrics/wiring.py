@@ -46,7 +46,7 @@ def build_metrics(settings) -> Metrics:
     """`settings`: the config's MetricsConfig."""
     registry = CollectorRegistry()
     book = QueueBook(window=settings.service_level_window)
-    registry.register(QueueCollector(book))
+    registry.register(QueueCollector(book, settings.emergency_queues))
     return Metrics(registry, book, LinkageMetrics(registry, diversion=settings.diversion),
                    TransportMetrics(registry), WebhookMetrics(registry))
 

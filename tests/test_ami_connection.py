@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 import pytest
 from twisted.internet import task
@@ -18,18 +19,19 @@ from ami_probe import on_loop
 from fake_ami import FakeAmi
 from polling import until
 
-TIMING = AmiTiming(action_timeout=0.3, ping_interval=5, ping_timeout=3, backoff_initial=0.25, backoff_cap=2)
+TIMING = AmiTiming(action_timeout=0.3, ping_interval=5, ping_timeout=3, backoff_initial=0.25, backoff_cap=2,
+                   backoff_jitter=0)
 
 
 
 class Harness:
-    def __init__(self, peer: FakeAmi, port: int, secret: str = "s3cret", clock=None):
+    def __init__(self, peer: FakeAmi, port: int, secret: str = "s3cret", clock=None, timing=TIMING):
         self.peer = peer
         self.clock = clock
         self.resyncs = 0
         self.events = []
         self.connection = AmiConnection(AmiEndpoint("110", "127.0.0.1", port, "linkdesk", secret),
-                                        asyncio.get_running_loop(), TIMING,
+                                        asyncio.get_running_loop(), timing,
                                         call_later=clock.callLater if clock else None)
         self.connection.on_login(self._resync)
         self.connection.subscribe("*", self.events.append)
@@ -143,17 +145,86 @@ async def test_a_half_open_link_is_noticed_by_the_keepalive_and_replaced(peer):
         assert peer.connections == 2
 
 
+SLOW = AmiTiming(action_timeout=0.3, ping_interval=600, ping_timeout=3, backoff_initial=0.25, backoff_cap=4,
+                 backoff_jitter=0)
+
+
+def _warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "linkdesk.ami" and r.levelno >= logging.WARNING]
+
+
+async def _retry_and_record(harness, clock, attempts: int) -> list[float]:
+    """Let `attempts` more attempts fail, advancing the clock by each delay
+    the connection chose; those delays, in order."""
+    connection, delays = harness.connection, []
+    for _ in range(attempts):
+        failed = connection.failed_attempts
+        await until(lambda: clock.getDelayedCalls(), timeout=5.0, every=0.01)
+        delays.append(connection.retry_delay)
+        clock.advance(connection.retry_delay)
+        await until(lambda: connection.failed_attempts > failed, timeout=5.0, every=0.01)
+    return delays
+
+
 @on_loop
-async def test_a_refused_login_is_logged_and_retried_with_backoff(peer, caplog):
+async def test_a_refused_login_backs_off_to_the_cap_and_logs_the_refusal_once(peer, caplog):
     clock = task.Clock()
-    async with running(peer, secret="wrong", clock=clock) as harness:
-        await until(lambda: "refused" in caplog.text, timeout=5.0, every=0.01)
-        assert not harness.connection.logged_in
+    async with running(peer, secret="wrong", clock=clock, timing=SLOW) as harness:
+        await until(lambda: harness.connection.failed_attempts == 1, timeout=5.0, every=0.01)
+        delays = await _retry_and_record(harness, clock, 6)
+        assert delays == [0.25, 0.5, 1.0, 2.0, 4.0, 4.0]
+        assert peer.connections == 7 and not harness.connection.logged_in
+        assert harness.connection.state == "refused"
+        refusals = _warnings(caplog)
+        assert len(refusals) == 1 and "refused" in refusals[0] and "up to 4 s" in refusals[0], refusals
         assert "wrong" not in caplog.text, "the secret must never be logged"
-        for step, connections in ((0.25, 2), (0.5, 3), (1.0, 4)):
-            await until(lambda: harness.connection.manager.protocol.closed, timeout=5.0, every=0.01)
-            clock.advance(step)
-            await until(lambda: peer.connections == connections, timeout=5.0, every=0.01)
+
+
+@on_loop
+async def test_after_refusals_a_good_login_logs_once_and_resets_the_backoff(peer, caplog):
+    caplog.set_level(logging.INFO, "linkdesk.ami")
+    clock = task.Clock()
+    async with running(peer, secret="wrong", clock=clock, timing=SLOW) as harness:
+        await until(lambda: harness.connection.failed_attempts == 1, timeout=5.0, every=0.01)
+        await _retry_and_record(harness, clock, 2)
+        peer.secret = "wrong"            # the PBX's manager.conf is put right
+        await until(lambda: clock.getDelayedCalls(), timeout=5.0, every=0.01)
+        clock.advance(harness.connection.retry_delay)
+        await harness.connection.wait_logged_in(5)
+        assert harness.connection.state == "logged-in" and harness.connection.failed_attempts == 0
+        assert "AMI logged in to PBX 110 at 127.0.0.1" in caplog.text and "after 3 failed attempt(s)" in caplog.text
+        peer.drop_all()
+        await until(lambda: harness.connection.state == "lost", timeout=5.0, every=0.01)
+        assert harness.connection.retry_delay == 0.25, "a login starts the backoff again from the beginning"
+
+
+@on_loop
+async def test_an_unreachable_pbx_backs_off_and_each_change_of_state_is_one_log_line(peer, caplog):
+    caplog.set_level(logging.INFO, "linkdesk.ami")
+    clock = task.Clock()
+    async with running(peer, clock=clock, timing=SLOW) as harness:
+        await harness.connection.wait_logged_in(5)
+        port = peer._server.sockets[0].getsockname()[1]
+        await peer.stop()                # the PBX goes away: the link drops, connects are refused
+        await until(lambda: harness.connection.state == "lost" and clock.getDelayedCalls(), timeout=5.0, every=0.01)
+        clock.advance(harness.connection.retry_delay)
+        await until(lambda: harness.connection.state == "unreachable", timeout=5.0, every=0.01)
+        delays = await _retry_and_record(harness, clock, 5)
+        assert delays == [0.5, 1.0, 2.0, 4.0, 4.0]
+        lines = _warnings(caplog)
+        assert len(lines) == 2, lines
+        assert "lost" in lines[0] and f"127.0.0.1:{port} failed" in lines[1]
+        assert harness.connection.failed_attempts == 6
+
+
+def test_jitter_draws_each_delay_between_half_and_all_of_its_step():
+    from linkdesk.ami.keepalive import Backoff
+
+    low = Backoff(initial=1, cap=300, jitter=0.5, random=lambda: 0.999999)
+    high = Backoff(initial=1, cap=300, jitter=0.5, random=lambda: 0.0)
+    lows, highs = [low.next_delay() for _ in range(11)], [high.next_delay() for _ in range(11)]
+    assert highs == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
+    assert all(step / 2 <= d < step / 2 + 1e-3 for d, step in zip(lows, highs))
 
 
 @on_loop

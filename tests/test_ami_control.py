@@ -21,7 +21,8 @@ except ImportError:
 
 # No keep-alive ping during a test; a short action timeout, so that a test
 # that goes wrong fails quickly rather than hangs.
-TIMING = AmiTiming(action_timeout=3, ping_interval=600, ping_timeout=3, backoff_initial=0.25, backoff_cap=2)
+TIMING = AmiTiming(action_timeout=3, ping_interval=600, ping_timeout=3, backoff_initial=0.25, backoff_cap=2,
+                   backoff_jitter=0)
 
 
 

@@ -31,6 +31,9 @@ class ScriptedPbx:
             return {"uniqueid": "1700000000.2"}
         return dict(self.facts) if channel.startswith("PJSIP/anonymous") else {}
 
+    def linked(self):
+        return True
+
     async def bridged_call(self, operator):
         return ("PJSIP/1101-00000001", "PJSIP/anonymous-00000000") if operator == "1101" else None
 

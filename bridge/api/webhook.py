@@ -3,7 +3,7 @@ and the Standard Webhooks keys that sign them.
 
     PUT /v1/webhook {"url": "https://…", "secret": "whsec_…"}
     PUT /v1/webhook {"url": "https://…", "secrets": ["whsec_new…", "whsec_old…"]}   (rotating)
-    GET /v1/webhook     → the url and the live keys' ids (never a secret)
+    GET /v1/webhook     → the url and the live keys' ids (never a secret), or null
 """
 
 from __future__ import annotations
@@ -24,11 +24,8 @@ class WebhookResource(JsonResource):
     async def handle(self, platform: str, request) -> tuple[int, dict]:
         if request.postpath not in ([], [b""]) or request.method not in (b"PUT", b"GET"):
             raise ApiError("method-not-allowed", "GET or PUT /v1/webhook")
-        if request.method == b"GET":
-            shown = self.webhooks.get(platform)
-            if shown is None:
-                raise ApiError("not-found", "no webhook registered for this platform")
-            return 200, {"webhook": shown}
+        if request.method == b"GET":    # {"webhook": null} until one is registered
+            return 200, {"webhook": self.webhooks.get(platform)}
         _, body = read_raw_json(request)
         return 200, {"webhook": self.webhooks.register(platform, text_field(body, "url"), _secrets(body))}
 

@@ -15,7 +15,7 @@ from typing import Mapping
 
 from linkdesk.agi.fastagi import AgiLimits
 from linkdesk.agi.peers import PeerBinding
-from linkdesk.ami.connection import AmiEndpoint
+from linkdesk.ami.connection import AmiEndpoint, AmiTiming
 from linkdesk.bridge.app import webhook_config
 from linkdesk.bridge.app.config_error import ConfigError
 from linkdesk.bridge.app.webhook_config import WebhookSettings
@@ -60,6 +60,7 @@ class MetricsConfig:
     diversion: str = "transfer"         # a call is non-police when: "transfer" (it is handed on) or
                                         # "disposition" (the operator's non_police key says so)
     service_level_window: float = 900.0
+    emergency_queues: frozenset[tuple[str, str]] = frozenset()   # (pbx, queue): the emergency lane's queues
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Config:
     store_sync: str = "normal"      # SQLite synchronous: "normal" or "full" (see README)
     store_retention_days: int | None = None   # citizens' numbers and texts kept this long (None: for ever)
     dialplans: dict[str, PbxDialplan] = field(default_factory=dict)   # PBXs with a [pbx.NAME.dialplan] table
+    ami: AmiTiming = AmiTiming()
 
     def __repr__(self) -> str:
         return f"Config(http={self.http}, agi={self.agi}, pbxs={self.pbxs}, platforms={sorted(self.plans)})"
@@ -109,6 +111,7 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
                   webhooks=_webhooks(raw.get("webhooks", {})),
                   dialplans={name: _dialplan(name, table, plans[name], env)
                              for name, table in tables.items() if "dialplan" in table},
+                  ami=_ami(raw.get("ami", {})),
                   **({"store_path": store["path"]} if "path" in store else {}),
                   **({"store_sync": store["sync"]} if "sync" in store else {}),
                   **({"store_retention_days": store["retention_days"]} if "retention_days" in store else {}))
@@ -139,12 +142,35 @@ def _http(table: dict) -> HttpConfig:
 
 
 def _metrics(table: dict) -> MetricsConfig:
-    fields = _typed(table, {"diversion": str, "service_level_window": (int, float)}, "metrics")
+    fields = _typed(table, {"diversion": str, "service_level_window": (int, float), "emergency_queues": dict},
+                    "metrics")
+    fields["emergency_queues"] = _emergency_queues(fields.get("emergency_queues", {}))
     if fields.get("diversion", "transfer") not in ("transfer", "disposition"):
         raise ConfigError('metrics.diversion: "transfer" or "disposition"')
     if fields.get("service_level_window", 1) <= 0:
         raise ConfigError("metrics.service_level_window: seconds > 0")
     return MetricsConfig(**fields)
+
+
+def _ami(table: dict) -> AmiTiming:
+    """[ami]: the reconnect and login backoff (backoff_initial, backoff_cap, s; backoff_jitter, 0–1)."""
+    fields = _typed(table, {"backoff_initial": (int, float), "backoff_cap": (int, float),
+                            "backoff_jitter": (int, float)}, "ami")
+    initial = fields.get("backoff_initial", AmiTiming.backoff_initial)
+    cap = fields.get("backoff_cap", AmiTiming.backoff_cap)
+    if not 0 < initial <= cap:
+        raise ConfigError("ami: backoff_initial and backoff_cap are seconds > 0, backoff_initial ≤ backoff_cap")
+    if not 0 <= fields.get("backoff_jitter", 0) < 1:
+        raise ConfigError("ami.backoff_jitter: a fraction from 0 up to (not including) 1")
+    return AmiTiming(**{k: float(v) for k, v in fields.items()})
+
+
+def _emergency_queues(table: dict) -> frozenset[tuple[str, str]]:
+    """[metrics] emergency_queues = { "110" = ["110-emergency"] }: PBX → its emergency-lane queues."""
+    if not all(isinstance(queues, list) and all(isinstance(q, str) and q for q in queues)
+               for queues in table.values()):
+        raise ConfigError('metrics.emergency_queues: a table of PBX = ["queue", …], e.g. { "110" = ["110-emergency"] }')
+    return frozenset((str(pbx), queue) for pbx, queues in table.items() for queue in queues)
 
 
 def _delivery(table: dict) -> DeliveryTiming:

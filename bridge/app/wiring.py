@@ -17,6 +17,7 @@ from linkdesk.ami.control import AmiPbxControl
 from linkdesk.bridge.api.conferences import ConferencesResource
 from linkdesk.bridge.api.events import EventsResource
 from linkdesk.bridge.api.orders import OrdersResource
+from linkdesk.bridge.api.pages import MethodGuard
 from linkdesk.bridge.api.root import build_root
 from linkdesk.bridge.api.scoped import ScopedResource
 from linkdesk.bridge.api.transfers import TransfersResource
@@ -37,6 +38,7 @@ from linkdesk.bridge.core.transfers import TransferService
 from linkdesk.bridge.core.webhooks import WebhookService
 from linkdesk.bridge.store.database import Store, open_store
 from linkdesk.bridge.store.retention import oldest_reader
+from linkdesk.bridge.store.probe import store_problem
 from linkdesk.metrics.wiring import Metrics, build_metrics
 
 
@@ -90,7 +92,7 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
     _watch_retention(metrics, config)
     # Loaded once; each order event then moves one order between states (no count on the hot path).
     linkage.orders_loaded(store.orders.counts())
-    connections = {endpoint.name: AmiConnection(endpoint, loop, observer=metrics.transports)
+    connections = {endpoint.name: AmiConnection(endpoint, loop, config.ami, observer=metrics.transports)
                    for endpoint in config.pbxs}
     controls = {name: AmiPbxControl(connection) for name, connection in connections.items()}
     tasks = BackgroundTasks()
@@ -110,11 +112,11 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
           b"conferences": ConferencesResource(tokens, loop, conferences, orders),
           b"orders": OrdersResource(tokens, loop, orders),
           b"webhook": WebhookResource(tokens, loop, WebhookService(store.orders, config.webhooks.policy)),
-          b"events": EventsResource(tokens, events, config.http.cors_origins)}
+          b"events": MethodGuard(EventsResource(tokens, events, config.http.cors_origins), (b"GET", b"OPTIONS"))}
     scrape = metrics.resource()
     if config.http.metrics_auth:
         scrape = ScopedResource(scrape, tokens, "metrics")
-    http = build_root(connections.values(), v1, scrape)
+    http = build_root(connections.values(), lambda: store_problem(store.db.conn), v1, scrape)
     return Process(config, metrics, store, connections, tasks, transfers, conferences, orders, outbox, agi, http,
                    tokens, _daily_purge(store, config))
 

@@ -14,6 +14,11 @@ from linkdesk.bridge.core.transfer_model import Move
 class PbxControl(Protocol):
     """The PBX operations the services use."""
 
+    def linked(self) -> bool:
+        """Whether an action can be sent now (the link to the PBX is up): a
+        service that must change its state before acting asks first, so that
+        a PBX out of reach refuses the request and changes nothing."""
+
     async def channel_facts(self, channel: str) -> dict[str, str]:
         """uniqueid, linkedid, caller, presentation, queue, member of the
         citizen's channel; `channel`: its name when it differs from the one

@@ -190,6 +190,10 @@ class TransferService:
             raise TransferError("transfer-not-cancellable", "the citizen has already been handed over"
                                 if transfer["state"] in ("dialing", "answered", "completed") else
                                 f"the transfer is {transfer['state']}")
+        if not control.linked():
+            # Cancelled first (the receiver's leg ending must not read as a
+            # failure), so the link is checked before: unreachable, nothing changes.
+            raise TransferError("ami-not-connected", f"PBX {transfer['pbx']} is not reachable: nothing was cancelled")
         self.store.move(transfer["id"], "cancelled", "cancelled by the operator")
         await control.hangup_uniqueid(leg_id(transfer["id"]))
         self._track(transfer, "dissolving the room", threeway.dissolve(transfer, control))

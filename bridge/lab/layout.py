@@ -139,12 +139,15 @@ def lab_settings(paths: Paths) -> dict:
     """The lab as linkdesk config (what a site writes in its config file): each
     PBX's AMI login, transfer targets and dialplan settings, the lab tokens and units."""
     lab = tomllib.loads((paths.config_dir / "lab.toml").read_text())
+    specs = load_specs(paths)
     pbx = {name: {"host": spec.ami_host, "ami_port": spec.ami_port, "username": spec.ami_user,
                   "secret": spec.ami_secret, "transfer": lab["pbx"][name].get("transfer", {}),
                   "dialplan": {"trunk": spec.trunk_endpoint, "home_queue": spec.queues["intake"],
                                "queues": list(lab["pbx"][name]["operator_queues"])}}
-           for name, spec in load_specs(paths).items()}
-    return {"pbx": pbx, "tokens": lab.get("tokens", {}), "units": lab.get("units", {})}
+           for name, spec in specs.items()}
+    emergency = {name: [spec.queues["emergency"]] for name, spec in specs.items() if "emergency" in spec.queues}
+    return {"pbx": pbx, "tokens": lab.get("tokens", {}), "units": lab.get("units", {}),
+            "metrics": {"emergency_queues": emergency}}
 
 
 def lab_base() -> dict:
