@@ -1,55 +1,19 @@
 """Renders linkdesk's dialplan contexts for one PBX (`linkdesk-extensions.conf`):
 transfer, return, three-way room, the operator's grant, pre-dial and inbound.
 The rest of the kit (features, ConfBridge profiles, manager user, queue and
-trunk settings) is in dialplan/kit.py; both read one `PbxDialplan`.
+trunk settings) is in dialplan/kit.py, the whisper in whisper.py and the
+attended transfer's contexts in consult.py; all read one `PbxDialplan`
+(plan.py, also importable from here).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from linkdesk.dialplan.contract import (CALLER_HEADER, CALLER_NAME, CALLER_PRES, CONSULT_CONTEXT, CONSULT_DIAL,
-                                        CONSULT_FROM, DESK, KEY_CONTEXT, KEY_REFUSED_EVENT, LANE, LANE_HEADER,
-                                        ORDER_HEADER, ORDER_ID, REASON, RESULT, WHISPER, WHISPER_CONTEXT,
-                                        WHISPER_EVENT, WHISPER_KEY, feature_names)
-from linkdesk.dialplan.keys import DEFAULT_KEYS
-from linkdesk.dialplan.sounds import prompt_name
+from linkdesk.dialplan.contract import (CALLER_HEADER, CALLER_NAME, CALLER_PRES, DESK, KEY_CONTEXT, KEY_REFUSED_EVENT,
+                                        LANE, LANE_HEADER, ORDER_HEADER, REASON, RESULT, WHISPER)
+from linkdesk.dialplan.consult import render_consult
+from linkdesk.dialplan.plan import PbxDialplan
+from linkdesk.dialplan.whisper import render_whisper
 from linkdesk.dialplan.version import header
-
-
-@dataclass(frozen=True)
-class PbxDialplan:
-    """What the rendered files need to know of one PBX."""
-
-    pbx: str
-    trunk: str                      # PJSIP endpoint towards the other platform
-    home_queue: str                 # where a returned citizen queues when nobody else will take them
-    agi_url: str = "agi://127.0.0.1:4573"
-    targets: tuple[str, ...] = ()   # platforms reachable on the normal lane
-    emergency: tuple[str, ...] = () # platforms reachable on the emergency lane
-    keys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_KEYS))
-    queues: tuple[str, ...] = ()    # the queues whose members are operators (queue settings, site check)
-    digit_timeout: int = 1000       # features.conf featuredigittimeout: ms allowed between a key's digits
-    ami_user: str = "linkdesk"
-    ami_secret: str | None = field(default=None, repr=False)   # for the manager.conf user; None: not known
-    ami_permit: str = "127.0.0.1/255.255.255.255"              # where linkdesk logs in from
-    refused_sound: str = "beeperr"  # what an operator hears when a key is refused (a sound file's name)
-    target_numbers: tuple[tuple[str, str], ...] = ()   # (platform, number dialled over the trunk), normal lane
-    whisper_lanes: tuple[str, ...] = ("normal", "emergency")   # lanes whose receiver hears the whisper
-    whisper_accept: str = "1"       # the receiver's key: bridge now
-    whisper_reject: str = "2"       # the receiver's key: send the citizen back
-    whisper_wait: int = 2           # s the receiver has to press a key after the normal lane's prompt
-    sounds_dir: str = "/usr/local/share/asterisk/sounds/linkdesk"   # the whisper's prompts, on the PBX's host
-
-    @property
-    def features(self) -> tuple[str, ...]:
-        """The applicationmap features this PBX's operators are granted."""
-        return feature_names(bool(self.targets), bool(self.emergency))
-
-    @property
-    def source(self) -> str:
-        """The platform at the far end of the trunk: where handed-over calls come from."""
-        return (self.targets or self.emergency or ("",))[0]
 
 
 def _refer_targets(plan: PbxDialplan) -> str:
@@ -60,80 +24,6 @@ def _refer_targets(plan: PbxDialplan) -> str:
  same => n(moved),Wait(5)
  same => n,Goto(linkdesk-refer-back,s,1)
 """ for platform, number in plan.target_numbers)
-
-
-def _whisper(plan: PbxDialplan) -> str:
-    """linkdesk-whisper: each lane's prompt, or straight on where the lane has none."""
-    agi = plan.agi_url
-    lanes = []
-    for lane, wait in (("normal", plan.whisper_wait), ("emergency", 0.2)):
-        if lane in plan.whisper_lanes:
-            lanes.append(f" same => n({lane}),Read({WHISPER_KEY},{plan.sounds_dir}/{prompt_name(lane, plan.source)},1,,1,{wait})\n"
-                         " same => n,Goto(decide)\n")
-        else:
-            lanes.append(f" same => n({lane}),Goto(accept)\n")
-    return f"""; The whisper (each operator queue's membergosub, on the receiving operator's
-; channel once they answer, before the bridge): a call handed over by the
-; other platform plays its lane's prompt. The accept key, or no key, bridges;
-; the reject key sends the citizen back. Until accepted the caller is not
-; answered (BRIDGE_NOANSWER on it), so a reject, or a receiver who hangs up
-; meanwhile, ends the trunk call unanswered and the other platform's
-; dialplan takes the citizen back as on a no-answer; the citizen hears
-; ringback throughout. Other calls pass straight through.
-[{WHISPER_CONTEXT}]
-exten => s,1,GotoIf($["${{{WHISPER}}}" = ""]?done)
- same => n,Set(MASTER_CHANNEL(BRIDGE_NOANSWER)=yes)
- same => n,Set({WHISPER_KEY}=)
- same => n,GotoIf($["${{{WHISPER}}}" = "emergency"]?emergency)
-{"".join(lanes)} same => n(decide),GotoIf($["${{{WHISPER_KEY}}}" = "{plan.whisper_reject}"]?reject)
- same => n(accept),Set(MASTER_CHANNEL(BRIDGE_NOANSWER)=)
- same => n,UserEvent({WHISPER_EVENT},Order: ${{{ORDER_ID}}},Result: accepted,Key: ${{{WHISPER_KEY}}},Receiver: ${{CHANNEL(endpoint)}})
- same => n(done),Return()
- same => n(reject),AGI({agi}/whisper_reject?pbx={plan.pbx})
- same => n,Hangup()
-"""
-
-
-def _consult_targets(plan: PbxDialplan) -> str:
-    """linkdesk-consult's extensions: each platform's number, on the operator's consultation call."""
-    return "".join(f"""exten => {number},1,Set({CONSULT_FROM}=${{CHANNEL(endpoint)}})
- same => n,AGI({plan.agi_url}/consult?pbx={plan.pbx}&to={platform})
- same => n,Goto({CONSULT_DIAL},{number},1)
-""" for platform, number in plan.target_numbers)
-
-
-def render_consult(plan: PbxDialplan) -> str:
-    """The phone's own attended transfer: the consultation call's contexts."""
-    return f"""
-; The phone's own attended transfer. An operator with a citizen on hold calls
-; the other platform's number from the same phone (the site's route for it:
-; `exten => <number>,1,Goto({CONSULT_CONTEXT},<number>,1)`); linkdesk finds the
-; held citizen, stores the transfer and its order, and stamps this call, so
-; the other platform is called as the citizen, with the headers. The phone's
-; Transfer (REFER with Replaces) then joins citizen and receiver; Asterisk's
-; AttendedTransfer event tells linkdesk. Refused or unreachable, linkdesk
-; leaves a plain call.
-[{CONSULT_CONTEXT}]
-{_consult_targets(plan)}
-; Transferred while this still rang, the citizen has taken this channel's
-; place (its endpoint is no longer the phone's): unanswered, they go back to
-; the operator or the head of their queue, even with linkdesk down. The `h`
-; extension tells linkdesk how a consultation ended that handed nobody over.
-[{CONSULT_DIAL}]
-exten => _X.,1,Gosub(linkdesk-unstamp,s,1)
- same => n,GotoIf($["${{LINKDESK_CALLER}}" = ""]?dial)
- same => n,Set(CALLERID(num)=${{LINKDESK_CALLER}})
- same => n,Set(CALLERID(name)=${{LINKDESK_CALLER}})
- same => n,GotoIf($["${{{CALLER_PRES}}}" = ""]?dial)
- same => n,Set(CALLERID(pres)=${{{CALLER_PRES}}})
- same => n(dial),Dial(PJSIP/${{EXTEN}}@{plan.trunk},${{LINKDESK_ANSWER_TIMEOUT}},b(linkdesk-predial^s^1)${{IF($["${{LINKDESK_TRANSFER_ID}}" = ""]?:U(linkdesk-answered^s^1))}})
- same => n,GotoIf($["${{CHANNEL(endpoint)}}" = "${{{CONSULT_FROM}}}" | "${{DIALSTATUS}}" = "ANSWER"]?end)
- same => n,Goto(linkdesk-refer-back,s,1)
- same => n(end),Hangup()
-exten => h,1,GotoIf($["${{LINKDESK_TRANSFER_ID}}" = ""]?done)
- same => n,UserEvent(LinkdeskTransfer,Transfer: ${{LINKDESK_TRANSFER_ID}},State: ended,Reason: ${{DIALSTATUS}})
- same => n(done),NoOp()
-"""
 
 
 def render_extensions(plan: PbxDialplan) -> str:
@@ -326,5 +216,5 @@ exten => s,1,ExecIf($["${{LINKDESK_ORDER_ID}}" != ""]?Set(PJSIP_HEADER(add,{ORDE
 exten => s,1,AGI({agi}/inbound?trunk={plan.trunk})
  same => n,Return()
 
-""" + _whisper(plan)
+""" + render_whisper(plan)
 

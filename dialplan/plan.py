@@ -1,0 +1,44 @@
+"""What the rendered kit needs to know of one PBX: one `PbxDialplan`, read by
+render.py (the dialplan), whisper.py, consult.py and kit.py (the other files)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from linkdesk.dialplan.contract import feature_names
+from linkdesk.dialplan.keys import DEFAULT_KEYS
+
+
+@dataclass(frozen=True)
+class PbxDialplan:
+    """What the rendered files need to know of one PBX."""
+
+    pbx: str
+    trunk: str                      # PJSIP endpoint towards the other platform
+    home_queue: str                 # where a returned citizen queues when nobody else will take them
+    agi_url: str = "agi://127.0.0.1:4573"
+    targets: tuple[str, ...] = ()   # platforms reachable on the normal lane
+    emergency: tuple[str, ...] = () # platforms reachable on the emergency lane
+    keys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_KEYS))
+    queues: tuple[str, ...] = ()    # the queues whose members are operators (queue settings, site check)
+    digit_timeout: int = 1000       # features.conf featuredigittimeout: ms allowed between a key's digits
+    ami_user: str = "linkdesk"
+    ami_secret: str | None = field(default=None, repr=False)   # for the manager.conf user; None: not known
+    ami_permit: str = "127.0.0.1/255.255.255.255"              # where linkdesk logs in from
+    refused_sound: str = "beeperr"  # what an operator hears when a key is refused (a sound file's name)
+    target_numbers: tuple[tuple[str, str], ...] = ()   # (platform, number dialled over the trunk), normal lane
+    whisper_lanes: tuple[str, ...] = ("normal", "emergency")   # lanes whose receiver hears the whisper
+    whisper_accept: str = "1"       # the receiver's key: bridge now
+    whisper_reject: str = "2"       # the receiver's key: send the citizen back
+    whisper_wait: int = 2           # s the receiver has to press a key after the normal lane's prompt
+    sounds_dir: str = "/usr/local/share/asterisk/sounds/linkdesk"   # the whisper's prompts, on the PBX's host
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The applicationmap features this PBX's operators are granted."""
+        return feature_names(bool(self.targets), bool(self.emergency))
+
+    @property
+    def source(self) -> str:
+        """The platform at the far end of the trunk: where handed-over calls come from."""
+        return (self.targets or self.emergency or ("",))[0]
