@@ -73,6 +73,7 @@ def platform_of(tokens: dict[str, str], request) -> str:
     platform = tokens.get(token.strip())
     if platform is None:
         raise ApiError("auth-invalid", "unknown token")
+    request.platform = platform     # for the access log (bridge/app/http_site.py): who, never the token
     return platform
 
 

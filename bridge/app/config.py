@@ -15,6 +15,8 @@ from typing import Mapping
 
 from linkdesk.agi.fastagi import AgiLimits
 from linkdesk.ami.connection import AmiEndpoint
+from linkdesk.bridge.app.process_config import (LogConfig, ProcessConfigError, ServiceConfig, log_config,
+                                                 service_config)
 from linkdesk.bridge.core.outbox import DeliveryTiming
 from linkdesk.bridge.core.transfer_model import TransferPlan
 from linkdesk.bridge.core.units import LinkageUnit, UnitConfigError, unit_from_config
@@ -63,6 +65,8 @@ class Config:
     store_path: str = DEFAULT_STORE
     store_sync: str = "normal"      # SQLite synchronous: "normal" or "full" (see README)
     dialplans: dict[str, PbxDialplan] = field(default_factory=dict)   # PBXs with a [pbx.NAME.dialplan] table
+    service: ServiceConfig = ServiceConfig()
+    log: LogConfig = LogConfig()
 
     def __repr__(self) -> str:
         return f"Config(http={self.http}, agi={self.agi}, pbxs={self.pbxs}, platforms={sorted(self.plans)})"
@@ -95,7 +99,16 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
                   dialplans={name: _dialplan(name, table, plans[name], env)
                              for name, table in tables.items() if "dialplan" in table},
                   **({"store_path": store["path"]} if "path" in store else {}),
-                  **({"store_sync": store["sync"]} if "sync" in store else {}))
+                  **({"store_sync": store["sync"]} if "sync" in store else {}),
+                  **_process(raw))
+
+
+def _process(raw: dict) -> dict:
+    """[service] and [log] (process_config.py)."""
+    try:
+        return {"service": service_config(raw.get("service", {})), "log": log_config(raw.get("log", {}))}
+    except ProcessConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _http(table: dict) -> HttpConfig:
