@@ -48,10 +48,21 @@ class Reloads:
             log.error("SIGHUP: the configuration was not reloaded, the running one stays: %s", exc)
             return
         self._notifier.notify(reloading=1)
-        for hook in self._hooks:
-            hook(config)
+        failed = [hook for hook in self._hooks if not _applied(hook, config)]
         self._notifier.notify(ready=1, status="serving")
-        log.info("SIGHUP: configuration reloaded (log level %s, format %s)", config.log.level, config.log.format)
+        if failed:
+            log.error("SIGHUP: configuration reloaded but %d part(s) failed to apply it (see above)", len(failed))
+        else:
+            log.info("SIGHUP: configuration reloaded (log level %s, format %s)", config.log.level, config.log.format)
+
+
+def _applied(hook: Callable[[Config], None], config: Config) -> bool:
+    try:
+        hook(config)
+    except Exception:
+        log.exception("SIGHUP: %s could not apply the new configuration", getattr(hook, "__qualname__", hook))
+        return False
+    return True
 
 
 def _reload_hooks(reloads: Reloads, handler: logging.Handler, process: Process) -> None:
