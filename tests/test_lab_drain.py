@@ -9,11 +9,14 @@ import asyncio
 import signal
 import sqlite3
 
+import pytest
+
 from ami_probe import EventRecorder, on_loop
 from lab_linkdesk import Linkdesk
 from linkdesk.bridge.lab.phones import sip_header
 from polling import until
 
+pytestmark = pytest.mark.lab
 CITIZEN = "13800138000"
 
 
