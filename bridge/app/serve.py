@@ -66,7 +66,8 @@ def _applied(hook: Callable[[Config], None], config: Config) -> bool:
 
 
 def _reload_hooks(reloads: Reloads, handler: logging.Handler, process: Process) -> None:
-    """Everything that may change on SIGHUP joins here."""
+    """Everything that may change on SIGHUP joins here: the log settings; the
+    process's own parts (tokens, webhook settings) join with a hook of their own."""
     reloads.on_reload(lambda config: reconfigure(handler, config.log))
 
 
