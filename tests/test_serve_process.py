@@ -196,3 +196,28 @@ def test_a_sighup_with_a_broken_config_keeps_the_running_one(tmp_path):
     finally:
         served.stop()
     assert served.exit_code() == 0
+
+
+def test_ctrl_c_drains_as_sigterm_does_and_exits_0(tmp_path):
+    served = Served(tmp_path)
+    try:
+        served.serving()
+        served.signal(signal.SIGINT)
+        assert served.exit_code() == 0
+        assert "stopped: everything in flight finished" in served.text()
+    finally:
+        served.stop()
+
+
+def test_log_format_json_makes_every_line_one_json_object(tmp_path):
+    served = Served(tmp_path, extra='[log]\nformat = "json"')
+    try:
+        served.serving()
+        api = http.client.HTTPConnection("127.0.0.1", served.http_port, timeout=10)
+        assert _get(api, "/healthz") == 503
+        served.wait_for(r'"logger": "linkdesk.access"')
+    finally:
+        served.stop()
+    lines = [json.loads(line) for line in served.text().splitlines()]
+    assert {"at", "level", "logger", "message"} <= set(lines[0])
+    assert lines[-1]["message"].startswith("stopped: everything in flight finished")
