@@ -243,9 +243,15 @@ class Listener:
 
 async def listen(factory, host: str, port: int, backlog: int = 1024) -> Listener:
     """Serve `factory`'s protocols on host:port; close the returned listener to stop."""
+    return bind(factory, host, port, asyncio.get_running_loop(), backlog)
+
+
+def bind(factory, host: str, port: int, loop: asyncio.AbstractEventLoop, backlog: int = 1024) -> Listener:
+    """`listen`, from outside the loop (start-up, before it runs): OSError
+    at once when the port cannot be had."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.create_server((host, port), family=family, backlog=backlog)
     if hasattr(socket, "TCP_DEFER_ACCEPT"):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, DEFER_ACCEPT_SECONDS)
     sock.setblocking(False)
-    return Listener(asyncio.get_running_loop(), sock, factory)
+    return Listener(loop, sock, factory)

@@ -32,6 +32,7 @@ def test_the_readme_configuration_sample_loads_as_printed_for_serve(tmp_path):
     assert (config.dialplans["12345"].trunk, config.dialplans["12345"].emergency) == ("to-110", ("110",))
     assert config.dialplans["110"].queues == ("110-intake", "110-emergency")
     assert config.dialplans["110"].ami_secret == "s-110"     # for the manager.conf user it renders
+    assert (config.service.drain_seconds, config.log.level, config.log.format) == (10.0, "info", "plain")
 
 
 def test_site_render_reads_the_same_file_and_without_a_secret_skips_only_the_manager_user(tmp_path, capsys):

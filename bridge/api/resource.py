@@ -80,6 +80,7 @@ def authorize(tokens: TokenRing, request, scope: str) -> ApiToken:
     if token is None:
         raise ApiError("auth-invalid", "unknown token")
     request.token_name = token.name
+    request.platform = token.platform     # for the access log (bridge/app/http_site.py): who, never the token
     where = request.method.decode("latin-1") + " " + request.uri.partition(b"?")[0].decode("latin-1")
     if scope not in token.scopes:
         log.warning("HTTP %s: auth-scope (token %s has no %s scope)", where, token.name, scope)

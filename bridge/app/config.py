@@ -18,6 +18,8 @@ from linkdesk.agi.peers import PeerBinding
 from linkdesk.ami.connection import AmiEndpoint, AmiTiming
 from linkdesk.bridge.app import webhook_config
 from linkdesk.bridge.app.config_error import ConfigError
+from linkdesk.bridge.app.process_config import (LogConfig, ProcessConfigError, ServiceConfig, log_config,
+                                                 service_config)
 from linkdesk.bridge.app.webhook_config import WebhookSettings
 from linkdesk.bridge.app.security_config import agi_peers, ami_tls
 from linkdesk.bridge.app.token_config import TokenConfigError, read_tokens
@@ -79,6 +81,8 @@ class Config:
     store_retention_days: int | None = None   # citizens' numbers and texts kept this long (None: for ever)
     dialplans: dict[str, PbxDialplan] = field(default_factory=dict)   # PBXs with a [pbx.NAME.dialplan] table
     ami: AmiTiming = AmiTiming()
+    service: ServiceConfig = ServiceConfig()
+    log: LogConfig = LogConfig()
 
     def __repr__(self) -> str:
         return f"Config(http={self.http}, agi={self.agi}, pbxs={self.pbxs}, platforms={sorted(self.plans)})"
@@ -114,7 +118,8 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
                   ami=_ami(raw.get("ami", {})),
                   **({"store_path": store["path"]} if "path" in store else {}),
                   **({"store_sync": store["sync"]} if "sync" in store else {}),
-                  **({"store_retention_days": store["retention_days"]} if "retention_days" in store else {}))
+                  **({"store_retention_days": store["retention_days"]} if "retention_days" in store else {}),
+                  **_process(raw))
 
 
 def _store(table: dict) -> dict:
@@ -125,6 +130,14 @@ def _store(table: dict) -> dict:
     if store.get("retention_days", 1) < 1:
         raise ConfigError(f"store.retention_days: whole days >= 1, got {store['retention_days']!r}")
     return store
+
+
+def _process(raw: dict) -> dict:
+    """[service] and [log] (process_config.py)."""
+    try:
+        return {"service": service_config(raw.get("service", {})), "log": log_config(raw.get("log", {}))}
+    except ProcessConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _http(table: dict) -> HttpConfig:

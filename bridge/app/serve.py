@@ -1,5 +1,7 @@
 """`linkdesk serve`: loads the config, builds the process (wiring.py), serves
-HTTP and FastAGI on the reactor, and runs the loop.
+HTTP and FastAGI on the reactor, and runs the loop until SIGTERM (or Ctrl-C)
+has drained it (lifecycle.py). SIGHUP reads the config again and hands it to
+the reload hooks (`Reloads.on_reload`).
 
 Import this only after `linkdesk.bridge.app.reactor.install_asyncio_reactor()`.
 """
@@ -9,56 +11,101 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
+from typing import Callable
 
 from twisted.internet import reactor
-from twisted.web.server import Site
 
-from linkdesk.agi.hosting import listen
-from linkdesk.bridge.app.config import load_config
+from linkdesk.bridge.app.config import Config, ConfigError, load_config
 from linkdesk.bridge.app.heap import settle_heap
-from linkdesk.bridge.app.https import http_tls, listen_http
+from linkdesk.bridge.app.http_site import ApiSite
+from linkdesk.bridge.app.https import http_tls
+from linkdesk.bridge.app.lifecycle import Lifecycle, StartupError, build_process, listen_agi, listen_http
+from linkdesk.bridge.app.logs import reconfigure, setup_logging
 from linkdesk.bridge.app.reactor import event_loop
-from linkdesk.bridge.app.token_reload import reload_tokens
-from linkdesk.bridge.app.wiring import Process, build
+from linkdesk.bridge.app.sd_notify import Notifier
+from linkdesk.bridge.app.token_reload import replace_tokens
+from linkdesk.bridge.app.wiring import Process
 from linkdesk.bridge.lab.layout import lab_base
 
 log = logging.getLogger("linkdesk")
 
 
-def _start_fastagi(process: Process, loop) -> None:
-    """Listen for FastAGI on the shared port and each PBX's own (agi_port);
-    if a port cannot be had, stop with a clear error."""
-    host = process.config.agi.host
+class Reloads:
+    """What SIGHUP changes without a restart: each hook gets the config read
+    again and applies its part. A config that no longer loads changes nothing."""
 
-    def started(port: int, task) -> None:
-        if task.exception() is not None:
-            log.error("cannot listen for FastAGI on %s:%d: %s", host, port, task.exception())
-            reactor.stop()
+    def __init__(self, load: Callable[[], Config], notifier: Notifier):
+        self._load, self._notifier = load, notifier
+        self._hooks: list[Callable[[Config], None]] = []
 
-    for port in process.config.agi.ports:
-        task = loop.create_task(listen(process.agi, host, port))
-        task.add_done_callback(lambda task, port=port: started(port, task))
+    def on_reload(self, hook: Callable[[Config], None]) -> None:
+        self._hooks.append(hook)
+
+    def reload(self) -> None:
+        """Read the config again and run every hook; one log line says how it went."""
+        try:
+            config = self._load()
+        except ConfigError as exc:
+            log.error("SIGHUP: the configuration was not reloaded, the running one stays: %s", exc)
+            return
+        self._notifier.notify(reloading=1)
+        failed = [hook for hook in self._hooks if not _applied(hook, config)]
+        self._notifier.notify(ready=1, status="serving")
+        if failed:
+            log.error("SIGHUP: configuration reloaded but %d part(s) failed to apply it (see above)", len(failed))
+        else:
+            log.info("SIGHUP: configuration reloaded (log level %s, format %s)", config.log.level, config.log.format)
 
 
-def _reload_on_sighup(process: Process, args: argparse.Namespace) -> None:
-    """SIGHUP re-reads the tokens (token_reload.py); connections stay up.
-    A plain signal handler, not the loop's: the reactor takes over the
-    wakeup fd that asyncio's signal handlers rely on."""
-    base = lab_base() if args.lab else None
-    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(reload_tokens, process.tokens, args.config, base))
+def _applied(hook: Callable[[Config], None], config: Config) -> bool:
+    try:
+        hook(config)
+    except Exception:
+        log.exception("SIGHUP: %s could not apply the new configuration", getattr(hook, "__qualname__", hook))
+        return False
+    return True
+
+
+def _reload_hooks(reloads: Reloads, handler: logging.Handler, process: Process) -> None:
+    """Everything that may change on SIGHUP joins here: the log settings; the
+    API's tokens (token files read again: rotation); the webhook settings are
+    read once at start."""
+    reloads.on_reload(lambda config: reconfigure(handler, config.log))
+    reloads.on_reload(lambda config: replace_tokens(process.tokens, config.tokens))
+
+
+def _on_sighup(reloads: Reloads) -> None:
+    # A signal handler runs between two bytecodes of whatever the loop is
+    # doing: it only schedules the reload on the reactor.
+    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(reloads.reload))
+
+
+def _load(args: argparse.Namespace) -> Config:
+    return load_config(args.config, base=lab_base() if args.lab else None, http_port=args.http_port)
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = load_config(args.config, base=lab_base() if args.lab else None, http_port=args.http_port)
-    tls = http_tls(config.http)
+    """Serve until stopped: 0 after a drain, a StartupError's code (one line on stderr) if it cannot start."""
+    config = _load(args)
+    handler = setup_logging(config.log)
+    tls = http_tls(config.http)    # unreadable certificate files: ConfigError (exit 2) before anything starts
     loop = event_loop()
-    process = build(config, loop)
-    listen_http(reactor, config.http, Site(process.http), tls)
-    _reload_on_sighup(process, args)
-    reactor.callWhenRunning(_start_fastagi, process, loop)
-    reactor.callWhenRunning(process.start)
-    reactor.addSystemEventTrigger("before", "shutdown", process.stop)
+    try:
+        process = build_process(config, loop)
+        site = ApiSite(process.http)
+        http_port = listen_http(site, config, tls)
+        agi = listen_agi(process, loop)
+    except StartupError as exc:
+        print(f"linkdesk: {exc}", file=sys.stderr, flush=True)
+        return exc.code
+    notifier = Notifier()
+    lifecycle = Lifecycle(process, site, http_port, agi, notifier)
+    reloads = Reloads(lambda: _load(args), notifier)
+    _reload_hooks(reloads, handler, process)
+    _on_sighup(reloads)
+    reactor.callWhenRunning(lifecycle.started)
+    reactor.addSystemEventTrigger("before", "shutdown", lifecycle.drain)
     settle_heap()
     log.info("linkdesk serving %s on %s:%d, FastAGI on %s:%s, for PBXs %s",
              "HTTPS" if config.http.tls_cert else "HTTP", config.http.host, config.http.port,

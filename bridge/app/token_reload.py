@@ -24,6 +24,11 @@ def reload_tokens(ring: TokenRing, path: str | None, base: dict | None = None,
     except ConfigError as exc:
         log.error("tokens not reloaded, the old ones stay in use: %s", exc)
         return False
+    replace_tokens(ring, tokens)
+    return True
+
+
+def replace_tokens(ring: TokenRing, tokens) -> None:
+    """Put `tokens` (a config's, read again on SIGHUP) in the ring's place, and say whose they are."""
     ring.replace(tokens)
     log.info("tokens reloaded: %s", ", ".join(token.name for token in tokens) or "none")
-    return True

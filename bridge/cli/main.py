@@ -135,6 +135,21 @@ def _serve(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _systemd_unit(args: argparse.Namespace) -> int:
+    """`linkdesk systemd-unit`: the shipped unit, ExecStart naming this linkdesk."""
+    from linkdesk.bridge.app.systemd_unit import unit
+
+    print(unit(args.exec, args.config), end="")
+    return 0
+
+
+def _systemd_unit_parser(commands) -> None:
+    command = commands.add_parser("systemd-unit", help="print the systemd unit (Type=notify, watchdog, hardening)")
+    command.add_argument("--exec", help="the linkdesk to run (default: the one beside this Python)")
+    command.add_argument("--config", default="/etc/linkdesk/linkdesk.toml", help="the config file it serves")
+    command.set_defaults(func=_systemd_unit)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linkdesk", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"linkdesk {linkdesk_version()}")
@@ -160,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     orders_cli.add_parser(commands)
     store_cli.add_parser(commands)
+    _systemd_unit_parser(commands)
 
     lab = commands.add_parser("lab", help="the two-PBX Asterisk lab")
     lab_commands = lab.add_subparsers(dest="lab_command", required=True)

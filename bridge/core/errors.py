@@ -26,6 +26,7 @@ REASONS: dict[str, tuple[int, str]] = {
     "idempotency-key-reused": (422, "the Idempotency-Key was used for another request"),
     "method-not-allowed": (405, "no such method on this resource"),
     "not-found": (404, "no such resource"),
+    "service-draining": (503, "linkdesk is stopping (SIGTERM): the request was not taken; send it again shortly"),
     "caller-number-invalid": (422, "the citizen's number is not a telephone number"),
     INTERNAL: (500, "an unexpected failure (logged with its traceback)"),
     # transfers
