@@ -222,3 +222,14 @@ async def test_the_process_counts_its_deliveries_and_shows_its_backlog_on_its_ow
     finally:
         process.stop()
         process.store.db.conn.close()
+
+
+@on_loop
+async def test_sighup_s_webhook_settings_apply_to_the_next_registration(process, tmp_path):
+    body = {"url": "http://cases.internal/hook", "secret": new_secret()}
+    status, refused = await _http(process, "PUT", body)
+    assert (status, refused["error"]["id"]) == (400, "webhook-bad-field")
+    reread = _config(tmp_path, '[webhooks]\nallow_http = ["case.example", "cases.internal"]\n')
+    process.apply_webhook_settings(reread.webhooks)        # what serve's SIGHUP hook does
+    status, taken = await _http(process, "PUT", body)
+    assert status == 200 and taken["webhook"]["url"] == "http://cases.internal/hook"

@@ -69,10 +69,10 @@ def _applied(hook: Callable[[Config], None], config: Config) -> bool:
 
 def _reload_hooks(reloads: Reloads, handler: logging.Handler, process: Process) -> None:
     """Everything that may change on SIGHUP joins here: the log settings; the
-    API's tokens (token files read again: rotation); the webhook settings are
-    read once at start."""
+    API's tokens (token files read again: rotation); the webhook settings."""
     reloads.on_reload(lambda config: reconfigure(handler, config.log))
     reloads.on_reload(lambda config: replace_tokens(process.tokens, config.tokens))
+    reloads.on_reload(lambda config: process.apply_webhook_settings(config.webhooks))
 
 
 def _on_sighup(reloads: Reloads) -> None:

@@ -69,6 +69,11 @@ class WebhookClient:
         self.reactor, self.policy, self.timeout, self.resolve = reactor, policy, timeout, resolve
         self.ca = trust_root(ca_pem) if ca_pem else None
 
+    def apply(self, settings) -> None:
+        """New webhook settings (SIGHUP): the next delivery uses them; one in flight finishes under the old."""
+        self.policy, self.timeout = settings.policy, settings.timeout
+        self.ca = trust_root(settings.ca_pem) if settings.ca_pem else None
+
     async def post(self, url: str, body: bytes, headers: dict) -> int:
         """The HTTP status the webhook answered; DeliveryFailed when there was none."""
         target, address = await self._checked_address(url)

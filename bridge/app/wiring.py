@@ -6,8 +6,11 @@ reactor, so a test can build the whole process and drive it."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 from twisted.web.resource import Resource
 
@@ -28,6 +31,7 @@ from linkdesk.bridge.app.intake import connect_intake
 from linkdesk.bridge.app.retention import DailyPurge
 from linkdesk.bridge.app.screen_pop import ScreenPop
 from linkdesk.bridge.app.webhook_client import WebhookClient
+from linkdesk.bridge.app.webhook_config import WebhookSettings
 from linkdesk.bridge.core.background import BackgroundTasks
 from linkdesk.bridge.core.conference_service import ConferenceService
 from linkdesk.bridge.core.events import EventLog
@@ -40,6 +44,8 @@ from linkdesk.bridge.store.database import Store, open_store
 from linkdesk.bridge.store.retention import oldest_reader
 from linkdesk.bridge.store.probe import store_problem
 from linkdesk.metrics.wiring import Metrics, build_metrics
+
+log = logging.getLogger("linkdesk")
 
 
 @dataclass
@@ -60,6 +66,7 @@ class Process:
     http: Resource
     tokens: TokenRing       # the API's tokens; reload_tokens (token_reload.py) replaces them
     retention: DailyPurge | None = None     # with [store] retention_days
+    apply_webhook_settings: Callable[[WebhookSettings], None] | None = None   # SIGHUP's, for [webhooks]
 
     def start(self) -> None:
         for connection in self.connections.values():
@@ -102,7 +109,8 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
                                     room_listeners=[pop.room_event])
     # Linkage units are addressees too: a unit with a token in [tokens] works its orders.
     orders = OrderService(store.orders, set(config.plans) | set(config.units), on_rejected=transfers.take_back)
-    outbox = _outbox(config, orders, metrics)
+    outbox, client = _outbox(config, orders, metrics)
+    webhooks = WebhookService(store.orders, config.webhooks.policy)
     routes = build_route_table(transfers, on_non_police=linkage.marked_non_police, orders=orders)
     agi = FastAgiFactory(routes, config.agi.limits, loop, observer=metrics.transports, peers=config.agi.peers)
     metrics.watch_transports(connections, agi)
@@ -111,14 +119,22 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
     v1 = {b"transfers": TransfersResource(tokens, loop, transfers),
           b"conferences": ConferencesResource(tokens, loop, conferences, orders),
           b"orders": OrdersResource(tokens, loop, orders),
-          b"webhook": WebhookResource(tokens, loop, WebhookService(store.orders, config.webhooks.policy)),
+          b"webhook": WebhookResource(tokens, loop, webhooks),
           b"events": MethodGuard(EventsResource(tokens, events, config.http.cors_origins), (b"GET", b"OPTIONS"))}
     scrape = metrics.resource()
     if config.http.metrics_auth:
         scrape = ScopedResource(scrape, tokens, "metrics")
     http = build_root(connections.values(), lambda: store_problem(store.db.conn), v1, scrape)
     return Process(config, metrics, store, connections, tasks, transfers, conferences, orders, outbox, agi, http,
-                   tokens, _daily_purge(store, config))
+                   tokens, _daily_purge(store, config), partial(_apply_webhook_settings, webhooks, client))
+
+
+def _apply_webhook_settings(webhooks: WebhookService, client: WebhookClient, settings: WebhookSettings) -> None:
+    """[webhooks] read again: registrations and deliveries from now on go by the new URL policy,
+    timeout and CAs."""
+    webhooks.policy = settings.policy
+    client.apply(settings)
+    log.info("webhook settings reloaded")
 
 
 def _daily_purge(store: Store, config: Config) -> DailyPurge | None:
@@ -137,12 +153,13 @@ def _watch_retention(metrics: Metrics, config: Config) -> None:
         metrics.watch_store(oldest_reader(str(config.store_path)))
 
 
-def _outbox(config: Config, orders: OrderService, metrics: Metrics) -> Outbox:
-    """The outbox, posting through treq under the URL policy, counted by the webhook metrics."""
+def _outbox(config: Config, orders: OrderService, metrics: Metrics) -> tuple[Outbox, WebhookClient]:
+    """The outbox, posting through treq (the client, returned too) under the URL policy,
+    counted by the webhook metrics."""
     # Imported here: importing the reactor at module level would install Twisted's
     # default one before bridge/app/reactor.py installs the asyncio reactor.
     from twisted.internet import reactor
 
     client = WebhookClient(reactor, config.webhooks.policy, config.webhooks.timeout, ca_pem=config.webhooks.ca_pem)
     return Outbox(orders, config.delivery, client.post, on_attempt=metrics.webhooks.attempted,
-                  on_backlog=metrics.webhooks.backlog_seen)
+                  on_backlog=metrics.webhooks.backlog_seen), client
