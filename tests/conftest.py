@@ -12,6 +12,10 @@ import time
 
 import pytest
 
+# wired.py is both a plugin (pytest_plugins of the HTTP-surface tests) and a module the wiring
+# tests import: registered before either imports it, so pytest takes it either way.
+pytest.register_assert_rewrite("wired")
+
 from linkdesk.bridge.lab.layout import default_paths, load_specs
 from linkdesk.bridge.lab.pbx import asterisk_cli
 from linkdesk.bridge.lab.phones import SippPhones

@@ -16,3 +16,16 @@ async def until(predicate, timeout: float = 20.0, every: float = 0.1):
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met in time")
         await asyncio.sleep(every)
+
+
+def poll(predicate, timeout: float = 20.0, every: float = 0.05):
+    """`until` for code off the event loop (a subprocess being watched): `predicate()`'s first
+    true value within `timeout` s, else TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        time.sleep(every)

@@ -9,24 +9,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from lab_linkdesk import free_tcp_port
+from polling import poll
 
 TOKEN_110 = "tok-secret-110-abcdef"
-
-
-def poll(predicate, timeout: float = 20.0, every: float = 0.05):
-    """`predicate()`'s first true value within `timeout` s, else TimeoutError."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(every)
 
 
 class Served:

@@ -13,8 +13,7 @@ from twisted.web.server import Site
 from ami_probe import on_loop
 from linkdesk.bridge.app.config import ConfigError, HttpConfig, load_config
 from linkdesk.bridge.app.https import listen_http
-from linkdesk.bridge.app.reactor import event_loop
-from linkdesk.bridge.app.wiring import build
+from wired import process_from
 
 CONFIG = """
 [store]
@@ -37,12 +36,8 @@ scopes = ["transfers", "orders"]
 
 @pytest.fixture
 def process(tmp_path):
-    path = tmp_path / "linkdesk.toml"
-    path.write_text(CONFIG.format(store=tmp_path / "linkdesk.db"))
-    built = build(load_config(str(path), env={}), event_loop())
-    yield built
-    built.stop()
-    built.store.db.conn.close()
+    with process_from(tmp_path, CONFIG) as built:
+        yield built
 
 
 def fetch(port: int, path: str, token: str | None) -> tuple[int, bytes]:

@@ -13,7 +13,8 @@ import socket
 
 import pytest
 
-from serving import Served, poll, run_serve
+from polling import poll
+from serving import Served, run_serve
 
 
 def _one_line(stderr: str) -> str:

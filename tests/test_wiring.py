@@ -17,43 +17,15 @@ from twisted.web.test.requesthelper import DummyRequest
 from agi_chat import Chat, env_block
 from ami_probe import on_loop
 from linkdesk.ami.actions import AmiActionFailed
-from linkdesk.bridge.app.config import load_config
-from linkdesk.bridge.app.reactor import event_loop
-from linkdesk.bridge.app.wiring import build
 from linkdesk.bridge.core.transfer_model import TransferRequest
+from wired import CONFIG, TOKENS, process_from
 
-TOKENS = {"110": "token-of-110", "12345": "token-of-12345"}
-CONFIG = """
-[store]
-path = "{store}"
-
-[pbx.110]
-secret = "secret-110"
-ami_port = 1                      # the links are never started here
-
-[pbx.110.transfer]
-targets = {{ "12345" = "12345" }}
-
-[pbx.12345]
-secret = "secret-12345"
-
-[pbx.12345.transfer]
-targets = {{ "110" = "110" }}
-
-[tokens]
-"110" = "token-of-110"
-"12345" = "token-of-12345"
-"""
 
 
 @pytest.fixture
 def process(tmp_path):
-    path = tmp_path / "linkdesk.toml"
-    path.write_text(CONFIG.format(store=tmp_path / "linkdesk.db"))
-    built = build(load_config(str(path), env={}), event_loop())
-    yield built
-    built.stop()
-    built.store.db.conn.close()
+    with process_from(tmp_path, CONFIG) as built:
+        yield built
 
 
 async def http(process, method: str, path: str, body=None, platform: str = "110") -> tuple[int, dict]:
