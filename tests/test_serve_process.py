@@ -222,3 +222,56 @@ def test_log_format_json_makes_every_line_one_json_object(tmp_path):
     lines = [json.loads(line) for line in served.text().splitlines()]
     assert {"at", "level", "logger", "message"} <= set(lines[0])
     assert lines[-1]["message"].startswith("stopped: everything in flight finished")
+
+
+class _Reactor:
+    """What on_stop_signals needs of a reactor: its queue of calls from a signal handler."""
+
+    def __init__(self, running: bool):
+        self.running, self.queued, self.when_running, self.stopped = running, [], [], 0
+
+    def callFromThread(self, f, *args):
+        self.queued.append((f, args))
+
+    def callWhenRunning(self, f):
+        self.when_running.append(f)
+
+    def stop(self):
+        self.stopped += 1
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_before_the_reactor_runs_is_kept_for_it(number):
+    """The "serving" line is written before the reactor starts (and Twisted
+    installs its handlers): a Ctrl-C in that gap must still stop, not be a
+    KeyboardInterrupt that a start-up trigger swallows."""
+    from linkdesk.bridge.app.serve import on_stop_signals
+    saved = {n: signal.getsignal(n) for n in (signal.SIGINT, signal.SIGTERM)}
+    fake = _Reactor(running=False)
+    try:
+        on_stop_signals(fake)
+        os.kill(os.getpid(), number)
+    finally:
+        for n, handler in saved.items():
+            signal.signal(n, handler)
+    assert len(fake.queued) == 1, "the signal queued exactly one call for the reactor"
+    f, args = fake.queued[0]
+    f(*args)
+    assert fake.stopped == 0 and len(fake.when_running) == 1
+    fake.when_running[0]()
+    assert fake.stopped == 1
+
+
+def test_a_stop_signal_while_running_stops_the_reactor():
+    from linkdesk.bridge.app.serve import on_stop_signals
+    saved = {n: signal.getsignal(n) for n in (signal.SIGINT, signal.SIGTERM)}
+    fake = _Reactor(running=True)
+    try:
+        on_stop_signals(fake)
+        os.kill(os.getpid(), signal.SIGINT)
+    finally:
+        for n, handler in saved.items():
+            signal.signal(n, handler)
+    f, args = fake.queued[0]
+    f(*args)
+    assert fake.stopped == 1

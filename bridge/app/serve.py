@@ -81,6 +81,28 @@ def _on_sighup(reloads: Reloads) -> None:
     signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(reloads.reload))
 
 
+def on_stop_signals(reactor_) -> None:
+    """SIGINT and SIGTERM stop `reactor_` (so drain) from now on, also before it runs.
+
+    Twisted installs its own handlers only once the reactor starts; until
+    then Python's default SIGINT handler raises KeyboardInterrupt wherever
+    the main thread is, and a start-up trigger swallows it, leaving a process
+    that no longer stops on Ctrl-C. The stop is queued for the reactor, which
+    runs it as soon as it runs (Twisted then keeps this SIGINT handler and
+    replaces the SIGTERM one with its own, which does the same)."""
+    def stop(*_):
+        reactor_.callFromThread(_stop, reactor_)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _stop(reactor_) -> None:
+    if reactor_.running:
+        reactor_.stop()
+    else:   # a signal before the reactor's start-up has finished: stop right after it
+        reactor_.callWhenRunning(reactor_.stop)
+
+
 def _load(args: argparse.Namespace) -> Config:
     return load_config(args.config, base=lab_base() if args.lab else None, http_port=args.http_port)
 
@@ -104,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
     reloads = Reloads(lambda: _load(args), notifier)
     _reload_hooks(reloads, handler, process)
     _on_sighup(reloads)
+    on_stop_signals(reactor)
     reactor.callWhenRunning(lifecycle.started)
     reactor.addSystemEventTrigger("before", "shutdown", lifecycle.drain)
     settle_heap()
