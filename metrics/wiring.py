@@ -16,6 +16,7 @@ from linkdesk.metrics.collectors import QueueCollector
 from linkdesk.metrics.linkage import LinkageMetrics
 from linkdesk.metrics.queues import QueueBook
 from linkdesk.metrics.store import StoreAgeCollector
+from linkdesk.metrics.tasks import TaskGauges, loop_tasks
 from linkdesk.metrics.transports import TransportGauges, TransportMetrics
 from linkdesk.metrics.webhooks import WebhookMetrics
 
@@ -35,6 +36,10 @@ class Metrics:
     def watch_store(self, oldest) -> None:
         """The store's oldest personal record, read at every scrape (metrics/store.py)."""
         self.registry.register(StoreAgeCollector(oldest))
+
+    def watch_tasks(self, loop, steps) -> None:
+        """The loop's live tasks and the background steps, read at every scrape (metrics/tasks.py)."""
+        self.registry.register(TaskGauges(loop_tasks(loop), steps))
 
     def resource(self):
         from prometheus_client.twisted import MetricsResource

@@ -114,6 +114,7 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
     routes = build_route_table(transfers, on_non_police=linkage.marked_non_police, orders=orders)
     agi = FastAgiFactory(routes, config.agi.limits, loop, observer=metrics.transports, peers=config.agi.peers)
     metrics.watch_transports(connections, agi)
+    metrics.watch_tasks(loop, tasks)
     connect_intake(connections, transfers, conferences, metrics.queues, linkage, on_ringing=pop.ringing)
     tokens = TokenRing(config.tokens)
     v1 = {b"transfers": TransfersResource(tokens, loop, transfers),

@@ -248,9 +248,13 @@ class SippPhones:
         # One file per phone: a sipp still reading a shared file would see it rewritten.
         scenario = self.workdir / f"citizen-{len(self.started)}.xml"
         scenario.write_text(text, encoding="utf-8")
+        return self.calling(pbx, number, caller, scenario)
+
+    def calling(self, pbx: PbxSpec, number: str, caller: str, scenario: Path, lifetime: int = 60) -> SippPhone:
+        """A citizen's phone playing `scenario` (its [$caller] is `caller`): one call to `number` on `pbx`."""
         return self._start("citizen", [
             "-sf", str(scenario), "-set", "caller", caller,
-            "-s", number, f"{pbx.sip_host}:{pbx.sip_port}", "-p", str(free_udp_port())])
+            "-s", number, f"{pbx.sip_host}:{pbx.sip_port}", "-p", str(free_udp_port())], lifetime=lifetime)
 
     def impostor(self, pbx: PbxSpec, number: str, claims: str) -> SippPhone:
         """Someone without credentials dials `number` on `pbx` from a random
@@ -290,7 +294,6 @@ class SippPhones:
         With `info_gap`, the keys go as SIP INFO requests that far apart;
         `refer_to`: the phone's own transfer button instead, a blind REFER to
         that number `press_after` s after answering."""
-        self.register(operator)
         scenario = self.workdir / f"operator-{operator.extension}-{len(self.started)}.xml"
         text = (_scenario("operator.xml")).read_text()
         if info_gap is not None or refer_to:
@@ -299,6 +302,13 @@ class SippPhones:
                      else _info_keys(press, press_after, info_gap))
             text = text.replace('<recv request="INVITE" crlf="true" />', KEEP_DIALOG, 1).replace("<!--KEYS-->", steps)
         scenario.write_text(text.replace("<!--KEYS-->", _keys(press, press_after, self.workdir)))
+        return self.answering(operator, scenario, answer_after)
+
+    def answering(self, operator: Operator, scenario: Path, answer_after: float = 0.3,
+                  lifetime: int = 60) -> SippPhone:
+        """`operator`'s phone playing `scenario` for every call it is rung
+        with, registered first; it quits after `lifetime` s, unregistering."""
+        self.register(operator)
         # The same port as the registration: the PBX rings the contact it holds.
         # Not `-m 1`: the PBX qualifies phones with OPTIONS, which -aa answers
         # and sipp would count as calls. The phone runs until stopped, and then
@@ -306,7 +316,7 @@ class SippPhones:
         # rung (until qualify finds it gone) by the next test's queue.
         phone = self._start(f"operator-{operator.extension}", [
             "-sf", str(scenario), "-p", str(operator.sip_port), "-d", str(int(answer_after * 1000)),
-            "-aa"], calls=None)
+            "-aa"], calls=None, lifetime=lifetime)
         phone.after_stop = lambda: self._unregister(operator)
         return phone
 
@@ -316,10 +326,10 @@ class SippPhones:
         except LabError:
             pass   # the PBX is down already (the lab's teardown): nothing is left to ring
 
-    def _start(self, role: str, args: list[str], calls: int | None = 1) -> SippPhone:
+    def _start(self, role: str, args: list[str], calls: int | None = 1, lifetime: int = 60) -> SippPhone:
         limit = ["-m", str(calls)] if calls else []
         argv = ["sipp", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", str(free_udp_port(4)),
-                *limit, "-nostdin", "-timeout", "60s", "-timeout_error", *args]
+                *limit, "-nostdin", "-timeout", f"{lifetime}s", "-timeout_error", *args]
         phone = SippPhone(role, argv, self.workdir)
         self.started.append(phone)
         return phone
