@@ -51,7 +51,8 @@ def check_site(plan: PbxDialplan, etc: Path, layout: str = "plain") -> list[Find
         return [Finding("missing-setting", f"{etc} holds no Asterisk config (no asterisk.conf or extensions.conf)")]
     read = _Reader(etc)
     return [*_includes(plan, etc, layout), *_keys(plan, read), *_modules(read), *_profiles(read),
-            *_manager(plan, read), *_queues(plan, read), *_trunk(plan, read), *_consult(plan, read)]
+            *_manager(plan, read), *_queues(plan, read), *_trunk(plan, read), *_consult(plan, read),
+            *_media(read)]
 
 
 def unknown_names(plan: PbxDialplan, etc: Path) -> list[str]:
@@ -221,3 +222,48 @@ def _consult(plan: PbxDialplan, read: _Reader) -> list[Finding]:
     return [Finding("note", f"no site context routes the operators' calls to {numbers} through {CONSULT_CONTEXT} "
                     f"(`exten => <number>,1,Goto({CONSULT_CONTEXT},<number>,1)` in the operators' context): "
                     "the phone's own attended transfer of such a call stays Asterisk's, without an order")]
+
+
+_ANY = ("0.0.0.0", "::", "[::]", "")
+
+
+def _media(read: _Reader) -> list[Finding]:
+    """A note naming the endpoints whose RTP binds to the wildcard address.
+
+    Asterisk then looks for its own address for each call's RTCP
+    (ast_find_ourip): it resolves the host's name and A.ROOT-SERVERS.NET.
+    Where DNS is unreachable, as on an isolated emergency network, a call
+    waits the resolver's timeout (5 s) in silence at that step: the busy
+    hour met it on a hand-over. An endpoint whose transport is bound to an
+    address, or with media_address and bind_rtp_to_media_address, binds
+    there and asks no one."""
+    if not read.has("pjsip.conf"):
+        return []
+    try:
+        sections = resolved(read.sections("pjsip.conf"))
+    except ConfError:
+        return []   # _trunk reports the file's error
+    binds = {s.name: _host(s.get("bind", "")) for s in sections if s.get("type") == "transport"}
+    loose = [s.name for s in sections if s.get("type") == "endpoint" and not _bound(s, binds)]
+    if not loose:
+        return []
+    shown = ", ".join(loose[:5]) + (f" and {len(loose) - 5} more" if len(loose) > 5 else "")
+    return [Finding("note", f"pjsip.conf: endpoint(s) {shown} bind RTP to any address (no transport bound to "
+                    "one, no media_address with bind_rtp_to_media_address): for each call Asterisk resolves "
+                    "this host's name and A.ROOT-SERVERS.NET to find its own, and where DNS is unreachable the "
+                    "call waits the resolver's timeout (5 s) in silence; set transport = <a transport bound to "
+                    "an address> on them")]
+
+
+def _bound(endpoint: Section, binds: dict[str, str]) -> bool:
+    """True when the endpoint's RTP binds to a given address, as res_pjsip_sdp_rtp chooses it."""
+    if endpoint.get("media_address") and endpoint.get("bind_rtp_to_media_address", "no").lower() in ("yes", "true", "1"):
+        return True
+    return binds.get(endpoint.get("transport", ""), "") not in _ANY
+
+
+def _host(bind: str) -> str:
+    """The address part of a transport's bind (`127.0.0.1:5060`, `[::]:5060`, `0.0.0.0`)."""
+    if bind.startswith("["):
+        return bind[:bind.index("]") + 1] if "]" in bind else bind
+    return bind.rsplit(":", 1)[0] if bind.count(":") == 1 else bind

@@ -132,3 +132,31 @@ def test_an_operators_route_to_the_other_platform_past_linkdesk_consult_is_noted
     site.write_text(site.read_text().replace("Goto(linkdesk-consult,12345,1)", "Goto(to-12345,12345,1)"))
     noted = [f for f in check_site(plan, etc) if "linkdesk-consult" in f.text]
     assert [f.kind for f in noted] == ["note"] and "12345" in noted[0].text
+
+
+def _media_notes(findings) -> list[str]:
+    return [f.text for f in findings if f.kind == "note" and "bind RTP to any address" in f.text]
+
+
+def test_endpoints_whose_rtp_binds_to_any_address_are_named(tmp_path):
+    """Such an endpoint's every call resolves the host's name and
+    A.ROOT-SERVERS.NET (the busy hour's 5 s silences, DNS unreachable)."""
+    etc = a_site(tmp_path)
+    (etc / "pjsip.conf").write_text(
+        "[bound]\ntype = transport\nprotocol = udp\nbind = 127.0.0.1:5160\n"
+        "[wild]\ntype = transport\nprotocol = udp\nbind = 0.0.0.0:5062\n"
+        "[wild6]\ntype = transport\nprotocol = udp\nbind = [::]:5064\n"
+        "[common](!)\ntype = endpoint\n"
+        "[no-transport](common)\n"
+        "[on-wild](common)\ntransport = wild\n"
+        "[on-wild6](common)\ntransport = wild6\n"
+        "[on-bound](common)\ntransport = bound\n"
+        "[pinned](common)\nmedia_address = 127.0.0.1\nbind_rtp_to_media_address = yes\n"
+        "[address-only](common)\nmedia_address = 127.0.0.1\n")
+    notes = _media_notes(check_site(PLAN, etc))
+    assert len(notes) == 1
+    assert notes[0].startswith("pjsip.conf: endpoint(s) no-transport, on-wild, on-wild6, address-only bind RTP")
+
+
+def test_the_labs_endpoints_bind_rtp_to_their_transports_address(tmp_path):
+    assert _media_notes(check_site(PLAN, a_site(tmp_path))) == []

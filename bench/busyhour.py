@@ -1,0 +1,188 @@
+"""The busy hour in miniature on the lab: citizens arriving at 110 (Poisson,
+at each offered rate) and at 12345, twenty bench operators on each PBX
+answering, a third of 110's calls handed to 12345 by key (blind and warm), a
+share of 12345's sent to 110 by the emergency lane, impatient callers giving
+up, and at the end every citizen accounted for (bridge/lab/busy/).
+
+    .venv/bin/python bench/busyhour.py                          # rates 1, 2, 4, 6, 8 calls/s, 60 s each
+    .venv/bin/python bench/busyhour.py --rate 4 --seconds 120   # one rate
+    .venv/bin/python bench/busyhour.py --soak [--rate 4 --minutes 10]
+
+The last line is always the accounting in one line:
+offered=N completed=N transferred=N returned=N abandoned=N dropped=N
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sqlite3
+import sys
+import tempfile
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from linkdesk.bridge.lab import pbx as lab_pbx  # noqa: E402
+from linkdesk.bridge.lab.busy import account  # noqa: E402
+from linkdesk.bridge.lab.busy.figures import hand_overs, percentile  # noqa: E402
+from linkdesk.bridge.lab.busy.plan import busy_hour  # noqa: E402
+from linkdesk.bridge.lab.busy.session import Result, play  # noqa: E402
+from linkdesk.bridge.lab.busy.usage import slope_per_minute  # noqa: E402
+from linkdesk.bridge.lab.layout import default_paths, load_specs  # noqa: E402
+from lab_linkdesk import Linkdesk  # noqa: E402
+
+
+def _ms(values: list[float | None]) -> str:
+    present = [v for v in values if v is not None]
+    p50, p99 = percentile(present, 0.5), percentile(present, 0.99)
+    return "      -" if p50 is None else f"{p50 * 1000:6.0f}/{p99 * 1000:<6.0f}"
+
+
+def _dialing(store: Path) -> dict[str, float]:
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+        return dict(db.execute("SELECT transfer_id, MIN(at) FROM transfer_events WHERE state = 'dialing' "
+                               "GROUP BY transfer_id"))
+
+
+def _own_ms(log: str) -> dict[str, float]:
+    """Per transfer, linkdesk's time other than waiting on the PBX (its log line), in s."""
+    return {m.group(1): float(m.group(2)) / 1000
+            for m in re.finditer(r"transfer (\S+) dialing: ([\d.]+) ms in linkdesk", log)}
+
+
+def row(rate: float, result: Result, service: Linkdesk) -> dict:
+    mine = {c.number for c in result.citizens}
+    transfers = [t for t in result.transfers if t["caller_number"] in mine]
+    overs = hand_overs(transfers, result.events, result.operator_traces, _dialing(service.store))
+    own = _own_ms(service.log())
+    first, last = result.usage[0], result.usage[-1]
+    wall = last.at - first.at
+    return {"rate": rate, "totals": account.totals(result.verdicts), "verdicts": result.verdicts,
+            "key_invite": [o.key_to_invite for o in overs], "key_queued": [o.key_to_queued for o in overs],
+            "queue_wait": [o.queue_wait for o in overs], "linkdesk": [o.linkdesk for o in overs],
+            "alone": [own.get(t["id"]) for t in transfers],
+            "cpu_ms": 1000 * (last.cpu - first.cpu) / max(1, len(result.citizens)), "rss": last.rss,
+            "pbx": {n: 100 * (last.pbx_cpu[n] - first.pbx_cpu[n]) / wall for n in last.pbx_cpu},
+            "keys": _keys(result, transfers)}
+
+
+def _keys(result: Result, transfers: list[dict]) -> dict:
+    """Hand-over keys pressed by bench operators, transfers stored, keys refused (and why)."""
+    presses = sum(1 for e in result.events if e.get("Event") == "DTMFEnd" and e.get("Direction") == "Received"
+                  and ((e["pbx"] == "110" and e.get("Digit") in ("5", "6")) or
+                       (e["pbx"] == "12345" and e.get("Digit") == "9"))
+                  and re.match(r"PJSIP/(12|22)\d\d-", e.get("Channel", "")))
+    refused = Counter(e.get("Reason", "?") for e in result.events if e.get("UserEvent") == "LinkdeskKeyRefused")
+    return {"pressed": presses, "stored": len(transfers), "refused": refused,
+            "ended": Counter(t["state"] for t in transfers)}
+
+
+def print_rates(rows: list[dict]) -> None:
+    print("\nBusy hour, per offered rate (calls/s at 110; 12345 gets half as many of its own)\n")
+    print(f"{'rate':>5}{'offered':>8}{'compl':>6}{'transf':>7}{'return':>7}{'aband':>6}{'drop':>5}"
+          f"  {'key→INVITE':>13}  {'key→queued':>13}  {'queue wait':>13}  {'linkdesk':>13}  {'alone':>13}"
+          f"{'CPU ms/call':>12}{'RSS MB':>8}{'PBX 110 %':>10}{'PBX 12345 %':>12}")
+    for r in rows:
+        t = r["totals"]
+        print(f"{r['rate']:>5g}{t['offered']:>8}{t['completed']:>6}{t['transferred']:>7}{t['returned']:>7}"
+              f"{t['abandoned']:>6}{t['dropped']:>5}  {_ms(r['key_invite']):>13}  {_ms(r['key_queued']):>13}  "
+              f"{_ms(r['queue_wait']):>13}  {_ms(r['linkdesk']):>13}  {_ms(r['alone']):>13}"
+              f"{r['cpu_ms']:>12.1f}{r['rss'] / 2**20:>8.1f}{r['pbx'].get('110', 0):>10.0f}"
+              f"{r['pbx'].get('12345', 0):>12.0f}")
+    print("\ntimes in ms as p50/p99; key→INVITE: the operator's key (the PBX's DTMFEnd) to the receiving "
+          "operator's INVITE, = key→queued (routing: linkdesk, the trunk, the other PBX) + queue wait (the "
+          "receiving queue finding a free operator); linkdesk: its request to the citizen moved; alone: the "
+          "same less its waits on the PBX. CPU per offered call; PBX CPU as % of one core.")
+    if len(rows) > 1 and rows[0]["cpu_ms"]:
+        ratios = ", ".join(f"{r['rate']:g}/s {r['cpu_ms'] / rows[0]['cpu_ms']:.2f}" for r in rows[1:])
+        print(f"linkdesk CPU per call against {rows[0]['rate']:g}/s: {ratios}")
+
+
+def print_accounting(rows: list[dict]) -> None:
+    print("\nEvery citizen accounted for\n")
+    for r in rows:
+        verdicts = r["verdicts"]
+        where = Counter((v.outcome, v.where) for v in verdicts if v.outcome != "completed")
+        k = r["keys"]
+        print(f"{r['rate']:g} calls/s: " + account.one_line(verdicts))
+        print(f"  completed: {sum(v.outcome == 'completed' and not v.transferred and not v.returned for v in verdicts)} "
+              f"at their first platform, {sum(v.transferred for v in verdicts)} at the other after a hand-over, "
+              f"{sum(v.returned and v.outcome == 'completed' for v in verdicts)} back at the first after a return; "
+              f"{account.planned_but_kept(verdicts)} hung up before their operator's key")
+        for (outcome, place), n in sorted(where.items()):
+            print(f"  {outcome}: {n} {place}")
+        print(f"  hand-over keys pressed {k['pressed']}, transfers stored {k['stored']} "
+              f"({', '.join(f'{s} {n}' for s, n in sorted(k['ended'].items())) or 'none'}), "
+              f"keys refused {sum(k['refused'].values())} {dict(k['refused']) or ''}")
+
+
+def _tasks(service: Linkdesk) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{service.http_port}/metrics", timeout=5) as reply:
+            text = reply.read().decode()
+    except OSError:
+        return "?"
+    found = re.search(r"^linkdesk_tasks (\S+)$", text, re.M)
+    return str(int(float(found.group(1)))) if found else "?"
+
+
+async def soak(service: Linkdesk, specs, records, workdir: Path, rate: float, minutes: float, seed: int) -> list[dict]:
+    print(f"\nSoak: {rate:g} calls/s for {minutes:g} minutes; every minute linkdesk's RSS, open descriptors, "
+          "live tasks and the store's size\n")
+    print(f"{'minute':>7}{'RSS MB':>9}{'fds':>6}{'tasks':>7}{'store kB':>10}")
+
+    def show(u):
+        minute = round((u.at - begun[0]) / 60)
+        print(f"{minute:>7}{u.rss / 2**20:>9.1f}{u.fds:>6}{_tasks(service):>7}{u.store_bytes / 1024:>10.0f}", flush=True)
+    citizens = busy_hour(rate, minutes * 60, seed)
+    begun = [asyncio.get_running_loop().time()]
+    import time as _time
+    begun[0] = _time.monotonic()
+    result = await play(specs, citizens, workdir, service.process.pid, service.store,
+                        {n: r.pid for n, r in records.items()}, seed=seed, every=60.0, on_sample=show)
+    warm = [(u.at, u.rss / 2**20) for u in result.usage if u.at - result.usage[0].at >= 120]
+    print(f"\nRSS slope after the first two minutes: {slope_per_minute(warm):+.3f} MB/minute")
+    return [row(rate, result, service)]
+
+
+async def main(args) -> None:
+    paths = default_paths()
+    specs = load_specs(paths)
+    records = lab_pbx.up(paths, specs, lambda line: None)
+    with tempfile.TemporaryDirectory(prefix="linkdesk-busyhour-") as scratch:
+        tmp = args.keep or scratch
+        Path(tmp).mkdir(parents=True, exist_ok=True)
+        service = Linkdesk(Path(tmp))
+        try:
+            await service.ready()
+            if args.soak:
+                rows = await soak(service, specs, records, Path(tmp), args.rate or 4, args.minutes, args.seed)
+            else:
+                rows = []
+                for n, rate in enumerate([args.rate] if args.rate else args.rates):
+                    citizens = busy_hour(rate, args.seconds, args.seed + n, first_serial=n * 1_000_000)
+                    result = await play(specs, citizens, Path(tmp), service.process.pid, service.store,
+                                        {name: r.pid for name, r in records.items()}, seed=args.seed + n)
+                    rows.append(row(rate, result, service))
+                    print(f"{rate:g} calls/s done: " + account.one_line(result.verdicts), flush=True)
+        finally:
+            service.stop()
+    print_rates(rows)
+    print_accounting(rows)
+    print(account.one_line([v for r in rows for v in r["verdicts"]]))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")], default=[1, 2, 4, 6, 8])
+    parser.add_argument("--rate", type=float, help="one offered rate (calls/s at 110) instead of --rates")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long each rate offers calls")
+    parser.add_argument("--soak", action="store_true", help="one long run, sampled every minute")
+    parser.add_argument("--minutes", type=float, default=10.0, help="the soak's length")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", metavar="DIR", help="keep the phones' traces, linkdesk's log and store in DIR")
+    asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,80 @@
+"""The busy hour's timings, per hand-over: from the key press (the PBX's
+DTMFEnd) to the receiving operator's INVITE (their phone's trace), split at
+the moment the citizen joins the receiving queue (routing, then the queue's
+wait), and linkdesk's own part (its store: request received → dialing)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from linkdesk.bridge.lab.busy import trace
+
+KEY_DIGIT = {"blind": "5", "warm": "6", "emergency": "9"}
+
+
+@dataclass(frozen=True)
+class HandOver:
+    transfer_id: str
+    key_to_invite: float | None     # s, key press → the receiver's INVITE
+    key_to_queued: float | None     # s, key press → the citizen in the receiving queue
+    queue_wait: float | None        # s, queued there → the receiver's INVITE
+    linkdesk: float | None          # s, request received → the citizen moved (dialing)
+
+
+def hand_overs(transfers: list[dict], events: list[dict], operator_traces: dict[str, str],
+               dialing: dict[str, float]) -> list[HandOver]:
+    """One HandOver per transfer; `dialing`: transfer id → when it reached
+    "dialing" (the store's timeline)."""
+    invites = _receiver_invites(operator_traces)
+    found = []
+    for row in transfers:
+        key = _key_press(row, events)
+        number, other = row["caller_number"], _other(row["pbx"])
+        invite = next((at for at, caller in invites.get(other, []) if caller == number and key and at >= key), None)
+        queued = next((e["at"] for e in events if e["pbx"] == other and e.get("Event") == "QueueCallerJoin"
+                       and e.get("CallerIDNum") == number and key and e["at"] >= key), None)
+        moved = dialing.get(row["id"])
+        found.append(HandOver(
+            row["id"], _minus(invite, key), _minus(queued, key), _minus(invite, queued),
+            _minus(moved, row.get("received_at"))))
+    return found
+
+
+def _other(pbx: str) -> str:
+    return "12345" if pbx == "110" else "110"
+
+
+def _minus(later: float | None, earlier: float | None) -> float | None:
+    return later - earlier if later is not None and earlier is not None else None
+
+
+def _key_press(row: dict, events: list[dict]) -> float | None:
+    """The DTMFEnd of the key's last digit on the operator's channel, the last one before linkdesk heard of it."""
+    digit = KEY_DIGIT["emergency"] if row["lane"] == "emergency" else KEY_DIGIT.get(row["mode"])
+    received = row.get("received_at") or row["created_at"]
+    presses = [e["at"] for e in events if e["pbx"] == row["pbx"] and e.get("Event") == "DTMFEnd"
+               and e.get("Direction") == "Received" and e.get("Channel") == row.get("operator_channel")
+               and e.get("Digit") == digit and e["at"] <= received]
+    return presses[-1] if presses else None
+
+
+def _receiver_invites(operator_traces: dict[str, str]) -> dict[str, list[tuple[float, str]]]:
+    """Per PBX, (when, caller number) of every INVITE its bench operators were rung with."""
+    found: dict[str, list[tuple[float, str]]] = {}
+    for name, text in operator_traces.items():
+        side = name.split("/")[0]
+        for message in trace.messages(text):
+            if not message.sent and message.first_line.startswith("INVITE "):
+                caller = message.header("From").split("sip:", 1)[-1].split("@", 1)[0]
+                found.setdefault(side, []).append((message.at, caller))
+    for side in found:
+        found[side].sort()
+    return found
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-quantile (nearest rank) of `values`; None when there are none."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
