@@ -7,6 +7,7 @@ Nothing here knows how bytes travel: FastAGI (Twisted) and classic AGI
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 from urllib.parse import parse_qsl
@@ -17,6 +18,10 @@ from linkdesk.bridge.core.errors import LinkdeskError
 
 class AgiError(LinkdeskError):
     """A failure of the AGI exchange itself; the dialplan sees its `reason` as LINKDESK_REASON."""
+
+
+SEPARATOR = "\x1f"                          # ASCII unit separator: get_variables' field separator
+_PLAIN = re.compile(r"[A-Za-z0-9+._-]*")    # what set_variables passes to MSet
 
 
 class UnsafeValue(AgiError):
@@ -122,3 +127,25 @@ class AgiRequest:
 
     async def set_variable(self, name: str, value: object) -> None:
         await self.command("SET VARIABLE", name, value)
+
+    async def get_variables(self, names: list[str]) -> list[str]:
+        """Several variables (or functions) in one round trip, '' for an unset
+        one: GET FULL VARIABLE of them joined by the unit separator, which no
+        SIP header or dialplan value of ours holds. AgiError
+        ("agi-bad-reply") if a value held it: the reply does not split into
+        as many values, and none of them is trusted."""
+        reply = await self.command("GET FULL VARIABLE", SEPARATOR.join("${%s}" % name for name in names))
+        values = (reply.data or "").split(SEPARATOR) if reply.result == "1" else []
+        if len(values) != len(names):
+            raise AgiError("agi-bad-reply", f"GET FULL VARIABLE of {len(names)} values gave {len(values)}")
+        return values
+
+    async def set_variables(self, pairs: list[tuple[str, str]]) -> None:
+        """Several variables in one round trip (EXEC MSet). Only for values of
+        letters, digits and `+._-`: MSet splits at commas and EXEC expands
+        `${}`; anything else is refused (AgiError "agi-unsafe-value") before
+        anything is sent."""
+        for name, value in pairs:
+            if not _PLAIN.fullmatch(value):
+                raise AgiError("agi-unsafe-value", f"{name}: not a plain value for MSet; nothing was set")
+        await self.command("EXEC", "MSet", ",".join(f"{name}={value}" for name, value in pairs))

@@ -67,6 +67,7 @@ def row(rate: float, result: Result, service: Linkdesk) -> dict:
             "alone": [own.get(t["id"]) for t in transfers],
             "cpu_ms": 1000 * (last.cpu - first.cpu) / max(1, len(result.citizens)), "rss": last.rss,
             "pbx": {n: 100 * (last.pbx_cpu[n] - first.pbx_cpu[n]) / wall for n in last.pbx_cpu},
+            "phones": 100 * (last.phones_cpu - first.phones_cpu) / wall,
             "keys": _keys(result, transfers)}
 
 
@@ -85,18 +86,19 @@ def print_rates(rows: list[dict]) -> None:
     print("\nBusy hour, per offered rate (calls/s at 110; 12345 gets half as many of its own)\n")
     print(f"{'rate':>5}{'offered':>8}{'compl':>6}{'transf':>7}{'return':>7}{'aband':>6}{'drop':>5}"
           f"  {'key→INVITE':>13}  {'key→queued':>13}  {'queue wait':>13}  {'linkdesk':>13}  {'alone':>13}"
-          f"{'CPU ms/call':>12}{'RSS MB':>8}{'PBX 110 %':>10}{'PBX 12345 %':>12}")
+          f"{'CPU ms/call':>12}{'RSS MB':>8}{'PBX 110 %':>10}{'PBX 12345 %':>12}{'phones %':>9}")
     for r in rows:
         t = r["totals"]
         print(f"{r['rate']:>5g}{t['offered']:>8}{t['completed']:>6}{t['transferred']:>7}{t['returned']:>7}"
               f"{t['abandoned']:>6}{t['dropped']:>5}  {_ms(r['key_invite']):>13}  {_ms(r['key_queued']):>13}  "
               f"{_ms(r['queue_wait']):>13}  {_ms(r['linkdesk']):>13}  {_ms(r['alone']):>13}"
               f"{r['cpu_ms']:>12.1f}{r['rss'] / 2**20:>8.1f}{r['pbx'].get('110', 0):>10.0f}"
-              f"{r['pbx'].get('12345', 0):>12.0f}")
+              f"{r['pbx'].get('12345', 0):>12.0f}{r['phones']:>9.0f}")
     print("\ntimes in ms as p50/p99; key→INVITE: the operator's key (the PBX's DTMFEnd) to the receiving "
           "operator's INVITE, = key→queued (routing: linkdesk, the trunk, the other PBX) + queue wait (the "
           "receiving queue finding a free operator); linkdesk: its request to the citizen moved; alone: the "
-          "same less its waits on the PBX. CPU per offered call; PBX CPU as % of one core.")
+          "same less its waits on the PBX. CPU per offered call; PBX and phones (the bench's sipp processes) CPU "
+          "as % of one core (the lab has two).")
     if len(rows) > 1 and rows[0]["cpu_ms"]:
         ratios = ", ".join(f"{r['rate']:g}/s {r['cpu_ms'] / rows[0]['cpu_ms']:.2f}" for r in rows[1:])
         print(f"linkdesk CPU per call against {rows[0]['rate']:g}/s: {ratios}")

@@ -121,8 +121,8 @@ async def test_a_transfer_key_pressed_on_a_channel_that_is_not_an_operators_is_r
 async def test_the_inbound_route_ignores_x_linkdesk_headers_on_a_call_that_did_not_come_over_the_trunk(process, caplog):
     chat = Chat(process.agi.routes)
     sent = await chat.asterisk_sends(env_block("inbound?trunk=to-12345"))
-    assert sent == b'GET VARIABLE "CHANNEL(endpoint)"\n'
-    sent = await chat.asterisk_sends(b"200 result=1 (anonymous)\n")
+    assert sent == INBOUND_GET
+    sent = await chat.asterisk_sends(b"200 result=1 (anonymous\x1fWO-0123456789ab\x1f13800138000\x1f)\n")
     assert sent == b'SET VARIABLE "LINKDESK_RESULT" "error"\n'        # no LINKDESK_ORDER_ID / CALLER set
     sent = await chat.asterisk_sends(b"200 result=1\n")
     assert sent == b'SET VARIABLE "LINKDESK_REASON" "inbound-not-trunk"\n'
@@ -130,12 +130,35 @@ async def test_the_inbound_route_ignores_x_linkdesk_headers_on_a_call_that_did_n
     assert "X-Linkdesk headers ignored" in caplog.text and "'anonymous'" in caplog.text
 
 
+# The endpoint and the three headers, in one GET FULL VARIABLE, joined by the unit separator.
+INBOUND_GET = (b'GET FULL VARIABLE "${CHANNEL(endpoint)}\x1f${PJSIP_HEADER(read,X-Linkdesk-Order)}\x1f'
+               b'${PJSIP_HEADER(read,X-Linkdesk-Caller)}\x1f${PJSIP_HEADER(read,X-Linkdesk-Lane)}"\n')
+
+
 @on_loop
-async def test_the_inbound_route_reads_the_headers_on_the_trunk(process):
+async def test_the_inbound_route_reads_the_headers_on_the_trunk_in_one_round_trip_and_sets_them_in_one(process):
+    chat = Chat(process.agi.routes)
+    sent = await chat.asterisk_sends(env_block("inbound?trunk=to-12345"))
+    assert sent == INBOUND_GET
+    sent = await chat.asterisk_sends(b"200 result=1 (to-12345\x1fWO-0123456789ab\x1f+86 138 0013 8000\x1femergency)\n")
+    assert sent == (b'EXEC "MSet" "__LINKDESK_ORDER_ID=WO-0123456789ab,__LINKDESK_CALLER=13800138000,'
+                    b'__LINKDESK_WHISPER=emergency"\n')
+    sent = await chat.asterisk_sends(b"200 result=0\n")
+    assert sent == b'SET VARIABLE "LINKDESK_RESULT" "ok"\n'
+    assert await chat.ended() == "ok"
+
+
+@on_loop
+async def test_a_header_holding_the_separator_is_refused_and_nothing_is_set(process):
+    """A forged X-Linkdesk-Caller with a unit separator in it would shift the
+    values read after it: the reply has five fields for four, and none is used."""
     chat = Chat(process.agi.routes)
     await chat.asterisk_sends(env_block("inbound?trunk=to-12345"))
-    sent = await chat.asterisk_sends(b"200 result=1 (to-12345)\n")
-    assert sent == b'GET VARIABLE "PJSIP_HEADER(read,X-Linkdesk-Order)"\n'
+    sent = await chat.asterisk_sends(b"200 result=1 (to-12345\x1fWO-0123456789ab\x1f1\x1fWO-fedcba987654\x1f)\n")
+    assert sent == b'SET VARIABLE "LINKDESK_RESULT" "error"\n'
+    sent = await chat.asterisk_sends(b"200 result=1\n")
+    assert sent == b'SET VARIABLE "LINKDESK_REASON" "agi-bad-reply"\n'
+    assert await chat.ended() == "agi-bad-reply"
 
 
 @on_loop

@@ -26,6 +26,7 @@ BENCH = {"110": [str(1201 + n) for n in range(20)], "12345": [str(2201 + n) for 
 SERVICE = {"110": "1108", "12345": "12345"}     # what bench citizens dial: 110's bench queue, 12345's intake
 SETTLE = 15.0     # s after the last citizen's phone is done, for the stores and events to settle
 LAST_CALL = 90.0  # s a citizen's phone may run (its patience and talk, a hand-over, a return)
+PHONES_NICENESS = 10   # the bench's phones yield the lab's two cores to the PBXs and linkdesk
 
 
 @dataclass
@@ -91,20 +92,20 @@ async def play(specs: dict[str, PbxSpec], citizens: list[Citizen], workdir: Path
                on_sample=None) -> Result:
     """Run the busy hour `citizens` describe; `every` s, a Usage sample
     (passed to `on_sample` as it comes: the soak prints them)."""
-    phones = SippPhones(workdir)
+    phones = SippPhones(workdir, niceness=PHONES_NICENESS)
     watch = Watch(specs, asyncio.get_running_loop())
     length = (citizens[-1].at if citizens else 0.0) + LAST_CALL + SETTLE
     operators = Operators(phones, specs, random.Random(seed), lifetime=int(length + 120))
-    usage = [sample(linkdesk_pid, pbx_pids, store)]
+    usage = [sample(linkdesk_pid, pbx_pids, store, _running(phones))]
     begun = time.monotonic()
     try:
         await watch.start()
         await _until_reachable(specs)
         started = await _call(phones, specs, citizens, lambda: _sampled(usage, begun, every, linkdesk_pid,
-                                                                          pbx_pids, store, on_sample))
+                                                                          pbx_pids, store, phones, on_sample))
         await _until_done(started, LAST_CALL)
         await _until_settled(store, SETTLE)
-        usage.append(sample(linkdesk_pid, pbx_pids, store))
+        usage.append(sample(linkdesk_pid, pbx_pids, store, _running(phones)))
     finally:
         watch.close()
         seen = operators.stop()
@@ -130,10 +131,14 @@ async def _call(phones: SippPhones, specs: dict[str, PbxSpec], citizens: list[Ci
     return started
 
 
+def _running(phones: SippPhones) -> list[int]:
+    return [p.pid for p in phones.started if p.process.poll() is None]
+
+
 def _sampled(usage: list[Usage], begun: float, every: float, pid: int, pbx_pids: dict[str, int],
-             store: Path, on_sample) -> None:
+             store: Path, phones: SippPhones, on_sample) -> None:
     if time.monotonic() - begun >= every * len(usage):
-        usage.append(sample(pid, pbx_pids, store))
+        usage.append(sample(pid, pbx_pids, store, _running(phones)))
         if on_sample:
             on_sample(usage[-1])
 

@@ -19,6 +19,7 @@ class Usage:
     fds: int                   # linkdesk's open descriptors
     pbx_cpu: dict[str, float]  # each PBX's CPU seconds so far
     store_bytes: int           # the store's files (database, WAL)
+    phones_cpu: float = 0.0    # the bench's own phones (sipp), CPU seconds so far
 
 
 def cpu_seconds(pid: int) -> float:
@@ -51,9 +52,13 @@ def store_bytes(store: Path) -> int:
     return sum(p.stat().st_size for p in (store, Path(f"{store}-wal")) if p.exists())
 
 
-def sample(pid: int, pbx_pids: dict[str, int], store: Path) -> Usage:
+def sample(pid: int, pbx_pids: dict[str, int], store: Path, phones=()) -> Usage:
+    """`phones`: the pids of the bench's phones still running; those already
+    reaped count in this process's children's times."""
+    reaped = os.times()
     return Usage(time.monotonic(), cpu_seconds(pid), rss_bytes(pid), open_fds(pid),
-                 {name: cpu_seconds(p) for name, p in pbx_pids.items()}, store_bytes(store))
+                 {name: cpu_seconds(p) for name, p in pbx_pids.items()}, store_bytes(store),
+                 reaped.children_user + reaped.children_system + sum(cpu_seconds(p) for p in phones))
 
 
 def slope_per_minute(points: list[tuple[float, float]]) -> float:
