@@ -35,8 +35,8 @@ async def transfer(transfers, request: AgiRequest) -> None:
     from linkdesk.bridge.core.transfer_model import TransferRequest
 
     pbx = request.args.get("pbx", "")
-    peer = await request.get_variable("BRIDGEPEER")
-    if peer and not await request.get_variable(DESK):
+    peer, desk = await request.get_variables(["BRIDGEPEER", DESK])     # one round trip: the key's critical path
+    if peer and not desk:
         log.warning("transfer key on %s refused: not an operator's channel (no %s)", request.channel, DESK)
         raise AgiError("transfer-not-operator", f"{request.channel} is not an operator's channel")
     lane = request.args.get("lane", "normal")

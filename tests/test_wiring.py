@@ -89,14 +89,16 @@ async def test_a_transfer_the_pbx_refuses_answers_502_transfer_action_failed_and
     assert stored == [("failed", "transfer-action-failed")]
 
 
+# The transfer route's one read: the bridged peer and the operator's mark, together.
+TRANSFER_GET = b'GET FULL VARIABLE "${BRIDGEPEER}\x1f${LINKDESK_DESK}"\n'
+
+
 @on_loop
 async def test_the_transfer_route_with_the_pbx_link_down_tells_the_dialplan_ami_not_connected(process):
     chat = Chat(process.agi.routes)
     sent = await chat.asterisk_sends(env_block("transfer?pbx=110&to=12345"))
-    assert sent == b'GET VARIABLE "BRIDGEPEER"\n'
-    sent = await chat.asterisk_sends(b"200 result=1 (PJSIP/anonymous-00000001)\n")
-    assert sent == b'GET VARIABLE "LINKDESK_DESK"\n'
-    sent = await chat.asterisk_sends(b"200 result=1 (110)\n")
+    assert sent == TRANSFER_GET
+    sent = await chat.asterisk_sends(b"200 result=1 (PJSIP/anonymous-00000001\x1f110)\n")
     assert sent == b'SET VARIABLE "LINKDESK_RESULT" "error"\n'
     sent = await chat.asterisk_sends(b"200 result=1\n")
     assert sent == b'SET VARIABLE "LINKDESK_REASON" "ami-not-connected"\n'
@@ -107,9 +109,9 @@ async def test_the_transfer_route_with_the_pbx_link_down_tells_the_dialplan_ami_
 async def test_a_transfer_key_pressed_on_a_channel_that_is_not_an_operators_is_refused_and_nothing_is_stored(process):
     chat = Chat(process.agi.routes)
     sent = await chat.asterisk_sends(env_block("transfer?pbx=110&to=12345"))
-    sent = await chat.asterisk_sends(b"200 result=1 (PJSIP/1101-00000002)\n")    # the citizen pressed: peer is the operator
-    assert sent == b'GET VARIABLE "LINKDESK_DESK"\n'
-    sent = await chat.asterisk_sends(b"200 result=0\n")                          # unset: not an operator's channel
+    assert sent == TRANSFER_GET
+    # The citizen pressed: the peer is the operator, and LINKDESK_DESK is unset (not an operator's channel).
+    sent = await chat.asterisk_sends(b"200 result=1 (PJSIP/1101-00000002\x1f)\n")
     assert sent == b'SET VARIABLE "LINKDESK_RESULT" "error"\n'
     sent = await chat.asterisk_sends(b"200 result=1\n")
     assert sent == b'SET VARIABLE "LINKDESK_REASON" "transfer-not-operator"\n'
