@@ -42,6 +42,12 @@ exten => _X.,1,Gosub(linkdesk-unstamp,s,1)
  same => n,GotoIf($["${{DIALSTATUS}}" = "ANSWER"]?done)
  same => n,Goto(linkdesk-return,s,1)
  same => n(done),Hangup()
+; The citizen hung up before the other side answered (Dial's CANCEL): the
+; transfer ends there, kept for a restarted linkdesk as the other outcomes are.
+exten => h,1,GotoIf($["${{DIALSTATUS}}" = "ANSWER" | "${{LINKDESK_TRANSFER_ID}}" = ""]?end)
+ same => n,Set(GLOBAL(LINKDESK_OUTCOME_${{LINKDESK_TRANSFER_ID}})=abandoned:${{DIALSTATUS}})
+ same => n,UserEvent(LinkdeskTransfer,Transfer: ${{LINKDESK_TRANSFER_ID}},State: abandoned,Reason: ${{DIALSTATUS}})
+ same => n(end),NoOp()
 
 ; linkdesk stamps a citizen in one Setvar, all at once or not at all:
 ; LINKDESK_STAMP = transfer id|order id|citizen's number|operator to return

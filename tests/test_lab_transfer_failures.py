@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from ami_probe import EventRecorder, on_loop
+from linkdesk.bridge.lab.busy.trace import messages
 from linkdesk.bridge.lab.layout import default_paths
 from linkdesk.bridge.lab.pbx import asterisk_cli, contact_states
 from conftest import run_linkdesk
@@ -187,3 +188,31 @@ async def test_a_key_pressed_while_linkdesk_is_down_sounds_refused_and_the_citiz
         await until(lambda: played in pbx_log_since(pbx, log_start), timeout=5)
         assert await citizen.finished(30) == 0, "the citizen talked with the operator to the end"
         await operator.hung_up(10)      # and the operator's call ended with the citizen's
+
+
+@on_loop
+async def test_a_citizen_who_hangs_up_while_12345_rings_ends_the_transfer_abandoned(lab, phones, linkdesk):
+    """Found by the busy hour: the citizen's hang-up during a blind transfer's
+    ringing left the transfer `dialing` for ever. The kit's `h` extension now
+    reports it, and the 12345 operators stop ringing."""
+    phones.operator(lab["110"].operators[0], press="*5", press_after=1.0)
+    receivers = [phones.operator(op, answer_after=12) for op in lab["12345"].operators]
+    async with EventRecorder(lab["12345"]) as ami12345:
+        citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=3)
+        await ami12345.wait_for("AgentCalled", timeout=20)
+        assert await citizen.finished(30) == 0, "the citizen hung up by themselves"
+        order = await until(lambda: (ids := [r["order_id"] for r in _transfers_of(linkdesk)]) and ids[-1], timeout=10)
+        transfer = await until(lambda: (t := linkdesk_transfer_by_order(linkdesk, order))["state"]
+                               not in ("requested", "dialing", "answered") and t, timeout=10)
+        assert (transfer["state"], transfer["reason"]) == ("abandoned", "citizen-hung-up")
+        await ami12345.wait_for("QueueCallerAbandon", timeout=10)
+    answered = [m for r in receivers for m in messages(r.messages())
+                if m.sent and m.first_line.startswith("SIP/2.0 200") and "INVITE" in m.header("CSeq")]
+    assert answered == [], "no 12345 operator answered a caller who had gone"
+
+
+def _transfers_of(linkdesk) -> list[dict]:
+    import sqlite3
+    with sqlite3.connect(linkdesk.store) as db:
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute("SELECT * FROM transfers ORDER BY created_at")]

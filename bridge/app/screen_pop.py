@@ -10,7 +10,7 @@ from linkdesk.bridge.core.events import EventLog
 from linkdesk.bridge.core.ports import OrderStore
 
 TRANSFER_KINDS = {"answered": "transfer.answered", "returned": "transfer.returned", "failed": "transfer.failed",
-                  "cancelled": "transfer.cancelled"}
+                  "cancelled": "transfer.cancelled", "abandoned": "transfer.abandoned"}
 
 
 class ScreenPop:

@@ -9,7 +9,7 @@ queue. The dialplan reports each step with a `LinkdeskTransfer` UserEvent.
 A warm transfer is a three-way call instead (bridge/core/threeway.py).
 
 States: requested → dialing → answered → completed, or returned / failed /
-cancelled. This module imports neither Twisted nor panoramisk.
+cancelled / abandoned (the citizen hung up before the other side answered). This module imports neither Twisted nor panoramisk.
 """
 
 from __future__ import annotations
@@ -151,6 +151,9 @@ class TransferService:
             self.store.move(transfer_id, "answered", "the receiver answered", receiver_channel=channel)
             self.store.move(transfer_id, "completed", "handed over" if transfer["mode"] == "blind"
                             else "the receiver joined the three-way call")
+        elif state == "abandoned":
+            self.store.move(transfer_id, "abandoned", "citizen-hung-up")
+            log.info("transfer %s: the citizen hung up before the other side answered", transfer_id)
         elif state == "failed":
             reason = failure_reason(dialstatus)
             self.store.move(transfer_id, "returned", reason)
