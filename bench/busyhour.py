@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from linkdesk.bridge.lab import pbx as lab_pbx  # noqa: E402
 from linkdesk.bridge.lab.busy import account  # noqa: E402
-from linkdesk.bridge.lab.busy.figures import hand_overs, percentile  # noqa: E402
+from linkdesk.bridge.lab.busy.figures import hand_overs, key_accounting, percentile  # noqa: E402
 from linkdesk.bridge.lab.busy.plan import busy_hour  # noqa: E402
 from linkdesk.bridge.lab.busy.session import Result, play  # noqa: E402
 from linkdesk.bridge.lab.busy.usage import slope_per_minute  # noqa: E402
@@ -68,18 +68,7 @@ def row(rate: float, result: Result, service: Linkdesk) -> dict:
             "cpu_ms": 1000 * (last.cpu - first.cpu) / max(1, len(result.citizens)), "rss": last.rss,
             "pbx": {n: 100 * (last.pbx_cpu[n] - first.pbx_cpu[n]) / wall for n in last.pbx_cpu},
             "phones": 100 * (last.phones_cpu - first.phones_cpu) / wall,
-            "keys": _keys(result, transfers)}
-
-
-def _keys(result: Result, transfers: list[dict]) -> dict:
-    """Hand-over keys pressed by bench operators, transfers stored, keys refused (and why)."""
-    presses = sum(1 for e in result.events if e.get("Event") == "DTMFEnd" and e.get("Direction") == "Received"
-                  and ((e["pbx"] == "110" and e.get("Digit") in ("5", "6")) or
-                       (e["pbx"] == "12345" and e.get("Digit") == "9"))
-                  and re.match(r"PJSIP/(12|22)\d\d-", e.get("Channel", "")))
-    refused = Counter(e.get("Reason", "?") for e in result.events if e.get("UserEvent") == "LinkdeskKeyRefused")
-    return {"pressed": presses, "stored": len(transfers), "refused": refused,
-            "ended": Counter(t["state"] for t in transfers)}
+            "keys": key_accounting(result.events, transfers)}
 
 
 def print_rates(rows: list[dict]) -> None:

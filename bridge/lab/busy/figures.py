@@ -5,6 +5,8 @@ wait), and linkdesk's own part (its store: request received → dialing)."""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass
 
 from linkdesk.bridge.lab.busy import trace
@@ -78,3 +80,15 @@ def percentile(values: list[float], q: float) -> float | None:
     if not ordered:
         return None
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def key_accounting(events: list[dict], transfers: list[dict]) -> dict:
+    """Hand-over keys the bench operators pressed (the last digit of *5 and *6
+    on 110, *9 on 12345), transfers stored, keys refused (and why), and how
+    the stored transfers ended: every key is one or the other."""
+    pressed = sum(1 for e in events if e.get("Event") == "DTMFEnd" and e.get("Direction") == "Received"
+                  and e.get("Digit") in ({"110": ("5", "6"), "12345": ("9",)}.get(e["pbx"], ()))
+                  and re.match(r"PJSIP/(12|22)\d\d-", e.get("Channel", "")))
+    refused = Counter(e.get("Reason", "?") for e in events if e.get("UserEvent") == "LinkdeskKeyRefused")
+    return {"pressed": pressed, "stored": len(transfers), "refused": refused,
+            "ended": Counter(t["state"] for t in transfers)}
