@@ -85,7 +85,7 @@ async def test_a_transfer_the_pbx_refuses_answers_502_transfer_action_failed_and
     process.transfers.controls["110"] = RefusingPbx()
     status, reply = await http(process, "POST", "/v1/transfers", {"operator": "1101", "to": "12345"})
     assert (status, reply["error"]["id"]) == (502, "transfer-action-failed"), reply
-    stored = process.store.db.conn.execute("SELECT state, reason FROM transfers").fetchall()
+    stored = process.store.db.execute("SELECT state, reason FROM transfers").fetchall()
     assert stored == [("failed", "transfer-action-failed")]
 
 
@@ -114,7 +114,7 @@ async def test_a_transfer_key_pressed_on_a_channel_that_is_not_an_operators_is_r
     sent = await chat.asterisk_sends(b"200 result=1\n")
     assert sent == b'SET VARIABLE "LINKDESK_REASON" "transfer-not-operator"\n'
     assert await chat.ended() == "transfer-not-operator"
-    assert process.store.db.conn.execute("SELECT count(*) FROM transfers").fetchone() == (0,)
+    assert process.store.db.execute("SELECT count(*) FROM transfers").fetchone() == (0,)
 
 
 @on_loop
