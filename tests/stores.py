@@ -85,7 +85,17 @@ class StoreLocations:
 def store_at(request, tmp_path):
     """Where a test's stores live, on SQLite and then on PostgreSQL."""
     server = request.getfixturevalue("postgres_server") if request.param == "postgresql" else None
-    locations = StoreLocations(request.param, tmp_path, server)
+    yield from _locations(request.param, tmp_path, server)
+
+
+@pytest.fixture
+def postgres_store_at(tmp_path, postgres_server):
+    """`store_at` for a test of what only PostgreSQL has."""
+    yield from _locations("postgresql", tmp_path, postgres_server)
+
+
+def _locations(backend: str, tmp_path: Path, server: postgres.PostgresServer | None):
+    locations = StoreLocations(backend, tmp_path, server)
     yield locations
     if server is not None:
         locations.close()

@@ -22,6 +22,7 @@ from linkdesk.bridge.lab.layout import LabError
 from linkdesk.bridge.lab.procs import ProcessRecord, record_of
 
 DEFAULT_CLUSTER = Path("/var/lib/linkdesk/pg")
+DEBIAN_SERVERS = Path("/usr/lib/postgresql")     # Debian's postgresql-NN packages: NN/bin/{initdb,postgres}
 SUPERUSER = "linkdesk"          # initdb's bootstrap role: the one the lab and the tests connect as
 SERVER_USER = "postgres"        # the system user Debian's package creates, for running as root
 START_TIMEOUT = 30.0
@@ -44,14 +45,14 @@ class PostgresServer:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{dbname}"
 
 
-def server_binaries() -> Path:
+def server_binaries(installed: Path = DEBIAN_SERVERS) -> Path:
     """The bin directory of the newest PostgreSQL server Debian installed;
     LabError naming the package when there is none."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin"),
+    found = sorted(installed.glob("*/bin"),
                    key=lambda bin_dir: _version(bin_dir.parent.name))
     found = [bin_dir for bin_dir in found if (bin_dir / "initdb").is_file() and (bin_dir / "postgres").is_file()]
     if not found:
-        raise LabError("PostgreSQL's server is not installed (no /usr/lib/postgresql/*/bin/initdb): "
+        raise LabError(f"PostgreSQL's server is not installed (no {installed}/*/bin/initdb): "
                        "apt-get install postgresql")
     return found[-1]
 
