@@ -36,6 +36,14 @@ async def transfer(transfers, request: AgiRequest) -> None:
 
     pbx = request.args.get("pbx", "")
     peer, desk = await request.get_variables(["BRIDGEPEER", DESK])     # one round trip: the key's critical path
+    in_key = request.env.get("agi_context") == KEY_CONTEXT
+    if in_key and not peer:
+        # A key always means "the caller I am talking to". Bridged with nobody
+        # (the citizen hung up as the key went in: the busy hour met it), it
+        # must not read as the dialplan's own transfer of this channel, which
+        # would hand the operator themselves over.
+        raise AgiError("transfer-not-bridged", f"a transfer key on {request.channel}, bridged with nobody: "
+                                               "nothing moved")
     if peer and not desk:
         log.warning("transfer key on %s refused: not an operator's channel (no %s)", request.channel, DESK)
         raise AgiError("transfer-not-operator", f"{request.channel} is not an operator's channel")
@@ -46,7 +54,7 @@ async def transfer(transfers, request: AgiRequest) -> None:
                           trigger="key" if peer else "dialplan",
                           citizen_channel=peer or request.channel,
                           operator_channel=request.channel if peer else "",
-                          in_key=request.env.get("agi_context") == KEY_CONTEXT)
+                          in_key=in_key)
     done = await transfers.request(req)
     # Inherited, as the stamp on the citizen's channel is: a plain name would replace it.
     await request.set_variable(inherited(TRANSFER_ID), done["id"])

@@ -15,6 +15,8 @@ import pytest
 # wired.py is both a plugin (pytest_plugins of the HTTP-surface tests) and a module the wiring
 # tests import: registered before either imports it, so pytest takes it either way.
 pytest.register_assert_rewrite("wired")
+# The store tests' two databases (`store_at`, SQLite and PostgreSQL): stores.py.
+pytest_plugins = ["stores"]
 
 from linkdesk.bridge.lab.layout import default_paths, load_specs
 from linkdesk.bridge.lab.pbx import asterisk_cli

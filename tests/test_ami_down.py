@@ -72,7 +72,7 @@ async def test_the_consultation_route_tells_the_dialplan_ami_not_connected_and_s
     assert sent == b'GET VARIABLE "CHANNEL(endpoint)"\n'
     sent = await chat.asterisk_sends(b"200 result=1 (1101)\n")
     assert await _error_reported(chat, sent) == "ami-not-connected"
-    assert process.store.db.conn.execute("SELECT count(*) FROM transfers").fetchone() == (0,)
+    assert process.store.db.execute("SELECT count(*) FROM transfers").fetchone() == (0,)
 
 
 @on_loop

@@ -30,8 +30,8 @@ class LinkDropsWhileCalling:
 
 
 @on_loop
-async def test_a_warm_transfers_failed_call_out_is_on_its_timeline_and_counted(tmp_path, caplog):
-    store = open_store(tmp_path / "b.db")
+async def test_a_warm_transfers_failed_call_out_is_on_its_timeline_and_counted(store_at, caplog):
+    store = open_store(store_at("b.db"))
     service = TransferService(store.transfers, PLANS, {"110": LinkDropsWhileCalling()})
     transfer = await service.request(TransferRequest(pbx="110", to="12345", mode="warm", trigger="key",
                                                      citizen_channel="PJSIP/anonymous-00000001",

@@ -89,11 +89,12 @@ class RecordingPbx(Listing):
         self.kicked.append((room, channel))
 
 
-def _service(tmp_path):
-    store = open_store(tmp_path / "c.db")
-    store.db["orders"].insert({"id": ROOM, "kind": "work", "from_platform": "110", "to_platform": "12345",
-                               "caller_number": "13800138000", "caller_withheld": 0, "transfer_id": "tr-1",
-                               "state": "created", "created_at": 0})
+def _service(store_at):
+    store = open_store(store_at("c.db"))
+    with store.orders.transaction():
+        store.orders.insert({"id": ROOM, "kind": "work", "from_platform": "110", "to_platform": "12345",
+                             "caller_number": "13800138000", "caller_withheld": 0, "transfer_id": "tr-1",
+                             "state": "created", "created_at": 0})
     pbx = RecordingPbx()
     service = ConferenceService(store.conferences, store.orders, {"110": pbx}, units={})
     for event in CALL:
@@ -102,8 +103,8 @@ def _service(tmp_path):
 
 
 @on_loop
-async def test_a_platform_sees_only_the_conferences_of_its_orders(tmp_path):
-    service, _ = _service(tmp_path)
+async def test_a_platform_sees_only_the_conferences_of_its_orders(store_at):
+    service, _ = _service(store_at)
     assert [c["id"] for c in service.list("12345")] == [ROOM]
     assert service.list("119") == []
     with pytest.raises(ConferenceError) as err:
@@ -112,8 +113,8 @@ async def test_a_platform_sees_only_the_conferences_of_its_orders(tmp_path):
 
 
 @on_loop
-async def test_refusals_name_their_reason_and_send_nothing(tmp_path):
-    service, pbx = _service(tmp_path)
+async def test_refusals_name_their_reason_and_send_nothing(store_at):
+    service, pbx = _service(store_at)
     for call, reason in [(service.kick("110", ROOM, "uid-x"), "conference-participant-unknown"),
                          (service.leave("119", ROOM), "conference-not-found")]:
         with pytest.raises(ConferenceError) as err:
@@ -130,8 +131,8 @@ async def test_refusals_name_their_reason_and_send_nothing(tmp_path):
 
 
 @on_loop
-async def test_leave_takes_out_the_platforms_operator_and_the_timeline_says_so(tmp_path):
-    service, pbx = _service(tmp_path)
+async def test_leave_takes_out_the_platforms_operator_and_the_timeline_says_so(store_at):
+    service, pbx = _service(store_at)
     assert await service.leave("12345", ROOM) == ["Local/12345@linkdesk-conference-dial-3;1"]
     assert pbx.kicked == [(ROOM, "Local/12345@linkdesk-conference-dial-3;1")]
     service.on_event("110", _event("ConfbridgeLeave", "Local/12345@linkdesk-conference-dial-3;1"))

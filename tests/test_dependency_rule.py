@@ -1,8 +1,9 @@
 """The rooms' dependency rule, read from every module's imports (ast): arrows
-point inward. The core imports neither Twisted, panoramisk nor SQLite; the
-protocol rooms (agi/, ami/) never reach for the process wiring or the CLI;
-metrics/ knows nothing of bridge/'s internals; and every import of
-linkdesk's own code goes through the one `linkdesk` namespace."""
+point inward. The core imports neither Twisted, panoramisk, SQLite nor
+PostgreSQL's driver (psycopg); the protocol rooms (agi/, ami/) never reach
+for the process wiring or the CLI; metrics/ knows nothing of bridge/'s
+internals; and every import of linkdesk's own code goes through the one
+`linkdesk` namespace."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ OWN_TOP_LEVEL = set(ROOMS)
 
 # room (a folder, as a module prefix) → module prefixes it must not import
 FORBIDDEN = {
-    "linkdesk.bridge.core": ("twisted", "panoramisk", "sqlite3", "sqlite_utils", "linkdesk.bridge.store",
+    "linkdesk.bridge.core": ("twisted", "panoramisk", "sqlite3", "sqlite_utils", "psycopg", "linkdesk.bridge.store",
                              "linkdesk.bridge.api", "linkdesk.bridge.app", "linkdesk.bridge.cli",
                              "linkdesk.ami", "linkdesk.agi", "prometheus_client"),
     "linkdesk.agi": ("linkdesk.bridge.app", "linkdesk.bridge.cli"),
@@ -66,6 +67,7 @@ def test_every_room_keeps_the_dependency_rule():
 @pytest.mark.parametrize("module, imported", [
     ("linkdesk.bridge.core.transfers", "twisted.internet.reactor"),
     ("linkdesk.bridge.core.orders", "sqlite3"),
+    ("linkdesk.bridge.core.transfers", "psycopg.errors"),
     ("linkdesk.bridge.core.outbox", "linkdesk.bridge.store.orders"),
     ("linkdesk.ami.control", "linkdesk.bridge.app.wiring"),
     ("linkdesk.agi.handlers", "linkdesk.bridge.cli.main"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+import time
 
 import pytest
 
@@ -18,6 +19,7 @@ from linkdesk.bridge.core.webhook_signing import signed_headers
 from linkdesk.bridge.core.webhook_urls import UrlPolicy
 from linkdesk.bridge.core.webhooks import WebhookService
 from linkdesk.bridge.store.database import open_store
+from linkdesk.bridge.store.sqlite import SqliteDatabase
 
 SECRETS = {"110": "whsec_" + base64.b64encode(b"secret-of-110-xxxxxxxxxxxx").decode(),
            "12345": "whsec_" + base64.b64encode(b"secret-of-12345-xxxxxxxxxx").decode()}
@@ -25,8 +27,8 @@ LOOPBACK = UrlPolicy(allow_http=frozenset({"127.0.0.1"}), allow_hosts=frozenset(
 
 
 @pytest.fixture
-def orders(tmp_path):
-    service = OrderService(open_store(tmp_path / "o.db").orders, {"110", "12345"})
+def orders(store_at):
+    service = OrderService(open_store(store_at("o.db")).orders, {"110", "12345"})
     hooks = WebhookService(service.store, LOOPBACK)
     for platform, secret in SECRETS.items():
         hooks.register(platform, f"http://127.0.0.1:1/{platform}", [secret])
@@ -54,9 +56,9 @@ def test_an_order_goes_created_delivered_accepted_feedback_closed_with_a_version
     assert trail[3]["detail"] == {"note": "on the way"} and trail[2]["actor"] == "12345"
 
 
-def test_listeners_hear_of_an_event_after_its_commit_and_never_of_a_rollback(tmp_path):
+def test_listeners_hear_of_an_event_after_its_commit_and_never_of_a_rollback(store_at):
     heard = []
-    store = open_store(tmp_path / "l.db", order_listeners=[
+    store = open_store(store_at("l.db"), order_listeners=[
         lambda order, action, was: heard.append((action, _committed(store, order["id"])))]).orders
     orders = OrderService(store, {"110", "12345"})
     order = _new(orders)
@@ -71,7 +73,7 @@ def test_listeners_hear_of_an_event_after_its_commit_and_never_of_a_rollback(tmp
 
 def _committed(store, order_id: str) -> bool:
     # Read through a second connection: it sees only committed rows.
-    other = sqlite3.connect(store.conn.execute("PRAGMA database_list").fetchone()[2])
+    other = store.db.reopen_read_only()
     try:
         return other.execute("SELECT COUNT(*) FROM orders WHERE id = ?", [order_id]).fetchone()[0] == 1
     finally:
@@ -94,16 +96,16 @@ def test_refusals_name_their_reason_and_change_nothing(orders, who, action, vers
     assert orders.store.get(order["id"])["version"] == 1 and len(orders.store.events(order["id"])) == 1
 
 
-def test_a_rejection_hands_the_order_to_the_call_side(tmp_path):
+def test_a_rejection_hands_the_order_to_the_call_side(store_at):
     rejected = []
-    service = OrderService(open_store(tmp_path / "o.db").orders, {"110", "12345"}, on_rejected=rejected.append)
+    service = OrderService(open_store(store_at("o.db")).orders, {"110", "12345"}, on_rejected=rejected.append)
     order = service.create("110", {"to": "12345"})["order"]
     service.act("12345", order["id"], "reject", 1, "a police matter")
     assert [(o["id"], o["state"], o["reason"]) for o in rejected] == [(order["id"], "rejected", "a police matter")]
 
 
-def test_a_linkage_order_goes_to_a_unit_which_works_it_like_a_platform(tmp_path):
-    service = OrderService(open_store(tmp_path / "o.db").orders, {"110", "12345", "gas"})
+def test_a_linkage_order_goes_to_a_unit_which_works_it_like_a_platform(store_at):
+    service = OrderService(open_store(store_at("o.db")).orders, {"110", "12345", "gas"})
     order = service.create("110", {"to": "gas", "kind": "linkage", "category": "gas", "summary": "gas smell"})["order"]
     assert order["id"].startswith("LO-") and order["to_platform"] == "gas"
     assert service.act("gas", order["id"], "accept", 1)["order"]["state"] == "accepted"
@@ -113,7 +115,7 @@ def test_a_linkage_order_goes_to_a_unit_which_works_it_like_a_platform(tmp_path)
 
 def test_overdue_orders_escalate_once(orders):
     order = _new(orders, priority="urgent")
-    orders.store.conn.execute("UPDATE orders SET created_at = created_at - 120 WHERE id = ?", [order["id"]])
+    orders.store.db.execute("UPDATE orders SET created_at = created_at - 120 WHERE id = ?", [order["id"]])
     assert orders.escalate_overdue({"urgent": 60.0}) == [order["id"]]
     assert orders.escalate_overdue({"urgent": 60.0}) == []
     assert orders.events("110", order["id"])[-1]["action"] == "escalated"
@@ -122,7 +124,7 @@ def test_overdue_orders_escalate_once(orders):
 def test_an_old_store_is_migrated_and_keeps_its_orders(tmp_path):
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as db:
-        MIGRATIONS[0](db)
+        MIGRATIONS[0](SqliteDatabase(db))
         db.execute("PRAGMA user_version = 1")
         db.execute("INSERT INTO orders VALUES ('WO-0123456789ab', 'work', '110', '12345', '1', 0, NULL, "
                    "'created', 1.0)")
@@ -171,18 +173,17 @@ async def test_a_refused_delivery_waits_a_capped_doubling_delay(orders):
     delays = []
     for _ in range(4):
         row = orders.store.due_deliveries(1e12)[0]
-        orders.store.conn.execute("UPDATE outbox SET next_at = 0 WHERE id = ?", [row["id"]])
+        orders.store.db.execute("UPDATE outbox SET next_at = 0 WHERE id = ?", [row["id"]])
         await outbox.deliver_due()
-        after = orders.store.conn.execute("SELECT next_at - strftime('%s','now'), attempts FROM outbox WHERE id = ?",
-                                    [row["id"]]).fetchone()
-        delays.append(round(after[0] / 5) * 5)
+        (next_at,) = orders.store.db.execute("SELECT next_at FROM outbox WHERE id = ?", [row["id"]]).fetchone()
+        delays.append(round((next_at - time.time()) / 5) * 5)
     assert delays == [10, 20, 25, 25]
 
 
-def test_the_cli_lists_shows_and_tells_the_trail(orders, tmp_path, capsys):
+def test_the_cli_lists_shows_and_tells_the_trail(orders, store_at, capsys):
     order = _new(orders, summary="water main burst")
     orders.act("12345", order["id"], "accept", 1)
-    store = str(tmp_path / "o.db")
+    store = str(store_at("o.db"))
     assert cli_main(["orders", "--store", store, "list"]) == 0
     assert order["id"] in capsys.readouterr().out
     assert cli_main(["orders", "--store", store, "--json", "events", order["id"]]) == 0
@@ -190,9 +191,9 @@ def test_the_cli_lists_shows_and_tells_the_trail(orders, tmp_path, capsys):
     assert cli_main(["orders", "--store", store, "show", "WO-000000000000"]) == 1
 
 
-def _room_order(tmp_path):
+def _room_order(store_at):
     """A work order 110 → 12345 made by a warm transfer: its room is named by it."""
-    store = open_store(tmp_path / "room.db")
+    store = open_store(store_at("room.db"))
     service = OrderService(store.orders, {"110", "12345"})
     order = {"id": "WO-0123456789ab", "kind": "work", "from_platform": "110", "to_platform": "12345",
              "caller_number": "13800138000", "caller_withheld": 0, "conference_id": "WO-0123456789ab",
@@ -202,8 +203,8 @@ def _room_order(tmp_path):
     return service
 
 
-def test_the_ownership_decision_readdresses_the_order_to_the_platform_that_takes_it(tmp_path):
-    service = _room_order(tmp_path)
+def test_the_ownership_decision_readdresses_the_order_to_the_platform_that_takes_it(store_at):
+    service = _room_order(store_at)
     decided = service.decide("12345", "WO-0123456789ab", "110")        # 12345 says: it is 110's
     assert (decided["from_platform"], decided["to_platform"], decided["kind"]) == ("12345", "110", "police")
     assert decided["state"] == "created" and decided["version"] == 2
@@ -211,8 +212,8 @@ def test_the_ownership_decision_readdresses_the_order_to_the_platform_that_takes
     assert trail[-1]["action"] == "decided" and trail[-1]["detail"] == {"owner": "110", "by": "12345"}
 
 
-def test_deciding_for_the_current_addressee_only_records_the_decision(tmp_path):
-    service = _room_order(tmp_path)
+def test_deciding_for_the_current_addressee_only_records_the_decision(store_at):
+    service = _room_order(store_at)
     decided = service.decide("110", "WO-0123456789ab", "12345")
     assert (decided["from_platform"], decided["to_platform"], decided["kind"]) == ("110", "12345", "work")
     assert service.events("12345", "WO-0123456789ab")[-1]["action"] == "decided"
@@ -220,8 +221,8 @@ def test_deciding_for_the_current_addressee_only_records_the_decision(tmp_path):
 
 @pytest.mark.parametrize("platform, owner, reason", [
     ("110", "gas", "order-bad-field"), ("gas", "110", "order-not-found"), ("110", "", "order-bad-field")])
-def test_a_bad_decision_is_refused_and_changes_nothing(tmp_path, platform, owner, reason):
-    service = _room_order(tmp_path)
+def test_a_bad_decision_is_refused_and_changes_nothing(store_at, platform, owner, reason):
+    service = _room_order(store_at)
     with pytest.raises(OrderError) as refused:
         service.decide(platform, "WO-0123456789ab", owner)
     assert refused.value.reason == reason

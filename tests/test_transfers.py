@@ -48,15 +48,15 @@ class ScriptedPbx:
         return ""
 
 
-def _service(tmp_path, pbx=None):
+def _service(store_at, pbx=None):
     plans = {"110": TransferPlan("110", "110", {("12345", "normal"): "12345"}, answer_timeout=20)}
     pbx = pbx or ScriptedPbx()
-    return TransferService(open_store(tmp_path / "t.db").transfers, plans, {"110": pbx}), pbx
+    return TransferService(open_store(store_at("t.db")).transfers, plans, {"110": pbx}), pbx
 
 
 @on_loop
-async def test_a_transfer_is_stored_then_stamped_then_moved(tmp_path):
-    service, pbx = _service(tmp_path)
+async def test_a_transfer_is_stored_then_stamped_then_moved(store_at):
+    service, pbx = _service(store_at)
     transfer = await service.request(TransferRequest(pbx="110", to="12345", operator="1101"))
     assert transfer["state"] == "dialing" and transfer["caller_number"] == "13800138000"
     assert transfer["order_id"].startswith("WO-")
@@ -68,8 +68,8 @@ async def test_a_transfer_is_stored_then_stamped_then_moved(tmp_path):
 
 
 @on_loop
-async def test_a_second_transfer_on_the_same_call_is_a_conflict_and_changes_nothing(tmp_path):
-    service, pbx = _service(tmp_path)
+async def test_a_second_transfer_on_the_same_call_is_a_conflict_and_changes_nothing(store_at):
+    service, pbx = _service(store_at)
     await service.request(TransferRequest(pbx="110", to="12345", operator="1101"))
     before = list(pbx.actions)
     with pytest.raises(LinkdeskError) as err:
@@ -89,8 +89,8 @@ async def test_a_second_transfer_on_the_same_call_is_a_conflict_and_changes_noth
     (TransferRequest(pbx="110", to="12345"), "transfer-bad-arguments"),
 ])
 @on_loop
-async def test_refusals_name_their_reason_and_change_nothing(tmp_path, req, reason):
-    service, pbx = _service(tmp_path)
+async def test_refusals_name_their_reason_and_change_nothing(store_at, req, reason):
+    service, pbx = _service(store_at)
     with pytest.raises(LinkdeskError) as err:
         await service.request(req)
     assert err.value.reason == reason
@@ -102,8 +102,8 @@ async def test_refusals_name_their_reason_and_change_nothing(tmp_path, req, reas
     ({"queue": "110|intake"}, "transfer-bad-arguments"),   # would break the one-Setvar stamp
 ])
 @on_loop
-async def test_hostile_channel_facts_are_refused_before_the_pbx_is_touched(tmp_path, facts, reason):
-    service, pbx = _service(tmp_path, ScriptedPbx({**CITIZEN_FACTS, **facts}))
+async def test_hostile_channel_facts_are_refused_before_the_pbx_is_touched(store_at, facts, reason):
+    service, pbx = _service(store_at, ScriptedPbx({**CITIZEN_FACTS, **facts}))
     with pytest.raises(LinkdeskError) as err:
         await service.request(TransferRequest(pbx="110", to="12345", operator="1101"))
     assert err.value.reason == reason
@@ -111,8 +111,8 @@ async def test_hostile_channel_facts_are_refused_before_the_pbx_is_touched(tmp_p
 
 
 @on_loop
-async def test_a_pbx_refusal_fails_the_transfer_and_frees_the_call(tmp_path):
-    service, pbx = _service(tmp_path, ScriptedPbx(refuse_redirect=True))
+async def test_a_pbx_refusal_fails_the_transfer_and_frees_the_call(store_at):
+    service, pbx = _service(store_at, ScriptedPbx(refuse_redirect=True))
     with pytest.raises(LinkdeskError) as err:
         await service.request(TransferRequest(pbx="110", to="12345", operator="1101"))
     assert err.value.reason == "transfer-action-failed"
@@ -120,12 +120,12 @@ async def test_a_pbx_refusal_fails_the_transfer_and_frees_the_call(tmp_path):
 
 
 @on_loop
-async def test_resync_settles_what_happened_while_linkdesk_was_away(tmp_path):
+async def test_resync_settles_what_happened_while_linkdesk_was_away(store_at):
     class Answered(ScriptedPbx):
         async def take_outcome(self, transfer_id):
             return "answered"
 
-    service, _ = _service(tmp_path, Answered())
+    service, _ = _service(store_at, Answered())
     transfer = await service.request(TransferRequest(pbx="110", to="12345", operator="1101"))
     await service.resync("110")
     assert service.get(transfer["id"])["state"] == "completed"
@@ -156,8 +156,8 @@ async def _settled():
 
 
 @on_loop
-async def test_a_warm_transfer_moves_citizen_and_operator_into_a_room_and_calls_12345_into_it(tmp_path):
-    service, pbx = _service(tmp_path, RingingPbx())
+async def test_a_warm_transfer_moves_citizen_and_operator_into_a_room_and_calls_12345_into_it(store_at):
+    service, pbx = _service(store_at, RingingPbx())
     transfer = await service.request(TransferRequest(pbx="110", to="12345", mode="warm", operator="1101"))
     await _settled()
     room = transfer["order_id"]
@@ -173,9 +173,9 @@ async def test_a_warm_transfer_moves_citizen_and_operator_into_a_room_and_calls_
 
 
 @on_loop
-async def test_the_call_into_the_room_carries_the_citizens_name_and_withheld_presentation(tmp_path):
+async def test_the_call_into_the_room_carries_the_citizens_name_and_withheld_presentation(store_at):
     withheld = {**CITIZEN_FACTS, "presentation": "prohib_passed_screen", "name": "黄女士\r\nX-Evil: 1"}
-    service, pbx = _service(tmp_path, RingingPbx(withheld))
+    service, pbx = _service(store_at, RingingPbx(withheld))
     await service.request(TransferRequest(pbx="110", to="12345", mode="warm", operator="1101"))
     await _settled()
     assert pbx.actions[-1][3] == "<13800138000>"       # the number, for the record (PAI)
@@ -184,8 +184,8 @@ async def test_the_call_into_the_room_carries_the_citizens_name_and_withheld_pre
 
 
 @on_loop
-async def test_no_answer_returns_the_transfer_and_dissolves_the_room_back_to_citizen_and_operator(tmp_path):
-    service, pbx = _service(tmp_path, RingingPbx())
+async def test_no_answer_returns_the_transfer_and_dissolves_the_room_back_to_citizen_and_operator(store_at):
+    service, pbx = _service(store_at, RingingPbx())
     transfer = await service.request(TransferRequest(pbx="110", to="12345", mode="warm", operator="1101"))
     pbx.answer.set_result(("", "NOANSWER"))
     await _settled()
@@ -197,8 +197,8 @@ async def test_no_answer_returns_the_transfer_and_dissolves_the_room_back_to_cit
 
 
 @on_loop
-async def test_cancelling_a_ringing_warm_transfer_hangs_up_the_call_and_dissolves_the_room(tmp_path):
-    service, pbx = _service(tmp_path, RingingPbx())
+async def test_cancelling_a_ringing_warm_transfer_hangs_up_the_call_and_dissolves_the_room(store_at):
+    service, pbx = _service(store_at, RingingPbx())
     transfer = await service.request(TransferRequest(pbx="110", to="12345", mode="warm", operator="1101"))
     cancelled = await service.cancel_in_room("110", transfer["order_id"])
     assert cancelled["state"] == "cancelled"
@@ -214,8 +214,8 @@ async def test_cancelling_a_ringing_warm_transfer_hangs_up_the_call_and_dissolve
 
 
 @on_loop
-async def test_a_warm_transfer_needs_the_operators_call(tmp_path):
-    service, pbx = _service(tmp_path, RingingPbx())
+async def test_a_warm_transfer_needs_the_operators_call(store_at):
+    service, pbx = _service(store_at, RingingPbx())
     with pytest.raises(LinkdeskError) as err:
         await service.request(TransferRequest(pbx="110", to="12345", mode="warm",
                                               citizen_channel="PJSIP/anonymous-00000000"))
@@ -224,8 +224,8 @@ async def test_a_warm_transfer_needs_the_operators_call(tmp_path):
 
 
 @on_loop
-async def test_a_blind_transfer_cannot_be_cancelled_once_the_citizen_left(tmp_path):
-    service, _ = _service(tmp_path)
+async def test_a_blind_transfer_cannot_be_cancelled_once_the_citizen_left(store_at):
+    service, _ = _service(store_at)
     await service.request(TransferRequest(pbx="110", to="12345", operator="1101"))
     with pytest.raises(LinkdeskError) as err:
         await service.cancel("110", "PJSIP/anonymous-00000000")
@@ -233,15 +233,15 @@ async def test_a_blind_transfer_cannot_be_cancelled_once_the_citizen_left(tmp_pa
 
 
 @on_loop
-async def test_after_a_restart_a_warm_transfer_answered_meanwhile_is_completed(tmp_path):
+async def test_after_a_restart_a_warm_transfer_answered_meanwhile_is_completed(store_at):
     class AnsweredWhileAway(RingingPbx):
         async def take_outcome(self, transfer_id):
             return "answered"
 
-    first, first_pbx = _service(tmp_path, RingingPbx())
+    first, first_pbx = _service(store_at, RingingPbx())
     transfer = await first.request(TransferRequest(pbx="110", to="12345", mode="warm", operator="1101"))
     first_pbx.answer.cancel()   # that process died while 12345 rang
-    restarted, _ = _service(tmp_path, AnsweredWhileAway())   # same store, a new process
+    restarted, _ = _service(store_at, AnsweredWhileAway())   # same store, a new process
     await restarted.resync("110")
     assert restarted.get(transfer["id"])["state"] == "completed"
 
@@ -309,8 +309,8 @@ def _warm_by_key(operator="1101") -> TransferRequest:
 
 
 @on_loop
-async def test_a_warm_key_moves_the_operator_only_once_the_keys_gosub_has_returned(tmp_path):
-    service, pbx = _service(tmp_path, KeyPbx())
+async def test_a_warm_key_moves_the_operator_only_once_the_keys_gosub_has_returned(store_at):
+    service, pbx = _service(store_at, KeyPbx())
     transfer = await service.request(_warm_by_key())
     await _settled()
     operator = "PJSIP/1101-00000001"
@@ -327,8 +327,8 @@ async def test_a_warm_key_moves_the_operator_only_once_the_keys_gosub_has_return
 
 
 @on_loop
-async def test_a_warm_key_whose_operator_is_gone_before_the_key_returned_moves_nobody(tmp_path):
-    service, pbx = _service(tmp_path, KeyPbx())
+async def test_a_warm_key_whose_operator_is_gone_before_the_key_returned_moves_nobody(store_at):
+    service, pbx = _service(store_at, KeyPbx())
     transfer = await service.request(_warm_by_key())
     pbx.key_returned.set_result(False)
     await _settled()

@@ -31,8 +31,8 @@ FAST = DeliveryTiming(retry_base=0.0, retry_cap=0.0)
 
 
 @pytest.fixture
-def orders(tmp_path):
-    return OrderService(open_store(tmp_path / "o.db").orders, {"110", "12345"})
+def orders(store_at):
+    return OrderService(open_store(store_at("o.db")).orders, {"110", "12345"})
 
 
 @pytest.fixture
@@ -271,12 +271,12 @@ async def test_an_event_failing_for_dead_letter_after_is_parked_and_the_platform
 
 @on_loop
 async def test_the_cli_lists_dead_letters_and_requeues_them_and_refuses_an_unknown_id_changing_nothing(
-        orders, tmp_path, capsys):
+        orders, store_at, capsys):
     clock, hook = Clock(time.time()), Refusing()
     outbox = _failing_outbox(orders, clock, hook)
     _new(orders)
     await _fail_until_parked(orders, clock, outbox)
-    store = str(tmp_path / "o.db")
+    store = str(store_at("o.db"))
     (parked,) = orders.store.dead_letters()
     assert cli_main(["orders", "dead-letters", "--store", store]) == 0
     listed = capsys.readouterr().out

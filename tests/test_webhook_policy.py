@@ -8,7 +8,6 @@ import asyncio
 import base64
 import io
 import json
-import sqlite3
 
 import pytest
 from twisted.web.resource import getChildForRequest
@@ -21,7 +20,7 @@ from linkdesk.bridge.app.wiring import build
 from linkdesk.bridge.core.webhook_signing import secret_key
 from linkdesk.bridge.core.webhook_urls import UrlPolicy, UrlRefused, check_url
 from linkdesk.bridge.core.webhooks import WebhookService
-from linkdesk.bridge.store.database import open_store
+from linkdesk.bridge.store.database import connect, open_store
 from linkdesk.bridge.store.migrations import MIGRATIONS
 from webhook_receiver import new_secret
 from webhook_tls import make_ca_and_server
@@ -134,7 +133,7 @@ def process(tmp_path):
     built = build(_config(tmp_path, '[webhooks]\nallow_http = ["case.example"]\n'), event_loop())
     yield built
     built.stop()
-    built.store.db.conn.close()
+    built.store.db.close()
 
 
 async def _http(process, method: str, body=None) -> tuple[int, dict]:
@@ -190,16 +189,18 @@ async def test_put_webhook_takes_an_allowed_url_and_two_keys_and_shows_only_thei
     assert process.store.orders.webhook("110")["secrets"] == [new, old]
 
 
-def test_a_raw_secret_stored_before_standard_webhooks_is_migrated_to_the_same_key(tmp_path):
-    path = tmp_path / "v4.db"
-    with sqlite3.connect(path) as db:
+def test_a_raw_secret_stored_before_standard_webhooks_is_migrated_to_the_same_key(store_at):
+    db = connect(store_at("v4.db"))
+    with db.schema_change():
         for migration in MIGRATIONS[:4]:
             migration(db)
-        db.execute("PRAGMA user_version = 4")
-        db.execute("INSERT INTO webhooks VALUES ('110', 'https://case.example/hook', 'raw-secret-of-110-xxxxxxxx', 1.0)")
+        db.set_schema_version(4)
+        db.execute("INSERT INTO webhooks (platform, url, secret, updated_at) VALUES "
+                   "('110', 'https://case.example/hook', 'raw-secret-of-110-xxxxxxxx', 1.0)")
         db.execute("INSERT INTO outbox (event_id, platform, payload, next_at) VALUES "
                    "('ev-1', '110', '{\"at\": 1234.5}', 1234.5)")
-    store = open_store(path).orders
+    db.close()
+    store = open_store(store_at("v4.db")).orders
     assert secret_key(store.webhook("110")["secrets"][0]) == b"raw-secret-of-110-xxxxxxxx"
     assert store.backlog() == [{"platform": "110", "oldest": 1234.5, "pending": 1, "dead": 0}]
 
@@ -221,7 +222,7 @@ async def test_the_process_counts_its_deliveries_and_shows_its_backlog_on_its_ow
         assert registry.get_sample_value("linkdesk_webhook_backlog_age_seconds", {"platform": "12345"}) >= 0
     finally:
         process.stop()
-        process.store.db.conn.close()
+        process.store.db.close()
 
 
 @on_loop

@@ -85,7 +85,7 @@ async def test_a_transfer_the_pbx_refuses_answers_502_transfer_action_failed_and
     process.transfers.controls["110"] = RefusingPbx()
     status, reply = await http(process, "POST", "/v1/transfers", {"operator": "1101", "to": "12345"})
     assert (status, reply["error"]["id"]) == (502, "transfer-action-failed"), reply
-    stored = process.store.db.conn.execute("SELECT state, reason FROM transfers").fetchall()
+    stored = process.store.db.execute("SELECT state, reason FROM transfers").fetchall()
     assert stored == [("failed", "transfer-action-failed")]
 
 
@@ -105,6 +105,21 @@ async def test_the_transfer_route_with_the_pbx_link_down_tells_the_dialplan_ami_
     assert await chat.ended() == "ami-not-connected"
 
 
+@pytest.mark.parametrize("mode", ["blind", "warm"])
+@on_loop
+async def test_a_transfer_key_pressed_bridged_with_nobody_is_refused_and_nothing_is_stored(process, mode):
+    """The citizen hung up as the key went in: the operator's own channel must not be handed over."""
+    chat = Chat(process.agi.routes)
+    sent = await chat.asterisk_sends(env_block(f"transfer?pbx=110&to=12345&mode={mode}", agi_context="linkdesk-key"))
+    assert sent == TRANSFER_GET
+    sent = await chat.asterisk_sends(b"200 result=1 (\x1f110)\n")
+    assert sent == b'SET VARIABLE "LINKDESK_RESULT" "error"\n'
+    sent = await chat.asterisk_sends(b"200 result=1\n")
+    assert sent == b'SET VARIABLE "LINKDESK_REASON" "transfer-not-bridged"\n'
+    assert await chat.ended() == "transfer-not-bridged"
+    assert process.store.db.conn.execute("SELECT count(*) FROM transfers").fetchone() == (0,)
+
+
 @on_loop
 async def test_a_transfer_key_pressed_on_a_channel_that_is_not_an_operators_is_refused_and_nothing_is_stored(process):
     chat = Chat(process.agi.routes)
@@ -116,7 +131,7 @@ async def test_a_transfer_key_pressed_on_a_channel_that_is_not_an_operators_is_r
     sent = await chat.asterisk_sends(b"200 result=1\n")
     assert sent == b'SET VARIABLE "LINKDESK_REASON" "transfer-not-operator"\n'
     assert await chat.ended() == "transfer-not-operator"
-    assert process.store.db.conn.execute("SELECT count(*) FROM transfers").fetchone() == (0,)
+    assert process.store.db.execute("SELECT count(*) FROM transfers").fetchone() == (0,)
 
 
 @on_loop

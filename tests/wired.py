@@ -46,7 +46,7 @@ def process_from(tmp_path, config: str):
         yield built
     finally:
         built.stop()
-        built.store.db.conn.close()
+        built.store.db.close()
 
 
 @pytest.fixture

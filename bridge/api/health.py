@@ -11,7 +11,7 @@ from twisted.web.resource import Resource
 from linkdesk.ami.connection import AmiConnection
 from linkdesk.bridge.api.pages import write_json
 
-# What the store probe says: None when writable, else SQLite's complaint.
+# What the store probe says: None when writable, else the database's complaint.
 StoreProblem = Callable[[], "str | None"]
 
 

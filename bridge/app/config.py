@@ -22,6 +22,7 @@ from linkdesk.bridge.app.process_config import (LogConfig, ProcessConfigError, S
                                                  service_config)
 from linkdesk.bridge.app.webhook_config import WebhookSettings
 from linkdesk.bridge.app.security_config import agi_peers, ami_tls
+from linkdesk.bridge.app.store_config import SCHEMA as STORE_SCHEMA, store_settings
 from linkdesk.bridge.app.token_config import TokenConfigError, read_tokens
 from linkdesk.bridge.core.outbox import DeliveryTiming
 from linkdesk.bridge.core.tokens import ApiToken
@@ -77,12 +78,18 @@ class Config:
     webhooks: WebhookSettings = WebhookSettings()
     metrics: MetricsConfig = MetricsConfig()
     store_path: str = DEFAULT_STORE
+    store_url: str | None = None    # a PostgreSQL database instead of the SQLite file (store_config.py)
     store_sync: str = "normal"      # SQLite synchronous: "normal" or "full" (see README)
     store_retention_days: int | None = None   # citizens' numbers and texts kept this long (None: for ever)
     dialplans: dict[str, PbxDialplan] = field(default_factory=dict)   # PBXs with a [pbx.NAME.dialplan] table
     ami: AmiTiming = AmiTiming()
     service: ServiceConfig = ServiceConfig()
     log: LogConfig = LogConfig()
+
+    @property
+    def store(self) -> str:
+        """Where the store lives: the PostgreSQL URL when one is set, else the SQLite file."""
+        return self.store_url or self.store_path
 
     def __repr__(self) -> str:
         return f"Config(http={self.http}, agi={self.agi}, pbxs={self.pbxs}, platforms={sorted(self.plans)})"
@@ -105,7 +112,7 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
     pbxs = tuple(_pbx(name, table, env, logins) for name, table in tables.items())
     if not pbxs and logins:
         raise ConfigError("no PBX configured: add [pbx.NAME] tables to the config file, or use --lab")
-    store = _store(raw.get("store", {}))
+    store = store_settings(_typed(raw.get("store", {}), STORE_SCHEMA, "store"))
     plans = {name: _plan(name, table.get("transfer", {})) for name, table in tables.items()}
     agi = _agi(raw.get("agi", {}))
     agi = replace(agi, peers=agi_peers(tables, agi.port))
@@ -116,20 +123,7 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
                   dialplans={name: _dialplan(name, table, plans[name], env)
                              for name, table in tables.items() if "dialplan" in table},
                   ami=_ami(raw.get("ami", {})),
-                  **({"store_path": store["path"]} if "path" in store else {}),
-                  **({"store_sync": store["sync"]} if "sync" in store else {}),
-                  **({"store_retention_days": store["retention_days"]} if "retention_days" in store else {}),
-                  **_process(raw))
-
-
-def _store(table: dict) -> dict:
-    """[store]: path, sync, retention_days."""
-    store = _typed(table, {"path": str, "sync": str, "retention_days": int}, "store")
-    if store.get("sync", "normal") not in ("normal", "full"):
-        raise ConfigError(f"store.sync: expected \"normal\" or \"full\", got {store['sync']!r}")
-    if store.get("retention_days", 1) < 1:
-        raise ConfigError(f"store.retention_days: whole days >= 1, got {store['retention_days']!r}")
-    return store
+                  **store, **_process(raw))
 
 
 def _process(raw: dict) -> dict:

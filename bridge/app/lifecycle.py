@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sqlite3
 
 from twisted.internet import reactor, task
 from twisted.internet.defer import Deferred
@@ -26,6 +25,7 @@ from linkdesk.bridge.app.config import Config
 from linkdesk.bridge.app.http_site import ApiSite
 from linkdesk.bridge.app.sd_notify import Notifier
 from linkdesk.bridge.app.wiring import Process, build
+from linkdesk.bridge.store.sql import StoreError, display_name
 
 log = logging.getLogger("linkdesk")
 
@@ -43,11 +43,12 @@ class StartupError(Exception):
 
 
 def build_process(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
-    """wiring.build, with a store that cannot be opened as a StartupError."""
+    """wiring.build, with a store that cannot be opened (a file, or a PostgreSQL
+    server that cannot be reached or refuses) as a StartupError."""
     try:
         return build(config, loop)
-    except (sqlite3.Error, OSError) as exc:
-        raise StartupError(f"cannot open the store {config.store_path}: {exc}", EXIT_STORE) from exc
+    except (StoreError, OSError) as exc:
+        raise StartupError(f"cannot open the store {display_name(config.store)}: {exc}", EXIT_STORE) from exc
 
 
 def listen_http(site: ApiSite, config: Config, tls):

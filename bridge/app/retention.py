@@ -6,7 +6,6 @@ them, so that an AGI session or HTTP call waits at most one batch."""
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from typing import Callable
 
@@ -14,6 +13,7 @@ from twisted.internet import task
 from twisted.internet.interfaces import IReactorTime
 
 from linkdesk.bridge.store.retention import PurgeReport, purge
+from linkdesk.bridge.store.sql import Database, StoreError
 
 log = logging.getLogger("linkdesk.retention")
 DAY = 86400.0
@@ -22,7 +22,7 @@ DAY = 86400.0
 class DailyPurge:
     """Runs the purge every day on the store's own connection (the loop's thread)."""
 
-    def __init__(self, conn: sqlite3.Connection, days: int, clock: IReactorTime,
+    def __init__(self, conn: Database, days: int, clock: IReactorTime,
                  now: Callable[[], float] = time.time, batch: int = 500):
         self.conn, self.days, self.clock, self.now, self.batch = conn, days, clock, now, batch
         self._call = task.LoopingCall(self.run)
@@ -46,7 +46,7 @@ class DailyPurge:
             nonlocal done
             try:
                 report = purge(self.conn, before, now, self.batch)
-            except sqlite3.Error as exc:    # e.g. the store locked too long: the next day tries again
+            except StoreError as exc:    # e.g. the store locked too long: the next day tries again
                 log.error("retention purge failed, tried again in a day: %s", exc)
                 return None
             done += report

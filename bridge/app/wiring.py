@@ -42,7 +42,6 @@ from linkdesk.bridge.core.transfers import TransferService
 from linkdesk.bridge.core.webhooks import WebhookService
 from linkdesk.bridge.store.database import Store, open_store
 from linkdesk.bridge.store.retention import oldest_reader
-from linkdesk.bridge.store.probe import store_problem
 from linkdesk.metrics.wiring import Metrics, build_metrics
 
 log = logging.getLogger("linkdesk")
@@ -87,16 +86,16 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
     """The whole process for `config`, wired and not yet started."""
     metrics = build_metrics(config.metrics)
     linkage = metrics.linkage
-    if str(config.store_path) != ":memory:":
+    if config.store_url is None and str(config.store_path) != ":memory:":
         Path(config.store_path).parent.mkdir(parents=True, exist_ok=True)
     events = EventLog()
     # The screen pop hears the store's changes and looks things up in it: the
     # listeners reach it through `pop`, bound just below, before anything is stored.
-    store = open_store(config.store_path, config.store_sync,
+    store = open_store(config.store, config.store_sync,
                        transfer_listeners=[linkage.transfer_moved, lambda *moved: pop.transfer_moved(*moved)],
                        order_listeners=[linkage.order_recorded, lambda *recorded: pop.order_recorded(*recorded)])
     pop = ScreenPop(events, store.orders)
-    _watch_retention(metrics, config)
+    _watch_retention(metrics, config, store)
     # Loaded once; each order event then moves one order between states (no count on the hot path).
     linkage.orders_loaded(store.orders.counts())
     connections = {endpoint.name: AmiConnection(endpoint, loop, config.ami, observer=metrics.transports)
@@ -125,7 +124,7 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
     scrape = metrics.resource()
     if config.http.metrics_auth:
         scrape = ScopedResource(scrape, tokens, "metrics")
-    http = build_root(connections.values(), lambda: store_problem(store.db.conn), v1, scrape)
+    http = build_root(connections.values(), store.db.write_problem, v1, scrape)
     return Process(config, metrics, store, connections, tasks, transfers, conferences, orders, outbox, agi, http,
                    tokens, _daily_purge(store, config), partial(_apply_webhook_settings, webhooks, client))
 
@@ -144,14 +143,14 @@ def _daily_purge(store: Store, config: Config) -> DailyPurge | None:
     # Imported here, not at the top: only `serve` (after installing the asyncio reactor) starts it.
     from twisted.internet import reactor
 
-    return DailyPurge(store.db.conn, config.store_retention_days, reactor)
+    return DailyPurge(store.db, config.store_retention_days, reactor)
 
 
-def _watch_retention(metrics: Metrics, config: Config) -> None:
-    """The oldest-record metric reads the store file on its own connection; a
-    store in memory (tests) has no file to read, so it has no such metric."""
-    if str(config.store_path) != ":memory:":
-        metrics.watch_store(oldest_reader(str(config.store_path)))
+def _watch_retention(metrics: Metrics, config: Config, store: Store) -> None:
+    """The oldest-record metric reads the store on its own connection; an
+    SQLite store in memory (tests) cannot be opened twice, so it has no such metric."""
+    if config.store_url is not None or str(config.store_path) != ":memory:":
+        metrics.watch_store(oldest_reader(store.db))
 
 
 def _outbox(config: Config, orders: OrderService, metrics: Metrics) -> tuple[Outbox, WebhookClient]:

@@ -11,12 +11,14 @@ import json
 import sys
 
 from linkdesk.bridge.app.config import ConfigError, load_config
+from linkdesk.bridge.cli import lab_postgres
 from linkdesk.bridge.cli import orders as orders_cli
 from linkdesk.bridge.cli import store as store_cli
 from linkdesk.bridge.lab import prometheus
 from linkdesk.bridge.lab.layout import LabError, default_paths, lab_base, load_specs
 from linkdesk.bridge.store.backup import BackupError
 from linkdesk.bridge.store.migrations import StoreVersionError
+from linkdesk.bridge.store.sql import StoreError
 from linkdesk.dialplan.keys import KitError
 from linkdesk.dialplan.version import linkdesk_version
 
@@ -28,6 +30,8 @@ def _say(message: str) -> None:
 def _lab(args: argparse.Namespace) -> int:
     from linkdesk.bridge.lab import pbx, root
 
+    if args.lab_command == "postgres":
+        return lab_postgres.run(args)
     paths = default_paths()
     specs = load_specs(paths)
     if args.lab_command == "provision":
@@ -185,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab_commands.add_parser("down", help="stop what `up` started, by pid")
     status = lab_commands.add_parser("status", help="how to reach each PBX, and whether it runs")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    lab_postgres.add_parser(lab_commands)
     lab.set_defaults(func=_lab)
     return parser
 
@@ -211,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (LabError, ConfigError, KitError, StoreVersionError, BackupError) as exc:
+    except (LabError, ConfigError, KitError, StoreVersionError, BackupError, StoreError) as exc:
         print(f"linkdesk: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -13,12 +13,13 @@ from pathlib import Path
 from linkdesk.bridge.app.config import DEFAULT_STORE, load_config
 from linkdesk.bridge.cli import dead_letters
 from linkdesk.bridge.core.orders import public
+from linkdesk.bridge.store.sql import is_postgres_url
 
 
 def add_parser(commands) -> None:
     orders = commands.add_parser("orders", help="the orders in linkdesk's store")
     orders.add_argument("--store", help=f"the SQLite store (default: the config's, else {DEFAULT_STORE})")
-    orders.add_argument("--config", help="TOML config whose [store] path to read")
+    orders.add_argument("--config", help="TOML config whose [store] (path or url) to read")
     orders.add_argument("--json", action="store_true", help="machine-readable output")
     verbs = orders.add_subparsers(dest="orders_command", required=True)
     listing = verbs.add_parser("list", help="orders, oldest first")
@@ -40,17 +41,17 @@ def _dead_letter_verbs(verbs) -> None:
     requeue.add_argument("ids", nargs="+", metavar="ID", help="as `dead-letters` lists them")
     for verb in (listing, requeue):
         verb.add_argument("--store", default=argparse.SUPPRESS, help="the SQLite store")
-        verb.add_argument("--config", default=argparse.SUPPRESS, help="TOML config whose [store] path to read")
+        verb.add_argument("--config", default=argparse.SUPPRESS, help="TOML config whose [store] (path or url) to read")
 
 
 def run(args: argparse.Namespace) -> int:
-    path = Path(args.store or _configured_store(args.config) or DEFAULT_STORE)
-    if not path.exists():
-        print(f"linkdesk: no store at {path}", file=sys.stderr)
+    where = args.store or _configured_store(args.config) or DEFAULT_STORE
+    if not is_postgres_url(where) and not Path(where).exists():
+        print(f"linkdesk: no store at {where}", file=sys.stderr)
         return 2
     from linkdesk.bridge.store.database import open_store
 
-    store = open_store(path).orders
+    store = open_store(where).orders
     if args.orders_command == "dead-letters":
         return _print(args, store.dead_letters(), dead_letters.dead_letter_line)
     if args.orders_command == "requeue":
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _configured_store(config: str | None) -> str | None:
-    return load_config(config, logins=False).store_path if config else None
+    return load_config(config, logins=False).store if config else None
 
 
 def _print(args, rows: list[dict], line) -> int:

@@ -1,6 +1,11 @@
 """`linkdesk store backup DEST | purge`: the store's upkeep, safe while
 `linkdesk serve` runs on it (WAL: the backup reads one snapshot; the purge is
-one short transaction)."""
+one short transaction).
+
+`backup` copies an SQLite file; a PostgreSQL store is backed up with
+pg_dump, the site's tool for its databases (it matches the server's
+version, takes the site's credentials and is consistent while linkdesk
+writes); linkdesk says so rather than run a pg_dump of its own choosing."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from linkdesk.bridge.app.config import ConfigError, load_config
+from linkdesk.bridge.store.sql import display_name, is_postgres_url
 
 DAY = 86400.0
 
@@ -28,37 +34,41 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, logins=False)
-    path = Path(config.store_path)
     if args.store_command == "backup":
-        return _backup(path, Path(args.dest))
-    return _purge(path, config.store_retention_days)
+        return _backup(config.store, Path(args.dest))
+    return _purge(config.store, config.store_retention_days)
 
 
-def _backup(path: Path, dest: Path) -> int:
-    from linkdesk.bridge.store.backup import backup
+def _backup(where: str, dest: Path) -> int:
+    from linkdesk.bridge.store.backup import BackupError, backup
 
+    if is_postgres_url(where):
+        raise BackupError(f"store.url is a PostgreSQL database: back it up with PostgreSQL's pg_dump, e.g. "
+                          f"pg_dump --format=custom --file={dest} '{display_name(where)}' "
+                          "(`store backup` copies an SQLite file)")
+    path = Path(where)
     version = backup(path, dest)
     print(f"backed up {path} (schema version {version}) to {dest}")
     return 0
 
 
-def _purge(path: Path, days: int | None) -> int:
+def _purge(where: str, days: int | None) -> int:
     if days is None:
         raise ConfigError("store.retention_days is not set: nothing to purge (set it to the days to keep)")
-    if not path.is_file():
-        print(f"linkdesk: no store at {path}", file=sys.stderr)
+    if not is_postgres_url(where) and not Path(where).is_file():
+        print(f"linkdesk: no store at {where}", file=sys.stderr)
         return 2
     from linkdesk.bridge.store.database import open_store
     from linkdesk.bridge.store.retention import purge
 
     now = time.time()
     before = now - days * DAY
-    store = open_store(path)
+    store = open_store(where)
     try:
-        report = purge(store.db.conn, before, now)
+        report = purge(store.db, before, now)
     finally:
-        store.db.conn.close()
-    print(f"{path}: kept everything changed since {datetime.fromtimestamp(before):%Y-%m-%d %H:%M:%S} "
+        store.db.close()
+    print(f"{store.db.name}: kept everything changed since {datetime.fromtimestamp(before):%Y-%m-%d %H:%M:%S} "
           f"({days} day(s))")
     for line in report.lines():
         print(line)

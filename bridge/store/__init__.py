@@ -1,2 +1,3 @@
-"""linkdesk's embedded store: SQLite in WAL mode, its schema migrations, and
-the tables behind transfers, conferences, orders and the outbox."""
+"""linkdesk's store: embedded SQLite in WAL mode (the default) or a shared
+PostgreSQL database, the same schema migrations on both, and the tables
+behind transfers, conferences, orders and the outbox."""

@@ -1,23 +1,26 @@
-"""The store's schema, as numbered migrations run at start-up.
+"""The store's schema, as numbered migrations run at start-up, the same on
+SQLite and PostgreSQL (each migration is written in SQLite's spelling; the
+PostgreSQL database translates its DDL: postgresql.py).
 
-`PRAGMA user_version` holds the number of the last migration applied; each
-pending one runs in its own transaction, so a store is always at one
-version or the next, never between. Add a migration at the end; never
-change one that has shipped.
+The store keeps the number of the last migration applied (SQLite: `PRAGMA
+user_version`; PostgreSQL: the schema_version table); each pending one runs
+in its own exclusive transaction, so a store is always at one version or
+the next, never between, and two processes starting at once migrate it
+once. Add a migration at the end; never change one that has shipped.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import sqlite3
+from linkdesk.bridge.store.sql import Database
 
 # The states in which a call's transfer is still under way, as the SQL that
 # selects them (literal SQL: the unique index below and the queries share it).
 ACTIVE_TRANSFERS = "state IN ('requested', 'dialing', 'answered')"
 
 
-def _v1_transfers_and_conferences(db: sqlite3.Connection) -> None:
+def _v1_transfers_and_conferences(db: Database) -> None:
     db.execute("""CREATE TABLE IF NOT EXISTS transfers (
         id TEXT PRIMARY KEY, call_id TEXT NOT NULL, pbx TEXT NOT NULL, target TEXT NOT NULL,
         mode TEXT NOT NULL, lane TEXT NOT NULL, trigger TEXT NOT NULL,
@@ -39,12 +42,12 @@ def _v1_transfers_and_conferences(db: sqlite3.Connection) -> None:
         conference_id TEXT NOT NULL, at REAL NOT NULL, what TEXT NOT NULL, channel TEXT, role TEXT)""")
 
 
-def _v2_order_circulation(db: sqlite3.Connection) -> None:
+def _v2_order_circulation(db: Database) -> None:
     """Orders get their case fields, a version, a timestamp per state; plus
     the audit trail, the outbox, webhooks and idempotency keys. Stores made
     by builds before migrations existed are completed first."""
     _v1_transfers_and_conferences(db)
-    if "received_at" not in [row[1] for row in db.execute("PRAGMA table_info(transfers)")]:
+    if "received_at" not in db.columns("transfers"):
         db.execute("ALTER TABLE transfers ADD COLUMN received_at REAL")
     for column in ("category TEXT", "summary TEXT", "location TEXT", "priority TEXT NOT NULL DEFAULT 'normal'",
                    "call_uniqueid TEXT", "call_linkedid TEXT", "conference_id TEXT", "reason TEXT", "result TEXT",
@@ -70,7 +73,7 @@ def _v2_order_circulation(db: sqlite3.Connection) -> None:
         body TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (platform, key))""")
 
 
-def _v3_lookup_indexes(db: sqlite3.Connection) -> None:
+def _v3_lookup_indexes(db: Database) -> None:
     """Transfers found by their order (cancel in a room, a rejection, the ring
     metric), and the orders still waiting to be accepted (escalation, twice a second)."""
     db.execute("CREATE INDEX transfers_by_order ON transfers(order_id)")
@@ -78,12 +81,12 @@ def _v3_lookup_indexes(db: sqlite3.Connection) -> None:
                "WHERE state IN ('created', 'delivered') AND escalated_at IS NULL")
 
 
-def _v4_conference_event_detail(db: sqlite3.Connection) -> None:
+def _v4_conference_event_detail(db: Database) -> None:
     """A conference's timeline can say why a step failed (a linkage unit's call-out)."""
     db.execute("ALTER TABLE conference_events ADD COLUMN detail TEXT")
 
 
-def _v5_retention(db: sqlite3.Connection) -> None:
+def _v5_retention(db: Database) -> None:
     """Retention: when a transfer's or order's personal data was purged, and
     the records still holding it by their last change (the purge's range and
     the oldest-record metric, each an index seek); a transfer's timeline by
@@ -94,7 +97,7 @@ def _v5_retention(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX transfer_events_by_transfer ON transfer_events(transfer_id, at)")
 
 
-def _v6_webhook_keys_and_dead_letters(db: sqlite3.Connection) -> None:
+def _v6_webhook_keys_and_dead_letters(db: Database) -> None:
     """Webhooks hold a list of Standard Webhooks secrets (two while rotating): a
     raw secret of before becomes `whsec_` + its base64, the same HMAC key. The
     outbox knows when an event was queued (backlog age), since when it fails,
@@ -105,7 +108,7 @@ def _v6_webhook_keys_and_dead_letters(db: sqlite3.Connection) -> None:
         db.execute("UPDATE webhooks SET secrets = ? WHERE platform = ?", [json.dumps([whsec]), platform])
     for column in ("queued_at REAL", "failing_since REAL", "dead_at REAL"):
         db.execute(f"ALTER TABLE outbox ADD COLUMN {column}")
-    db.execute("UPDATE outbox SET queued_at = json_extract(payload, '$.at')")
+    db.execute(f"UPDATE outbox SET queued_at = {db.json_number('payload', 'at')}")
     db.execute("CREATE INDEX outbox_dead ON outbox(platform) WHERE dead_at IS NOT NULL")
 
 
@@ -117,9 +120,9 @@ class StoreVersionError(RuntimeError):
     """The store was written by a newer linkdesk: this build must not touch it."""
 
 
-def check_version(db: sqlite3.Connection) -> int:
+def check_version(db: Database) -> int:
     """The store's schema version; StoreVersionError if it is newer than this build's."""
-    current = db.execute("PRAGMA user_version").fetchone()[0]
+    current = db.schema_version()
     if current > len(MIGRATIONS):
         raise StoreVersionError(f"its schema is version {current}, newer than this linkdesk knows "
                                 f"({len(MIGRATIONS)}): it was written by a newer build; run that one, "
@@ -127,19 +130,14 @@ def check_version(db: sqlite3.Connection) -> int:
     return current
 
 
-def migrate(db: sqlite3.Connection) -> int:
+def migrate(db: Database) -> int:
     """Apply the pending migrations; the schema version now. StoreVersionError,
     with nothing changed, for a store from a newer build."""
-    current = check_version(db)
-    for number, migration in enumerate(MIGRATIONS[current:], start=current + 1):
-        # An explicit transaction: sqlite3 would run the DDL outside one.
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            migration(db)
-            # PRAGMA takes no placeholder; `number` is an int from enumerate.
-            db.execute(f"PRAGMA user_version = {int(number)}")
-        except BaseException:
-            db.rollback()
-            raise
-        db.commit()
+    for number in range(check_version(db) + 1, len(MIGRATIONS) + 1):
+        with db.schema_change():
+            # Read again under the lock: another process may have applied it meanwhile.
+            if check_version(db) >= number:
+                continue
+            MIGRATIONS[number - 1](db)
+            db.set_schema_version(number)
     return len(MIGRATIONS)

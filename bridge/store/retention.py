@@ -11,10 +11,11 @@ the statistics.
 
 from __future__ import annotations
 
-import sqlite3
 from contextlib import closing
 from dataclasses import dataclass, fields
 from typing import Callable
+
+from linkdesk.bridge.store.sql import Database
 
 # The citizen's number is NOT NULL in both tables: blanked, not nulled.
 _BLANK_TRANSFER = "caller_number = ''"
@@ -41,7 +42,7 @@ class PurgeReport:
                 f"deleted {self.outbox} delivered webhook event(s) and {self.idempotency} idempotency answer(s)"]
 
 
-def purge(conn: sqlite3.Connection, before: float, now: float, limit: int = -1) -> PurgeReport:
+def purge(conn: Database, before: float, now: float, limit: int = -1) -> PurgeReport:
     """Anonymise, in one transaction, every transfer and order last changed
     before `before` (epoch seconds) that still holds personal data (at most
     `limit` of each; -1: all), marking it purged at `now`; delete the
@@ -60,7 +61,7 @@ def purge(conn: sqlite3.Connection, before: float, now: float, limit: int = -1) 
     return report
 
 
-def oldest_unpurged(conn: sqlite3.Connection) -> float | None:
+def oldest_unpurged(conn: Database) -> float | None:
     """The last change (epoch seconds) of the oldest transfer or order still
     holding personal data; None if there is none."""
     found = [conn.execute(f"SELECT MIN(updated_at) FROM {table} WHERE purged_at IS NULL").fetchone()[0]
@@ -68,31 +69,34 @@ def oldest_unpurged(conn: sqlite3.Connection) -> float | None:
     return min((at for at in found if at is not None), default=None)
 
 
-def oldest_reader(path: str) -> Callable[[], float | None]:
+def oldest_reader(db: Database) -> Callable[[], float | None]:
     """`oldest_unpurged` for another thread (the metrics' scrape): each call
-    opens its own read-only connection, as an sqlite3 connection belongs to
-    the thread that made it; in WAL mode it never waits for linkdesk's writes."""
+    opens its own read-only connection to `db`'s store, as a connection
+    belongs to the thread that made it (sqlite3's) or serves one statement
+    at a time (psycopg's)."""
     def read() -> float | None:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        with closing(db.reopen_read_only()) as conn:
             return oldest_unpurged(conn)
     return read
 
 
-def _ids(conn: sqlite3.Connection, table: str, before: float, limit: int) -> list[str]:
-    # `table` is one of linkdesk's own; the range is the partial index's.
+def _ids(conn: Database, table: str, before: float, limit: int) -> list[str]:
+    # `table` is one of linkdesk's own; the range is the partial index's. No
+    # LIMIT for all: PostgreSQL refuses SQLite's -1.
+    bounded = " LIMIT ?" if limit >= 0 else ""
     return [row[0] for row in conn.execute(
-        f"SELECT id FROM {table} WHERE purged_at IS NULL AND updated_at < ? ORDER BY updated_at LIMIT ?",
-        [before, limit])]
+        f"SELECT id FROM {table} WHERE purged_at IS NULL AND updated_at < ? ORDER BY updated_at{bounded}",
+        [before, limit][:2 if bounded else 1])]
 
 
-def _blank(conn: sqlite3.Connection, table: str, sets: str, ids: list[str], now: float) -> int:
+def _blank(conn: Database, table: str, sets: str, ids: list[str], now: float) -> int:
     for chunk in _chunks(ids):
         conn.execute(f"UPDATE {table} SET {sets}, purged_at = ? WHERE id IN ({', '.join('?' * len(chunk))})",
                      [now, *chunk])
     return len(ids)
 
 
-def _clear_details(conn: sqlite3.Connection, table: str, key: str, ids: list[str]) -> int:
+def _clear_details(conn: Database, table: str, key: str, ids: list[str]) -> int:
     cleared = 0
     for chunk in _chunks(ids):
         cleared += conn.execute(f"UPDATE {table} SET detail = NULL WHERE detail IS NOT NULL "
@@ -101,5 +105,5 @@ def _clear_details(conn: sqlite3.Connection, table: str, key: str, ids: list[str
 
 
 def _chunks(ids: list[str], size: int = 500) -> list[list[str]]:
-    """SQLite caps the number of parameters in one statement."""
+    """Both databases cap the number of parameters in one statement."""
     return [ids[i:i + size] for i in range(0, len(ids), size)]

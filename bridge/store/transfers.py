@@ -1,4 +1,4 @@
-"""Transfers and their timelines in SQLite.
+"""Transfers and their timelines in the store.
 
 A transfer and its order are written (and committed) before any action is
 sent to a PBX, so that nothing acknowledged is lost and a restart finds what
@@ -8,20 +8,20 @@ second, whatever the timing.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 from linkdesk.bridge.core.errors import NotFound
 from linkdesk.bridge.core.transfer_model import TransferError
 from linkdesk.bridge.store.migrations import ACTIVE_TRANSFERS as ACTIVE
-from linkdesk.bridge.store.orders import OrderStore, insert, rows
+from linkdesk.bridge.store.orders import OrderStore
+from linkdesk.bridge.store.sql import Database, StoreConflict, insert, rows
 
 
 class TransferStore:
     """Transfers, their timelines, and (through `orders`) the orders they create."""
 
-    def __init__(self, conn: sqlite3.Connection, orders: OrderStore, listeners=()):
-        self.conn, self.orders = conn, orders
+    def __init__(self, db: Database, orders: OrderStore, listeners=()):
+        self.db, self.orders = db, orders
         # callback(transfer, state, reason, at) after each committed state change (metrics)
         self.listeners = tuple(listeners)
 
@@ -35,12 +35,12 @@ class TransferStore:
             with self.orders.transaction():
                 order_row = {**order, "transfer_id": transfer["id"], "call_uniqueid": transfer["call_id"],
                              "state": "created", "version": 1, "created_at": now, "updated_at": now}
-                insert(self.conn, "orders", order_row)
-                insert(self.conn, "transfers", row)
+                insert(self.db, "orders", order_row)
+                insert(self.db, "transfers", row)
                 self._event(transfer["id"], "requested", f"by {transfer['trigger']}", now)
                 self.orders.record(order_row, order["from_platform"], "created",
                                    {"transfer": transfer["id"]}, [order["to_platform"]], was=None)
-        except sqlite3.IntegrityError as exc:
+        except StoreConflict as exc:
             raise TransferError("transfer-conflict",
                                 f"call {transfer['call_id']} already has an active transfer") from exc
         self._tell(row, "requested", None, now)
@@ -50,8 +50,8 @@ class TransferStore:
         """Record a state change (with its reason) and return the transfer."""
         now = time.time()
         changes = {"state": state, "reason": reason, "updated_at": now, **fields}
-        with self.conn:
-            found = self.conn.execute(
+        with self.db:
+            found = self.db.execute(
                 f"UPDATE transfers SET {', '.join(f'{name} = ?' for name in changes)} WHERE id = ?",
                 [*changes.values(), transfer_id]).rowcount
             if not found:
@@ -63,11 +63,11 @@ class TransferStore:
 
     def note(self, transfer_id: str, what: str, detail: str) -> None:
         """Add to the timeline without a state change (a background step that failed, the whisper)."""
-        with self.conn:
+        with self.db:
             self._event(transfer_id, what, detail, time.time())
 
     def transfer(self, transfer_id: str) -> dict:
-        found = rows(self.conn.execute("SELECT * FROM transfers WHERE id = ?", [transfer_id]))
+        found = rows(self.db.execute("SELECT * FROM transfers WHERE id = ?", [transfer_id]))
         if not found:
             raise NotFound(transfer_id)
         return found[0]
@@ -82,14 +82,14 @@ class TransferStore:
         return self._first("SELECT * FROM transfers WHERE order_id = ?", [order_id])
 
     def active_transfers(self) -> list[dict]:
-        return rows(self.conn.execute(f"SELECT * FROM transfers WHERE {ACTIVE}"))
+        return rows(self.db.execute(f"SELECT * FROM transfers WHERE {ACTIVE}"))
 
     def timeline(self, transfer_id: str) -> list[dict]:
-        return rows(self.conn.execute("SELECT * FROM transfer_events WHERE transfer_id = ? ORDER BY at, rowid",
-                                      [transfer_id]))
+        return rows(self.db.execute("SELECT * FROM transfer_events WHERE transfer_id = ? ORDER BY at, rowid",
+                                    [transfer_id]))
 
     def _first(self, sql: str, args: list) -> dict | None:
-        found = rows(self.conn.execute(sql, args))
+        found = rows(self.db.execute(sql, args))
         return found[0] if found else None
 
     def _tell(self, transfer: dict, state: str, reason: str | None, at: float) -> None:
@@ -97,5 +97,5 @@ class TransferStore:
             listener(transfer, state, reason, at)
 
     def _event(self, transfer_id: str, state: str, detail: str | None, at: float) -> None:
-        self.conn.execute("INSERT INTO transfer_events (transfer_id, at, state, detail) VALUES (?, ?, ?, ?)",
-                          [transfer_id, at, state, detail])
+        self.db.execute("INSERT INTO transfer_events (transfer_id, at, state, detail) VALUES (?, ?, ?, ?)",
+                        [transfer_id, at, state, detail])
