@@ -216,3 +216,23 @@ def _transfers_of(linkdesk) -> list[dict]:
     with sqlite3.connect(linkdesk.store) as db:
         db.row_factory = sqlite3.Row
         return [dict(r) for r in db.execute("SELECT * FROM transfers ORDER BY created_at")]
+
+
+@on_loop
+async def test_a_transfer_key_on_a_channel_bridged_with_nobody_is_refused_and_moves_nothing(lab, linkdesk):
+    """Found by the busy hour at 8 calls/s: a key that went in as the citizen
+    hung up reached linkdesk with no bridged peer, and was read as the
+    dialplan's own transfer of the presser's channel (a blind one would have
+    handed the operator over). It is refused, and the channel stays put."""
+    async with EventRecorder(lab["110"]) as ami:
+        replies = await ami.connection.send({
+            "Action": "Originate", "Channel": "Local/key-alone@lab-tests", "Application": "Wait",
+            "Data": "30", "CallerID": f'"Operator" <{CITIZEN}>', "Async": "true"})
+        assert [r.Response for r in replies] == ["Success", "Success"], replies
+        report = await ami.wait_for("UserEvent", UserEvent="LinkdeskLabAgi", Kind="key")
+        refused = await ami.wait_for("UserEvent", UserEvent="LinkdeskKeyRefused")
+        await ami.connection.send({"Action": "Hangup", "Channel": report.Channel})
+    assert (report.Result, report.Reason) == ("error", "transfer-not-bridged")
+    assert refused.Reason == "transfer-not-bridged"
+    assert _transfers_of(linkdesk) == [], "nothing was stored"
+    assert not any(e.name == "UserEvent" and e.get("UserEvent") == "LinkdeskTransfer" for e in ami.events)
