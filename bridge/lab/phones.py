@@ -13,6 +13,7 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 from pathlib import Path
 
 from linkdesk.bridge.lab.layout import LabError, Operator, PbxSpec, package_dir
@@ -36,14 +37,26 @@ def _scenario(name: str) -> Path:
     return package_dir("linkdesk.asterisk_config") / "sipp" / name
 
 
+# The lab phones' ports come from here, below the kernel's ephemeral range
+# (32768-60999): a port the system hands out to some other socket can then
+# never be taken between the check below and the phone's own bind, which the
+# busy hour met as "Unable to bind main socket" at a few calls a second.
+# Above the lab PBXs' RTP (rtp.conf: 11000-12999). Handed out in turn, from a
+# start that differs per process, so a port is reused only once the rest have been.
+_POOL_START, _POOL_END = 20000, 32000
+_cursor = [os.getpid() * 7919 % (_POOL_END - _POOL_START)]
+_pool_lock = threading.Lock()
+
+
 def free_udp_port(span: int = 1) -> int:
     """A UDP port on 127.0.0.1 that is free together with the `span - 1` after it."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + span < 65536 and all(_udp_free(base + i) for i in range(span)):
-            return base
+    with _pool_lock:
+        for _ in range(_POOL_END - _POOL_START):
+            base = _POOL_START + _cursor[0] % (_POOL_END - _POOL_START - span)
+            _cursor[0] += span
+            if all(_udp_free(base + i) for i in range(span)):
+                return base
+    raise LabError(f"no {span} free UDP port(s) together in {_POOL_START}-{_POOL_END} on 127.0.0.1")
 
 
 def _udp_free(port: int) -> bool:
