@@ -139,11 +139,23 @@ exten => _X.,1,UserEvent(LinkdeskTransfer,Transfer: ${{LINKDESK_TRANSFER_ID}},St
  same => n,Set(CALLERID(name)=${{{CALLER_NAME}}})
  same => n,GotoIf($["${{{CALLER_PRES}}}" = ""]?dial)
  same => n,Set(CALLERID(pres)=${{{CALLER_PRES}}})
- same => n(dial),Dial(PJSIP/${{EXTEN}}@{plan.trunk},${{LINKDESK_ANSWER_TIMEOUT}},b(linkdesk-predial^s^1)U(linkdesk-answered^s^1))
+ same => n(dial),Dial(PJSIP/${{EXTEN}}@{plan.trunk},${{LINKDESK_ANSWER_TIMEOUT}},b(linkdesk-predial^s^1)U(linkdesk-room-answered^s^1))
  same => n,GotoIf($["${{DIALSTATUS}}" = "ANSWER"]?end)
  same => n,Set(GLOBAL(LINKDESK_OUTCOME_${{LINKDESK_TRANSFER_ID}})=failed:${{DIALSTATUS}})
  same => n,UserEvent(LinkdeskTransfer,Transfer: ${{LINKDESK_TRANSFER_ID}},State: failed,Reason: ${{DIALSTATUS}})
  same => n(end),Hangup()
+
+; The other platform answered a call into a room: they join it only if
+; someone is still there. A room emptied meanwhile (the citizen hung up, or
+; went back to the queue when the operator left before the answer) would hold
+; them alone in silence: their call ends at once instead (GOSUB_RESULT=ABORT)
+; and the transfer ends abandoned. The room is named by the order id.
+[linkdesk-room-answered]
+exten => s,1,GotoIf($[${{CONFBRIDGE_INFO(parties,${{LINKDESK_ORDER_ID}})}} > 0]?linkdesk-answered,s,1)
+ same => n,Set(GLOBAL(LINKDESK_OUTCOME_${{LINKDESK_TRANSFER_ID}})=abandoned:ROOM-EMPTY)
+ same => n,UserEvent(LinkdeskTransfer,Transfer: ${{LINKDESK_TRANSFER_ID}},State: abandoned,Reason: ROOM-EMPTY)
+ same => n,Set(GOSUB_RESULT=ABORT)
+ same => n,Return()
 
 ; A linkage unit (gas, power, water, fire, medical, …), called into a room
 ; as the citizen; linkdesk passes the dial string of its directory entry.

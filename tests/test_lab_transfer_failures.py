@@ -236,3 +236,29 @@ async def test_a_transfer_key_on_a_channel_bridged_with_nobody_is_refused_and_mo
     assert refused.Reason == "transfer-not-bridged"
     assert _transfers_of(linkdesk) == [], "nothing was stored"
     assert not any(e.name == "UserEvent" and e.get("UserEvent") == "LinkdeskTransfer" for e in ami.events)
+
+
+@on_loop
+async def test_a_receiver_who_answers_a_room_the_citizen_has_left_is_not_left_alone_in_it(lab, phones, linkdesk):
+    """Found by the busy hour: the citizen hung up in the three-way room while
+    12345 still rang; the 12345 operator who then answered joined the empty
+    room and stayed there, in silence, for good (sipp phones, like people
+    waiting for someone to speak, never hang up). Now their call ends at
+    once, and the transfer ends abandoned."""
+    phones.operator(lab["110"].operators[0], press="*6", press_after=1.0)
+    receivers = [phones.operator(op, answer_after=7) for op in lab["12345"].operators]
+    async with EventRecorder(lab["12345"]) as ami12345:
+        citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=3)
+        await ami12345.wait_for("AgentCalled", timeout=20)
+        assert await citizen.finished(30) == 0, "the citizen hung up by themselves"
+        answered = await until(lambda: [r for r in receivers if _answered_invite(r)], timeout=20)
+        await answered[0].hung_up(10)
+    order = _transfers_of(linkdesk)[-1]["order_id"]
+    transfer = await until(lambda: (t := linkdesk_transfer_by_order(linkdesk, order))["state"]
+                           not in ("requested", "dialing", "answered") and t, timeout=10)
+    assert (transfer["state"], transfer["reason"]) == ("abandoned", "citizen-left-the-room")
+
+
+def _answered_invite(phone) -> bool:
+    return any(m.sent and m.first_line.startswith("SIP/2.0 200") and "INVITE" in m.header("CSeq")
+               for m in messages(phone.messages()))

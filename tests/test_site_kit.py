@@ -23,7 +23,8 @@ def test_contexts_use_the_configured_trunk_queue_and_agi_address():
     text = render_extensions(PbxDialplan(pbx="110", trunk="trunk-x", home_queue="q-home", agi_url="agi://10.0.0.5:4573"))
     names = [s.name for s in parse_conf(text)]
     assert names == ["linkdesk-transfer", "linkdesk-unstamp", "linkdesk-answered", "linkdesk-return",
-                     "linkdesk-conference", "linkdesk-conference-end", "linkdesk-conference-dial", "linkdesk-unit-dial",
+                     "linkdesk-conference", "linkdesk-conference-end", "linkdesk-conference-dial", "linkdesk-room-answered",
+                     "linkdesk-unit-dial",
                      "linkdesk-conference-key", "linkdesk-key", "linkdesk-operator", "linkdesk-refer", "linkdesk-refer-back",
                      "linkdesk-consult", "linkdesk-consult-dial", "linkdesk-predial",
                      "linkdesk-inbound", "linkdesk-whisper"]

@@ -83,6 +83,14 @@ def leg_id(transfer_id: str) -> str:
     return f"{transfer_id}-leg"
 
 
+def abandon_reason(dialstatus: str) -> str:
+    """Why a transfer ended abandoned, from what the dialplan reported: the
+    citizen hung up while the other side rang (Dial's CANCEL), or the
+    three-way room they had left was empty when the other side answered
+    (ROOM-EMPTY, linkdesk-room-answered)."""
+    return {"ROOM-EMPTY": "citizen-left-the-room"}.get(dialstatus.upper(), "citizen-hung-up")
+
+
 def failure_reason(dialstatus: str) -> str:
     return {"NOANSWER": "transfer-no-answer", "BUSY": "transfer-target-busy",
             "CHANUNAVAIL": "transfer-target-unreachable", "CONGESTION": "transfer-target-unreachable",

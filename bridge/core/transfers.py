@@ -28,7 +28,7 @@ from linkdesk.bridge.core.ports import PbxControl, TransferStore
 from linkdesk.dialplan.contract import (KEY_CONTEXT, ORDER_ID, REJECTED, RETURN_CONTEXT, ROLE, STAMP,
                                         TRANSFER_CONTEXT, channel_variables)
 from linkdesk.bridge.core.transfer_model import (Move, PbxWait, TransferError, TransferPlan, TransferRequest,
-                                                 failure_reason, leg_id, pack_stamp)
+                                                 abandon_reason, failure_reason, leg_id, pack_stamp)
 
 log = logging.getLogger("linkdesk.transfers")
 
@@ -152,8 +152,9 @@ class TransferService:
             self.store.move(transfer_id, "completed", "handed over" if transfer["mode"] == "blind"
                             else "the receiver joined the three-way call")
         elif state == "abandoned":
-            self.store.move(transfer_id, "abandoned", "citizen-hung-up")
-            log.info("transfer %s: the citizen hung up before the other side answered", transfer_id)
+            reason = abandon_reason(dialstatus)
+            self.store.move(transfer_id, "abandoned", reason)
+            log.info("transfer %s ended before the other side could take the citizen: %s", transfer_id, reason)
         elif state == "failed":
             reason = failure_reason(dialstatus)
             self.store.move(transfer_id, "returned", reason)
