@@ -68,7 +68,7 @@ def row(rate: float, result: Result, service: Linkdesk) -> dict:
             "cpu_ms": 1000 * (last.cpu - first.cpu) / max(1, len(result.citizens)), "rss": last.rss,
             "pbx": {n: 100 * (last.pbx_cpu[n] - first.pbx_cpu[n]) / wall for n in last.pbx_cpu},
             "phones": 100 * (last.phones_cpu - first.phones_cpu) / wall,
-            "keys": key_accounting(result.events, transfers)}
+            "keys": key_accounting(result.events, transfers), "left_up": result.left_up}
 
 
 def print_rates(rows: list[dict]) -> None:
@@ -109,6 +109,8 @@ def print_accounting(rows: list[dict]) -> None:
         print(f"  hand-over keys pressed {k['pressed']}, transfers stored {k['stored']} "
               f"({', '.join(f'{s} {n}' for s, n in sorted(k['ended'].items())) or 'none'}), "
               f"keys refused {sum(k['refused'].values())} {dict(k['refused']) or ''}")
+        print(f"  channels still up once every citizen had gone (operators left in a call): "
+              f"{', '.join(f'PBX {n} {c}' for n, c in r['left_up'].items())}")
 
 
 def _tasks(service: Linkdesk) -> str:

@@ -36,6 +36,7 @@ async def test_a_minute_at_one_call_a_second_accounts_for_every_citizen_and_drop
     assert keys["pressed"] == keys["stored"] + sum(keys["refused"].values()), keys
     unsettled = [t for t in result.transfers if t["state"] in ("requested", "dialing", "answered")]
     assert unsettled == [], "every transfer ended"
+    assert result.left_up == {"110": 0, "12345": 0}, "no operator was left in a call once the citizens had gone"
     # Each transferred citizen talked to a person on the other platform, after a person on their own.
     for verdict in result.verdicts:
         if verdict.transferred:

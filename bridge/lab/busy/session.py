@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,8 @@ from linkdesk.bridge.lab.busy import account, trace
 from linkdesk.bridge.lab.busy.plan import Citizen
 from linkdesk.bridge.lab.busy.scenarios import Timing, citizen_scenario, operator_scenario
 from linkdesk.bridge.lab.busy.usage import Usage, sample
-from linkdesk.bridge.lab.layout import PbxSpec
+from linkdesk.bridge.lab import pbx as lab_pbx
+from linkdesk.bridge.lab.layout import PbxSpec, default_paths
 from linkdesk.bridge.lab.phones import SippPhone, SippPhones
 
 BENCH = {"110": [str(1201 + n) for n in range(20)], "12345": [str(2201 + n) for n in range(20)]}
@@ -39,6 +41,7 @@ class Result:
     operator_traces: dict[str, str]          # "pbx/extension" → the SIP its phone saw
     usage: list[Usage] = field(default_factory=list)
     seconds: float = 0.0
+    left_up: dict[str, int] = field(default_factory=dict)   # channels still up on each PBX once every citizen left
 
 
 class Watch:
@@ -105,6 +108,7 @@ async def play(specs: dict[str, PbxSpec], citizens: list[Citizen], workdir: Path
                                                                           pbx_pids, store, phones, on_sample))
         await _until_done(started, LAST_CALL)
         await _until_settled(store, SETTLE)
+        left_up = await _until_free(specs, SETTLE)
         usage.append(sample(linkdesk_pid, pbx_pids, store, _running(phones)))
     finally:
         watch.close()
@@ -113,7 +117,7 @@ async def play(specs: dict[str, PbxSpec], citizens: list[Citizen], workdir: Path
     transfers = _transfers(store)
     operator_sets = {side: set(exts) for side, exts in BENCH.items()}
     verdicts = account.account(citizens, legs, account.facts(watch.events, operator_sets, legs), transfers)
-    return Result(citizens, verdicts, watch.events, transfers, legs, seen, usage, time.monotonic() - begun)
+    return Result(citizens, verdicts, watch.events, transfers, legs, seen, usage, time.monotonic() - begun, left_up)
 
 
 async def _call(phones: SippPhones, specs: dict[str, PbxSpec], citizens: list[Citizen], tick) -> dict[str, SippPhone]:
@@ -154,9 +158,6 @@ async def _until_done(started: dict[str, SippPhone], within: float) -> None:
 
 async def _until_reachable(specs: dict[str, PbxSpec], within: float = 15.0) -> None:
     """Until each PBX's qualify finds every bench phone reachable: no citizen meets a phone still unknown."""
-    from linkdesk.bridge.lab import pbx as lab_pbx
-    from linkdesk.bridge.lab.layout import default_paths
-
     deadline = time.monotonic() + within
     while True:
         missing = []
@@ -168,6 +169,22 @@ async def _until_reachable(specs: dict[str, PbxSpec], within: float = 15.0) -> N
         if time.monotonic() > deadline:
             raise TimeoutError(f"bench phones not reachable after {within:g} s: {', '.join(missing)}")
         await asyncio.sleep(0.2)
+
+
+async def _until_free(specs: dict[str, PbxSpec], within: float) -> dict[str, int]:
+    """Each PBX's channels still up (an operator left in a call with no
+    citizen: stranded), once none is or after `within` s. Every citizen has
+    hung up by now, and a bench operator never hangs up by itself."""
+    deadline = time.monotonic() + within
+    while True:
+        left = {}
+        for name in specs:
+            out = lab_pbx.asterisk_cli(default_paths(), name, "core show channels count").stdout
+            found = re.search(r"^(\d+) active channels?$", out, re.M)
+            left[name] = int(found.group(1)) if found else -1
+        if not any(left.values()) or time.monotonic() > deadline:
+            return left
+        await asyncio.sleep(0.5)
 
 
 async def _until_settled(store: Path, within: float) -> None:
