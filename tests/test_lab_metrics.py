@@ -96,10 +96,13 @@ async def test_a_day_in_miniature_is_counted_exactly(lab, phones, linkdesk):
         phones.citizen(lab["12345"], "12345", "13900000005", talk_seconds=8)
         await ami110.wait_for("AgentConnect", CallerIDNum="13900000005", Queue="110-emergency", timeout=20)
 
+        # The emergency's answer reaches linkdesk from both PBXs (110's
+        # AgentConnect, 12345's dialplan event) in either order: wait for both.
         samples = await until(lambda: (s := scrape(linkdesk)) and sample(
             s, "linkdesk_queue_calls_timed_out_total", **INTAKE) == 1 and sample(
             s, "linkdesk_transfers_total", direction="12345_to_110", mode="warm", lane="emergency",
-            result="completed") == 1 and s, timeout=15)
+            result="completed") == 1 and sample(
+            s, "linkdesk_queue_calls_answered_total", pbx="110", queue="110-emergency") >= 1 and s, timeout=15)
 
     counted = {name: sample(samples, f"linkdesk_queue_calls_{name}_total", **INTAKE)
                for name in ("entered", "answered", "abandoned", "timed_out")}

@@ -17,7 +17,8 @@ import threading
 from pathlib import Path
 
 from linkdesk.bridge.lab.layout import LabError, Operator, PbxSpec, package_dir
-from linkdesk.bridge.lab.dtmf import write_dtmf_pcap, write_tone_pcap
+from linkdesk.bridge.lab.dtmf import write_tone_pcap
+from linkdesk.bridge.lab.sipp_steps import KEEP_DIALOG, dtmf_keys, info_keys, refer
 from linkdesk.bridge.lab.procs import stop_child
 
 # What a lab phone asks to stay registered for: longer than any test session
@@ -126,97 +127,6 @@ class SippPhone:
             after()
 
 
-def _keys(press: str, after: float, workdir: Path) -> str:
-    """Scenario steps that send `press` as RFC 4733 events, `after` s after
-    answering; a space in `press` is a 2 s pause ("*6 *7": warm, then cancel)."""
-    steps = []
-    for number, keys in enumerate(press.split()):
-        pcap = workdir / f"keys-{number}-{keys.encode().hex()}.pcap"
-        if not pcap.exists():  # other phones may be playing it already
-            write_dtmf_pcap(keys, pcap, part=number)
-        pause = after if number == 0 else 2.0
-        steps.append(f'<pause milliseconds="{int(pause * 1000)}" />\n'
-                     f'  <nop><action><exec play_pcap_audio="{pcap}" /></action></nop>')
-    return "\n  ".join(steps)
-
-
-# The INVITE's From, To and Contact, kept for the phone's own in-dialog
-# requests (sipp refuses a scenario that keeps a variable it never uses: only
-# with INFO keys or a REFER).
-KEEP_DIALOG = """<recv request="INVITE" crlf="true">
-    <action>
-      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="invite_from" />
-      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="invite_to" />
-      <ereg regexp="sip:[^>]*" search_in="hdr" header="Contact:" assign_to="invite_contact" />
-    </action>
-  </recv>"""
-
-
-def _request(method: str, cseq: int, headers: str = "", body: str = "") -> str:
-    """A `<send>` of a request the phone itself sends in its answered call,
-    from the dialog KEEP_DIALOG kept; `headers`/`body`: lines of their own."""
-    extra = "".join(f"\n      {line}" for line in headers.splitlines() if line)
-    length = "[len]" if body else "0"
-    content = "".join(f"\n      {line}" for line in body.splitlines()) + "\n" if body else ""
-    return f"""<send>
-    <![CDATA[
-
-      {method} [$invite_contact] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: [$invite_to];tag=[pid]SIPpTag01[call_number]
-      To: [$invite_from]
-      Call-ID: [call_id]
-      CSeq: {cseq} {method}
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Max-Forwards: 70{extra}
-      Content-Length: {length}
-{content}
-    ]]>
-  </send>"""
-
-
-def _refer(number: str, pbx: str, after: float) -> str:
-    """A blind REFER of the call to `number` at `pbx`, `after` s after
-    answering; once the PBX's NOTIFY says 200, the phone hangs up, as a phone does."""
-    return f"""<pause milliseconds="{int(after * 1000)}" />
-  {_request("REFER", 300, f"Refer-To: <sip:{number}@{pbx}>")}
-  <recv response="202" />
-  <label id="refer_wait" />
-  <recv request="NOTIFY">
-    <action><ereg regexp="SIP/2.0 200" search_in="body" assign_to="refer_done" /></action>
-  </recv>
-  <send>
-    <![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <nop next="refer_hangup" test="refer_done" />
-  <nop next="refer_wait" />
-  <label id="refer_hangup" />
-  {_request("BYE", 301)}
-  <recv response="200" next="done" />"""
-
-
-def _info_keys(press: str, after: float, gap: float) -> str:
-    """Scenario steps that send `press` as SIP INFO (application/dtmf-relay),
-    one request a key, `gap` s apart, `after` s after answering."""
-    steps = []
-    for number, key in enumerate(press.replace(" ", "")):
-        pause = after if number == 0 else gap
-        info = _request("INFO", 100 + number, "Content-Type: application/dtmf-relay",
-                        f"Signal={key}\nDuration=160")
-        steps.append(f'<pause milliseconds="{int(pause * 1000)}" />\n  {info}\n  <recv response="200" />')
-    return "\n  ".join(steps)
-
-
 def sip_header(message: str, name: str) -> str:
     """The value of header `name` in a SIP message, '' when absent."""
     match = re.search(rf"^{name}:\s*(.+)$", message, re.MULTILINE | re.IGNORECASE)
@@ -247,7 +157,7 @@ class SippPhones:
         answered, then sends `silent_seconds` of silence. `name`: the display
         name (UTF-8) instead of the number."""
         text = (_scenario("citizen.xml")).read_text().replace("TALK_MS", str(int(talk_seconds * 1000)))
-        steps = _keys(press, press_after, self.workdir) if press else ""
+        steps = dtmf_keys(press, press_after, self.workdir) if press else ""
         if speak_seconds:
             tone = write_tone_pcap(self.workdir / f"speech-{len(self.started)}.pcap", speak_seconds, silent_seconds)
             steps = f'<nop><action><exec play_pcap_audio="{tone}" /></action></nop>\n  {steps}'
@@ -315,10 +225,10 @@ class SippPhones:
         text = (_scenario("operator.xml")).read_text()
         if info_gap is not None or refer_to:
             pbx = f"{operator.registrar_host}:{operator.registrar_port}"
-            steps = (_refer(refer_to, pbx, press_after) if refer_to
-                     else _info_keys(press, press_after, info_gap))
+            steps = (refer(refer_to, pbx, press_after) if refer_to
+                     else info_keys(press, press_after, info_gap))
             text = text.replace('<recv request="INVITE" crlf="true" />', KEEP_DIALOG, 1).replace("<!--KEYS-->", steps)
-        scenario.write_text(text.replace("<!--KEYS-->", _keys(press, press_after, self.workdir)))
+        scenario.write_text(text.replace("<!--KEYS-->", dtmf_keys(press, press_after, self.workdir)))
         return self.answering(operator, scenario, answer_after)
 
     def answering(self, operator: Operator, scenario: Path, answer_after: float = 0.3,
