@@ -202,13 +202,18 @@ async def test_a_citizen_who_hangs_up_while_12345_rings_ends_the_transfer_abando
         await ami12345.wait_for("AgentCalled", timeout=20)
         assert await citizen.finished(30) == 0, "the citizen hung up by themselves"
         order = await until(lambda: (ids := [r["order_id"] for r in _transfers_of(linkdesk)]) and ids[-1], timeout=10)
-        transfer = await until(lambda: (t := linkdesk_transfer_by_order(linkdesk, order))["state"]
-                               not in ("requested", "dialing", "answered") and t, timeout=10)
+        transfer = await _ended(linkdesk, order)
         assert (transfer["state"], transfer["reason"]) == ("abandoned", "citizen-hung-up")
         await ami12345.wait_for("QueueCallerAbandon", timeout=10)
     answered = [m for r in receivers for m in messages(r.messages())
                 if m.sent and m.first_line.startswith("SIP/2.0 200") and "INVITE" in m.header("CSeq")]
     assert answered == [], "no 12345 operator answered a caller who had gone"
+
+
+async def _ended(linkdesk, order: str) -> dict:
+    """The transfer of `order` once it is no longer under way (within 10 s)."""
+    return await until(lambda: (t := linkdesk_transfer_by_order(linkdesk, order))["state"]
+                       not in ("requested", "dialing", "answered") and t, timeout=10)
 
 
 def _transfers_of(linkdesk) -> list[dict]:
@@ -254,8 +259,7 @@ async def test_a_receiver_who_answers_a_room_the_citizen_has_left_is_not_left_al
         answered = await until(lambda: [r for r in receivers if _answered_invite(r)], timeout=20)
         await answered[0].hung_up(10)
     order = _transfers_of(linkdesk)[-1]["order_id"]
-    transfer = await until(lambda: (t := linkdesk_transfer_by_order(linkdesk, order))["state"]
-                           not in ("requested", "dialing", "answered") and t, timeout=10)
+    transfer = await _ended(linkdesk, order)
     assert (transfer["state"], transfer["reason"]) == ("abandoned", "citizen-left-the-room")
 
 

@@ -32,13 +32,12 @@ async def test_the_gauges_count_live_tasks_and_steps_as_a_scrape_thread_reads_th
     async def held():
         await release.wait()
 
-    tasks = [asyncio.ensure_future(held()) for _ in range(4)]
-    await asyncio.sleep(0)
+    tasks = [asyncio.ensure_future(held()) for _ in range(4)]    # counted from creation, started or not
     during = {}
     scraper = threading.Thread(target=lambda: during.update(_scrape(registry)))
     scraper.start()
-    while scraper.is_alive():
-        await asyncio.sleep(0.01)
+    scraper.join(10)      # the loop stays blocked meanwhile: the four tasks cannot end under the scrape
+    assert not scraper.is_alive(), "the scrape finished"
     release.set()
     await asyncio.gather(*tasks)
     assert during["linkdesk_tasks"] == before + 4, "the four held tasks, read from the scrape thread"

@@ -58,6 +58,25 @@ def _request(method: str, cseq: int, headers: str = "", body: str = "") -> str:
   </send>"""
 
 
+def ok_reply(tail: str = "Content-Length: 0\n", next_label: str = "") -> str:
+    """A `<send>` of 200 OK to the request just received (its Via, From, To,
+    Call-ID and CSeq echoed back), `tail` after them (headers and body, its
+    lines indented as the message's); `next_label`: where the scenario goes on."""
+    after = f' next="{next_label}"' if next_label else ""
+    return f"""<send{after}>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      {tail}
+    ]]>
+  </send>"""
+
+
 def refer(number: str, pbx: str, after: float) -> str:
     """A blind REFER of the call to `number` at `pbx`, `after` s after
     answering; once the PBX's NOTIFY says 200, the phone hangs up, as a phone does."""
@@ -68,19 +87,7 @@ def refer(number: str, pbx: str, after: float) -> str:
   <recv request="NOTIFY">
     <action><ereg regexp="SIP/2.0 200" search_in="body" assign_to="refer_done" /></action>
   </recv>
-  <send>
-    <![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
+  {ok_reply()}
   <nop next="refer_hangup" test="refer_done" />
   <nop next="refer_wait" />
   <label id="refer_hangup" />

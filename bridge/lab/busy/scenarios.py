@@ -15,6 +15,7 @@ from pathlib import Path
 
 from linkdesk.bridge.lab.dtmf import write_dtmf_pcap
 from linkdesk.bridge.lab.layout import package_dir
+from linkdesk.bridge.lab.sipp_steps import ok_reply
 
 SDP = """Content-Type: application/sdp
       Content-Length: [len]
@@ -31,6 +32,7 @@ SDP = """Content-Type: application/sdp
 """
 
 CONTACT = "Contact: <sip:[local_ip]:[local_port];transport=[transport]>"
+ANSWER_TAIL = f"{CONTACT}\n      {SDP}"     # a 200 OK that answers an INVITE: our contact and media
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,8 @@ def operator_scenario(side: str, timing: Timing, keys_dir: Path) -> str:
                 + _wait("emergency_held", timing.hold_warm) + _play(keys["*4"]) + '\n  <nop next="talk" />')
     matches, decide, branches = plan
     return _OPERATOR.format(matches=matches, ring=int(timing.ring * 1000), decide=decide, branches=branches,
-                            sdp=SDP, contact=CONTACT)
+                            sdp=SDP, contact=CONTACT, reinvite_ok=ok_reply(ANSWER_TAIL), bye_ok=ok_reply(next_label="done"),
+                            cancel_ok=ok_reply())
 
 
 # The order in which a call's keys are pressed: each recording's RTP sequence
@@ -102,19 +105,7 @@ def _wait(name: str, seconds: float) -> str:
     return f"""<recv request="BYE" optional="true" next="bye" timeout="{int(seconds * 1000)}" ontimeout="{name}_over" />
   <recv request="INVITE" next="{name}_reinvite" />
   <label id="{name}_reinvite" />
-  <send>
-    <![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      {CONTACT}
-      {SDP}
-    ]]>
-  </send>
+  {ok_reply(ANSWER_TAIL)}
   <recv request="ACK" next="{name}_over" />
   <label id="{name}_over" />
   """
@@ -166,50 +157,14 @@ _OPERATOR = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   <recv request="INVITE" optional="true" next="reinvite" />
   <recv request="BYE" next="bye" />
   <label id="reinvite" />
-  <send>
-    <![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      {contact}
-      {sdp}
-    ]]>
-  </send>
+  {reinvite_ok}
   <recv request="ACK" next="talk" />
 
   <label id="bye" />
-  <send next="done">
-    <![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
+  {bye_ok}
 
   <label id="cancelled" />
-  <send>
-    <![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
+  {cancel_ok}
   <send>
     <![CDATA[
 
