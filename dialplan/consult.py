@@ -10,7 +10,7 @@ from linkdesk.dialplan.plan import PbxDialplan
 def _consult_targets(plan: PbxDialplan) -> str:
     """linkdesk-consult's extensions: each platform's number, on the operator's consultation call."""
     return "".join(f"""exten => {number},1,Set({CONSULT_FROM}=${{CHANNEL(endpoint)}})
- same => n,AGI({plan.agi_url}/consult?pbx={plan.pbx}&to={platform})
+ same => n,{plan.agi(f'consult?pbx={plan.pbx}&to={platform}')}
  same => n,Goto({CONSULT_DIAL},{number},1)
 """ for platform, number in plan.target_numbers)
 

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from linkdesk.dialplan.contract import feature_names
 from linkdesk.dialplan.keys import DEFAULT_KEYS
 
+DEFAULT_AGI = "agi://127.0.0.1:4573"
+AGI_CONTEXT = "linkdesk-agi"
+
 
 @dataclass(frozen=True)
 class PbxDialplan:
@@ -16,7 +19,7 @@ class PbxDialplan:
     pbx: str
     trunk: str                      # PJSIP endpoint towards the other platform
     home_queue: str                 # where a returned citizen queues when nobody else will take them
-    agi_url: str = "agi://127.0.0.1:4573"
+    agi_urls: tuple[str, ...] = (DEFAULT_AGI,)   # the linkdesk instances' FastAGI, tried in this order
     targets: tuple[str, ...] = ()   # platforms reachable on the normal lane
     emergency: tuple[str, ...] = () # platforms reachable on the emergency lane
     keys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_KEYS))
@@ -32,6 +35,26 @@ class PbxDialplan:
     whisper_reject: str = "2"       # the receiver's key: send the citizen back
     whisper_wait: int = 2           # s the receiver has to press a key after the normal lane's prompt
     sounds_dir: str = "/usr/local/share/asterisk/sounds/linkdesk"   # the whisper's prompts, on the PBX's host
+
+    def agi(self, route: str) -> str:
+        """The application that runs FastAGI `route` (name?args, no comma) at the
+        first instance that can be reached: AGI() itself when there is one."""
+        if len(self.agi_urls) == 1:
+            return f"AGI({self.agi_urls[0]}/{route})"
+        return f"Gosub({AGI_CONTEXT},s,1({route}))"
+
+    def render_agi_context(self) -> str:
+        """The subroutine that tries each instance in turn: on to the next only
+        when one could not be reached (AGISTATUS FAILURE: refused, or no answer
+        in Asterisk's 2 s); a session that ran, even one cut short, is not repeated."""
+        if len(self.agi_urls) == 1:
+            return ""
+        tries = "".join(f" same => n,AGI({url}/${{ARG1}})\n same => n,GotoIf($[\"${{AGISTATUS}}\" != \"FAILURE\"]?done)\n"
+                        for url in self.agi_urls[1:])
+        return (f"\n; FastAGI at the first linkdesk instance that answers ([cluster] instances).\n"
+                f"[{AGI_CONTEXT}]\nexten => s,1,AGI({self.agi_urls[0]}/${{ARG1}})\n"
+                f" same => n,GotoIf($[\"${{AGISTATUS}}\" != \"FAILURE\"]?done)\n{tries}"
+                f" same => n,NoOp(no linkdesk instance could be reached)\n same => n(done),Return()\n")
 
     @property
     def features(self) -> tuple[str, ...]:

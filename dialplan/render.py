@@ -18,7 +18,7 @@ from linkdesk.dialplan.version import header
 
 def _refer_targets(plan: PbxDialplan) -> str:
     """linkdesk-refer's extensions: each platform's number, on the citizen's channel."""
-    return "".join(f"""exten => {number},1,AGI({plan.agi_url}/transfer?pbx={plan.pbx}&to={platform}&mode=blind)
+    return "".join(f"""exten => {number},1,{plan.agi(f'transfer?pbx={plan.pbx}&to={platform}&mode=blind')}
  same => n,GotoIf($["${{LINKDESK_RESULT}}" = "ok"]?moved)
  same => n,Goto(linkdesk-refer-back,s,1)
  same => n(moved),Wait(5)
@@ -27,7 +27,6 @@ def _refer_targets(plan: PbxDialplan) -> str:
 
 
 def render_extensions(plan: PbxDialplan) -> str:
-    agi = plan.agi_url
     return header(plan.pbx, "extensions.conf") + f"""
 ; The citizen's channel is moved here by linkdesk (AMI Redirect), stamped with
 ; LINKDESK_STAMP (see linkdesk-unstamp). Every path ends with the citizen
@@ -105,7 +104,7 @@ exten => citizen,1,Gosub(linkdesk-unstamp,s,1)
  same => n,Hangup()
 exten => operator,1,ConfBridge(${{LINKDESK_CONFERENCE}},linkdesk_bridge,linkdesk_operator,linkdesk_menu)
  same => n,GotoIf($["${{CONFBRIDGE_RESULT}}" = "HANGUP"]?end)
- same => n,AGI({agi}/conference_leave?pbx={plan.pbx})
+ same => n,{plan.agi(f'conference_leave?pbx={plan.pbx}')}
  same => n(end),Hangup()
 ; The room dissolves (the other platform never answered): linkdesk redirects
 ; the citizen here, stamped with LINKDESK_PEER (the operator's channel), and
@@ -167,15 +166,15 @@ exten => s,1,Dial(${{LINKDESK_DIAL}},${{LINKDESK_ANSWER_TIMEOUT}},b(linkdesk-pre
 ; runs these with dialplan_exec, not as a Gosub: the extension simply ends
 ; (a Return() here would log "Return without Gosub" on every press).
 [linkdesk-conference-key]
-exten => cancel,1,AGI({agi}/transfer_cancel?pbx={plan.pbx})
-exten => take,1,AGI({agi}/conference_take?pbx={plan.pbx})
+exten => cancel,1,{plan.agi(f'transfer_cancel?pbx={plan.pbx}')}
+exten => take,1,{plan.agi(f'conference_take?pbx={plan.pbx}')}
 
 ; A key (features.conf runs it on the operator's channel, as a Gosub): its
 ; route, and when the route refused or linkdesk could not be reached, a short
 ; error sound that only the operator hears; the citizen stays on the line.
 [{KEY_CONTEXT}]
 exten => s,1,Set({RESULT}=)
- same => n,AGI({agi}/${{ARG1}})
+ same => n,{plan.agi(f'${{ARG1}}')}
  same => n,GotoIf($["${{{RESULT}}}" = "ok"]?done)
  same => n,UserEvent({KEY_REFUSED_EVENT},Route: ${{CUT(ARG1,?,1)}},Reason: ${{IF($["${{{REASON}}}" = ""]?linkdesk-unreachable:${{{REASON}}})}})
  same => n,Playback({plan.refused_sound})
@@ -231,8 +230,8 @@ exten => s,1,ExecIf($["${{LINKDESK_ORDER_ID}}" != ""]?Set(PJSIP_HEADER(add,{ORDE
 ; LINKDESK_ORDER_ID, LINKDESK_CALLER and {WHISPER} (the lane, which the
 ; receiver's whisper plays); if it cannot, the call goes on anyway.
 [linkdesk-inbound]
-exten => s,1,AGI({agi}/inbound?trunk={plan.trunk})
+exten => s,1,{plan.agi(f'inbound?trunk={plan.trunk}')}
  same => n,Return()
 
-""" + render_whisper(plan)
+""" + render_whisper(plan) + plan.render_agi_context()
 

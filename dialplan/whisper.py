@@ -10,7 +10,6 @@ from linkdesk.dialplan.sounds import prompt_name
 
 def render_whisper(plan: PbxDialplan) -> str:
     """linkdesk-whisper: each lane's prompt, or straight on where the lane has none."""
-    agi = plan.agi_url
     lanes = []
     for lane, wait in (("normal", plan.whisper_wait), ("emergency", 0.2)):
         if lane in plan.whisper_lanes:
@@ -35,6 +34,6 @@ exten => s,1,GotoIf($["${{{WHISPER}}}" = ""]?done)
  same => n(accept),Set(MASTER_CHANNEL(BRIDGE_NOANSWER)=)
  same => n,UserEvent({WHISPER_EVENT},Order: ${{{ORDER_ID}}},Result: accepted,Key: ${{{WHISPER_KEY}}},Receiver: ${{CHANNEL(endpoint)}})
  same => n(done),Return()
- same => n(reject),AGI({agi}/whisper_reject?pbx={plan.pbx})
+ same => n(reject),{plan.agi(f'whisper_reject?pbx={plan.pbx}')}
  same => n,Hangup()
 """

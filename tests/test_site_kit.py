@@ -20,7 +20,7 @@ def files(plan=PLAN, layout="plain") -> dict[str, str]:
 
 
 def test_contexts_use_the_configured_trunk_queue_and_agi_address():
-    text = render_extensions(PbxDialplan(pbx="110", trunk="trunk-x", home_queue="q-home", agi_url="agi://10.0.0.5:4573"))
+    text = render_extensions(PbxDialplan(pbx="110", trunk="trunk-x", home_queue="q-home", agi_urls=("agi://10.0.0.5:4573",)))
     names = [s.name for s in parse_conf(text)]
     assert names == ["linkdesk-transfer", "linkdesk-unstamp", "linkdesk-answered", "linkdesk-return",
                      "linkdesk-conference", "linkdesk-conference-end", "linkdesk-conference-dial", "linkdesk-room-answered",
@@ -60,7 +60,7 @@ def test_feature_keys_name_the_pbx_the_target_and_the_lane_and_the_digit_timeout
 
 
 def test_a_key_runs_its_route_and_sounds_refused_when_it_fails():
-    plan = PbxDialplan(pbx="110", trunk="t", home_queue="q", targets=("12345",), agi_url="agi://10.0.0.5:4573",
+    plan = PbxDialplan(pbx="110", trunk="t", home_queue="q", targets=("12345",), agi_urls=("agi://10.0.0.5:4573",),
                        refused_sound="custom/refused")
     key = next(s for s in parse_conf(render_extensions(plan)) if s.name == "linkdesk-key")
     steps = key.getall("exten") + key.getall("same")

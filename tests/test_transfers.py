@@ -334,3 +334,30 @@ async def test_a_warm_key_whose_operator_is_gone_before_the_key_returned_moves_n
     await _settled()
     assert not [a for a in pbx.actions if a[0] in ("redirect", "call_into_room")]
     assert service.get(transfer["id"])["state"] == "failed"
+
+
+class DiesBeforeMoving(ScriptedPbx):
+    """The instance stored the transfer, then died before its hand-over went out."""
+
+    async def hand_over(self, stamps, move):
+        raise asyncio.CancelledError()
+
+
+@on_loop
+async def test_a_transfer_stored_but_never_handed_over_is_failed_once_past_the_request_bound(store_at):
+    from linkdesk.bridge.core import recovery
+
+    dead, _ = _service(store_at, DiesBeforeMoving())
+    with pytest.raises(asyncio.CancelledError):
+        await dead.request(TransferRequest(pbx="110", to="12345", operator="1101"))
+    leader, _ = _service(store_at)    # another instance, on the same store
+    stored = leader.store.active_transfers()[0]
+    await leader.resync("110")
+    assert recovery.fail_stale_requests(leader.store, stored["created_at"] + recovery.REQUEST_BOUND - 1) == []
+    assert leader.get(stored["id"])["state"] == "requested", \
+        "young enough to be an instance's request still under way: left alone"
+    assert recovery.fail_stale_requests(leader.store, stored["created_at"] + recovery.REQUEST_BOUND + 1) == \
+        [stored["id"]]
+    assert (leader.get(stored["id"])["state"], leader.get(stored["id"])["reason"]) == \
+        ("failed", "linkdesk-restarted-before-acting")
+    assert leader.store.active_transfers() == [], "the call is free for a new transfer"

@@ -17,7 +17,9 @@ from linkdesk.agi.fastagi import AgiLimits
 from linkdesk.agi.peers import PeerBinding
 from linkdesk.ami.connection import AmiEndpoint, AmiTiming
 from linkdesk.bridge.app import webhook_config
-from linkdesk.bridge.app.config_error import ConfigError
+from linkdesk.bridge.app.cluster_config import SCHEMA as CLUSTER_SCHEMA, ClusterConfig, cluster_config
+from linkdesk.bridge.app.config_error import ConfigError, typed as _typed
+from linkdesk.bridge.app.dialplan_config import pbx_dialplan
 from linkdesk.bridge.app.process_config import (LogConfig, ProcessConfigError, ServiceConfig, log_config,
                                                  service_config)
 from linkdesk.bridge.app.webhook_config import WebhookSettings
@@ -28,7 +30,6 @@ from linkdesk.bridge.core.outbox import DeliveryTiming
 from linkdesk.bridge.core.tokens import ApiToken
 from linkdesk.bridge.core.transfer_model import TransferPlan
 from linkdesk.bridge.core.units import LinkageUnit, UnitConfigError, unit_from_config
-from linkdesk.dialplan.keys import DEFAULT_KEYS, KitError, check_keys
 from linkdesk.dialplan.render import PbxDialplan
 
 
@@ -81,6 +82,7 @@ class Config:
     store_url: str | None = None    # a PostgreSQL database instead of the SQLite file (store_config.py)
     store_sync: str = "normal"      # SQLite synchronous: "normal" or "full" (see README)
     store_retention_days: int | None = None   # citizens' numbers and texts kept this long (None: for ever)
+    cluster: ClusterConfig = ClusterConfig()  # several instances on one store (cluster_config.py)
     dialplans: dict[str, PbxDialplan] = field(default_factory=dict)   # PBXs with a [pbx.NAME.dialplan] table
     ami: AmiTiming = AmiTiming()
     service: ServiceConfig = ServiceConfig()
@@ -116,12 +118,15 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
     plans = {name: _plan(name, table.get("transfer", {})) for name, table in tables.items()}
     agi = _agi(raw.get("agi", {}))
     agi = replace(agi, peers=agi_peers(tables, agi.port))
+    cluster = cluster_config(_typed(raw.get("cluster", {}), CLUSTER_SCHEMA, "cluster"))
     return Config(http=http, agi=agi, pbxs=pbxs, plans=plans,
                   tokens=_tokens(raw.get("tokens", {}), env), units=_units(raw.get("units", {})),
                   delivery=_delivery(raw.get("orders", {})), metrics=_metrics(raw.get("metrics", {})),
                   webhooks=_webhooks(raw.get("webhooks", {})),
-                  dialplans={name: _dialplan(name, table, plans[name], env)
+                  dialplans={name: pbx_dialplan(name, table, plans[name], _dialplan_secret(name, table, env),
+                                                cluster.instances)
                              for name, table in tables.items() if "dialplan" in table},
+                  cluster=cluster,
                   ami=_ami(raw.get("ami", {})),
                   **store, **_process(raw))
 
@@ -272,42 +277,13 @@ def _pbx(name: str, table: dict, env: Mapping[str, str], logins: bool) -> AmiEnd
                        secret=_secret(name, fields, env) if logins else "", **ami_tls(name, table))
 
 
-def _dialplan(name: str, pbx: dict, plan: TransferPlan, env: Mapping[str, str]) -> PbxDialplan:
-    """[pbx.NAME.dialplan], with the targets of the PBX's transfer plan on each
-    lane and the PBX's AMI login (for the manager.conf user; its secret if known)."""
-    where = f"pbx.{name}.dialplan"
-    fields = _typed(pbx["dialplan"], {"trunk": str, "home_queue": str, "agi_url": str, "keys": dict,
-                                      "queues": list, "digit_timeout": int, "ami_permit": str,
-                                      "refused_sound": str, "whisper_lanes": list, "whisper_accept": str,
-                                      "whisper_reject": str, "whisper_wait": int, "sounds_dir": str}, where)
-    missing = {"trunk", "home_queue"} - set(fields)
-    if missing:
-        raise ConfigError(f"{where}: missing {', '.join(sorted(missing))}")
-    keys = fields.pop("keys", {})
-    unknown = set(keys) - set(DEFAULT_KEYS)
-    if unknown:
-        raise ConfigError(f"{where}.keys: unknown key(s) {', '.join(sorted(unknown))}; "
-                          f"each of {', '.join(DEFAULT_KEYS)} is a key sequence like \"*5\"")
-    keys = {**DEFAULT_KEYS, **keys}
+def _dialplan_secret(name: str, pbx: dict, env: Mapping[str, str]) -> str | None:
+    """The PBX's AMI secret for the manager.conf user, if known: rendering
+    everything else needs none."""
     try:
-        check_keys(keys, where)
-    except KitError as exc:
-        raise ConfigError(str(exc)) from None
-    queues = fields.pop("queues", [fields["home_queue"]])
-    if not all(isinstance(queue, str) and queue for queue in queues) or fields["home_queue"] not in queues:
-        raise ConfigError(f"{where}.queues: a list of queue names that includes home_queue {fields['home_queue']!r}")
-    if "whisper_lanes" in fields:
-        fields["whisper_lanes"] = tuple(fields["whisper_lanes"])
-    lanes = {lane: tuple(to for to, on in plan.targets if on == lane) for lane in ("normal", "emergency")}
-    try:
-        secret = _secret(name, pbx, env)
+        return _secret(name, pbx, env)
     except ConfigError:
-        secret = None     # rendering everything but the manager.conf user needs no secret
-    numbers = tuple((to, exten) for (to, lane), exten in plan.targets.items() if lane == "normal")
-    return PbxDialplan(pbx=name, targets=lanes["normal"], emergency=lanes["emergency"], keys=keys,
-                       target_numbers=numbers,
-                       queues=tuple(queues), ami_user=pbx.get("username", "linkdesk"), ami_secret=secret,
-                       **fields)
+        return None
 
 
 def _secret(name: str, fields: dict, env: Mapping[str, str]) -> str:
@@ -322,17 +298,6 @@ def _secret(name: str, fields: dict, env: Mapping[str, str]) -> str:
     if "secret" in fields:
         return fields["secret"]
     raise ConfigError(f"pbx.{name}: no AMI secret (set secret, secret_file or {env_key})")
-
-
-def _typed(table: dict, schema: dict[str, type | tuple[type, ...]], where: str) -> dict:
-    unknown = set(table) - set(schema)
-    if unknown:
-        raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))}")
-    for key, value in table.items():
-        if not isinstance(value, schema[key]) or isinstance(value, bool):
-            wanted = schema[key] if isinstance(schema[key], tuple) else (schema[key],)
-            raise ConfigError(f"{where}.{key}: expected {' or '.join(t.__name__ for t in wanted)}, got {value!r}")
-    return dict(table)
 
 
 def _int(value: str, where: str) -> int:

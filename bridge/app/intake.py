@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import partial
 
 from linkdesk.bridge.core.conference_service import ConferenceService
+from linkdesk.bridge.core.leadership import Leadership, only_when_acting
 from linkdesk.bridge.core.ports import TransferStore
 from linkdesk.bridge.core.transfers import TransferService
 from linkdesk.dialplan.contract import (ATTENDED_TRANSFER_EVENT, ORDER_ID, TRANSFER_EVENT, WHISPER_EVENT,
@@ -18,21 +19,29 @@ RUNG_MEMORY = 10_000
 
 
 def connect_intake(connections: dict, transfers: TransferService, conferences: ConferenceService,
-                   book: QueueBook, linkage: LinkageMetrics, on_ringing=None) -> None:
+                   book: QueueBook, linkage: LinkageMetrics, leadership: Leadership, on_ringing=None) -> None:
     """Subscribe the services and the metrics to each PBX's events, and their
     re-syncs to its logins; `on_ringing(transfer, event)` (the screen pop)
-    hears each AgentCalled of a handed-over citizen."""
+    hears each AgentCalled of a handed-over citizen.
+
+    Every instance keeps its views current (queues, rooms, the screen pop);
+    what settles a transfer runs only on the acting leader
+    (core/leadership.py), which on taking over settles what it missed."""
     ringing = ReceiverRinging(transfers.store, linkage, on_ringing)
     for name, connection in connections.items():
-        connection.subscribe("UserEvent", partial(_dialplan_event, transfers, name))
+        connection.subscribe("UserEvent", only_when_acting(leadership, partial(_dialplan_event, transfers, name)))
         # A phone's attended transfer (REFER with Replaces); heard at once, before any queued UserEvent.
-        connection.subscribe(ATTENDED_TRANSFER_EVENT, partial(transfers.attended.on_attended_transfer, name))
+        connection.subscribe(ATTENDED_TRANSFER_EVENT,
+                             only_when_acting(leadership, partial(transfers.attended.on_attended_transfer, name)))
         connection.subscribe("Confbridge*", partial(conferences.on_event, name))
         for pattern in ("Queue*", "Agent*", *CHANNEL_EVENTS):
             connection.subscribe(pattern, partial(book.on_event, name))
         connection.subscribe("AgentCalled", ringing.on_agent_called)
-        connection.on_login(partial(_resync, transfers, conferences, name))
+        connection.on_login(only_when_acting(leadership, partial(_resync_transfers, transfers, name)))
+        connection.on_login(partial(_resync_conferences, conferences, name))
         connection.on_login(partial(resync_queues, book, name))
+    leadership.on_gained.append(partial(_take_over, connections, transfers))
+    leadership.on_tick.append(transfers.fail_stale_requests)
 
 
 async def _dialplan_event(transfers: TransferService, pbx: str, event) -> None:
@@ -42,9 +51,20 @@ async def _dialplan_event(transfers: TransferService, pbx: str, event) -> None:
         transfers.on_whisper(pbx, event)
 
 
-async def _resync(transfers: TransferService, conferences: ConferenceService, pbx: str, _connection) -> None:
+async def _resync_transfers(transfers: TransferService, pbx: str, _connection) -> None:
     await transfers.resync(pbx)
+
+
+async def _resync_conferences(conferences: ConferenceService, pbx: str, _connection) -> None:
     await conferences.resync(pbx)
+
+
+async def _take_over(connections: dict, transfers: TransferService) -> None:
+    """This instance became the leader: settle what each PBX it is logged in to
+    carried while no leader watched (one still logging in is settled at its login)."""
+    for name, connection in connections.items():
+        if connection.logged_in:
+            await transfers.resync(name)
 
 
 class ReceiverRinging:

@@ -35,16 +35,19 @@ from linkdesk.bridge.app.webhook_config import WebhookSettings
 from linkdesk.bridge.core.background import BackgroundTasks
 from linkdesk.bridge.core.conference_service import ConferenceService
 from linkdesk.bridge.core.events import EventLog
+from linkdesk.bridge.core.leadership import Leadership
 from linkdesk.bridge.core.orders import OrderService
 from linkdesk.bridge.core.outbox import Outbox
 from linkdesk.bridge.core.tokens import TokenRing
 from linkdesk.bridge.core.transfers import TransferService
 from linkdesk.bridge.core.webhooks import WebhookService
 from linkdesk.bridge.store.database import Store, open_store
+from linkdesk.bridge.store.leases import LeaseStore
 from linkdesk.bridge.store.retention import oldest_reader
 from linkdesk.metrics.wiring import Metrics, build_metrics
 
 log = logging.getLogger("linkdesk")
+CLAIM_MARGIN = 5.0    # s an outbox claim outlasts the webhook timeout (twice over: a connect, then the answer)
 
 
 @dataclass
@@ -64,12 +67,14 @@ class Process:
     agi: FastAgiFactory
     http: Resource
     tokens: TokenRing       # the API's tokens; reload_tokens (token_reload.py) replaces them
+    leadership: Leadership  # whether this instance acts (core/leadership.py)
     retention: DailyPurge | None = None     # with [store] retention_days
     apply_webhook_settings: Callable[[WebhookSettings], None] | None = None   # SIGHUP's, for [webhooks]
 
     def start(self) -> None:
         for connection in self.connections.values():
             connection.start()
+        self.leadership.start()
         self.outbox.start()
         if self.retention:
             self.retention.start()
@@ -78,6 +83,7 @@ class Process:
         if self.retention:
             self.retention.stop()
         self.outbox.stop()
+        self.leadership.stop()
         for connection in self.connections.values():
             connection.close()
 
@@ -102,19 +108,20 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
                    for endpoint in config.pbxs}
     controls = {name: AmiPbxControl(connection) for name, connection in connections.items()}
     tasks = BackgroundTasks()
+    leadership = Leadership(LeaseStore(store.db), config.cluster.lease)
     transfers = TransferService(store.transfers, config.plans, controls, tasks)
     conferences = ConferenceService(store.conferences, store.orders, controls, config.units,
                                     listeners=[linkage.conference_changed], tasks=tasks,
-                                    room_listeners=[pop.room_event])
+                                    room_listeners=[pop.room_event], acting=leadership.acting)
     # Linkage units are addressees too: a unit with a token in [tokens] works its orders.
     orders = OrderService(store.orders, set(config.plans) | set(config.units), on_rejected=transfers.take_back)
-    outbox, client = _outbox(config, orders, metrics)
+    outbox, client = _outbox(config, orders, metrics, leadership)
     webhooks = WebhookService(store.orders, config.webhooks.policy)
     routes = build_route_table(transfers, on_non_police=linkage.marked_non_police, orders=orders)
     agi = FastAgiFactory(routes, config.agi.limits, loop, observer=metrics.transports, peers=config.agi.peers)
     metrics.watch_transports(connections, agi)
     metrics.watch_tasks(loop, tasks)
-    connect_intake(connections, transfers, conferences, metrics.queues, linkage, on_ringing=pop.ringing)
+    connect_intake(connections, transfers, conferences, metrics.queues, linkage, leadership, on_ringing=pop.ringing)
     tokens = TokenRing(config.tokens)
     v1 = {b"transfers": TransfersResource(tokens, loop, transfers),
           b"conferences": ConferencesResource(tokens, loop, conferences, orders),
@@ -126,7 +133,7 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
         scrape = ScopedResource(scrape, tokens, "metrics")
     http = build_root(connections.values(), store.db.write_problem, v1, scrape)
     return Process(config, metrics, store, connections, tasks, transfers, conferences, orders, outbox, agi, http,
-                   tokens, _daily_purge(store, config), partial(_apply_webhook_settings, webhooks, client))
+                   tokens, leadership, _daily_purge(store, config), partial(_apply_webhook_settings, webhooks, client))
 
 
 def _apply_webhook_settings(webhooks: WebhookService, client: WebhookClient, settings: WebhookSettings) -> None:
@@ -153,13 +160,15 @@ def _watch_retention(metrics: Metrics, config: Config, store: Store) -> None:
         metrics.watch_store(oldest_reader(store.db))
 
 
-def _outbox(config: Config, orders: OrderService, metrics: Metrics) -> tuple[Outbox, WebhookClient]:
+def _outbox(config: Config, orders: OrderService, metrics: Metrics,
+            leadership: Leadership) -> tuple[Outbox, WebhookClient]:
     """The outbox, posting through treq (the client, returned too) under the URL policy,
-    counted by the webhook metrics."""
+    counted by the webhook metrics; run by the leader, its claims outlasting a POST."""
     # Imported here: importing the reactor at module level would install Twisted's
     # default one before bridge/app/reactor.py installs the asyncio reactor.
     from twisted.internet import reactor
 
     client = WebhookClient(reactor, config.webhooks.policy, config.webhooks.timeout, ca_pem=config.webhooks.ca_pem)
     return Outbox(orders, config.delivery, client.post, on_attempt=metrics.webhooks.attempted,
-                  on_backlog=metrics.webhooks.backlog_seen), client
+                  on_backlog=metrics.webhooks.backlog_seen, acting=leadership.acting, holder=leadership.holder,
+                  claim_seconds=2 * config.webhooks.timeout + CLAIM_MARGIN), client

@@ -37,7 +37,7 @@ class ConferenceService:
     def __init__(self, store: ConferenceStore, orders: OrderStore, controls: dict[str, PbxControl],
                  units: dict[str, LinkageUnit] | None = None, tracker: ConferenceTracker | None = None,
                  listeners=(), tasks: BackgroundTasks | None = None, call_out_grace: float = CALL_OUT_GRACE,
-                 room_listeners=()):
+                 room_listeners=(), acting=lambda: True):
         self.store, self.orders, self.controls, self.units = store, orders, controls, units or {}
         self.tracker = tracker or ConferenceTracker()
         self.tasks = tasks or BackgroundTasks()
@@ -46,6 +46,8 @@ class ConferenceService:
         self.listeners = tuple(listeners)
         # callback(conference id, pbx, what, role) for each stored room event (the screen pop)
         self.room_listeners = tuple(room_listeners)
+        # Whether this instance writes the timeline (the leader: core/leadership.py); every instance tracks.
+        self.acting = acting
 
     def on_event(self, pbx: str, event: dict) -> None:
         """A Confbridge* event from PBX `pbx`: the live state, and the timeline."""
@@ -60,7 +62,8 @@ class ConferenceService:
         after = self.tracker.rooms.get((pbx, event["Conference"]))
         participant = (after.participants.get(event.get("Channel", "")) if after else None) or known
         role = participant.role if participant else None
-        self.store.conference_event(event["Conference"], pbx, what, event.get("Channel") or None, role)
+        if self.acting():
+            self.store.conference_event(event["Conference"], pbx, what, event.get("Channel") or None, role)
         for listener in self.room_listeners:
             listener(event["Conference"], pbx, what, role)
 

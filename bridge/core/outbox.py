@@ -58,12 +58,20 @@ def _no_report(*_) -> None:
 
 class Outbox:
     """`on_attempt(platform, outcome)` hears of every attempt; `on_backlog(rows)`
-    gets the store's backlog (OrderStore.backlog) after every round."""
+    gets the store's backlog (OrderStore.backlog) after every round.
+
+    With several instances on one store, rounds run only while `acting()`
+    (the leader: core/leadership.py), and each claims the events it takes
+    for `claim_seconds` as `holder` (longer than a POST may take): should
+    a paused leader and its successor both run a round, neither delivers
+    what the other holds."""
 
     def __init__(self, orders: OrderService, timing: DeliveryTiming, post: Post,
-                 clock: Callable[[], float] = time.time, on_attempt=_no_report, on_backlog=_no_report):
+                 clock: Callable[[], float] = time.time, on_attempt=_no_report, on_backlog=_no_report,
+                 acting: Callable[[], bool] = lambda: True, holder: str = "linkdesk", claim_seconds: float = 60.0):
         self.orders, self.timing, self.post, self.clock = orders, timing, post, clock
         self.on_attempt, self.on_backlog = on_attempt, on_backlog
+        self.acting, self.holder, self.claim_seconds = acting, holder, claim_seconds
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -76,15 +84,16 @@ class Outbox:
     async def _run(self) -> None:
         while True:
             try:
-                await self.deliver_due()
-                self.orders.escalate_overdue(dict(self.timing.deadlines))
+                if self.acting():
+                    await self.deliver_due()
+                    self.orders.escalate_overdue(dict(self.timing.deadlines))
             except Exception:
                 log.exception("outbox round failed; trying again")
             await asyncio.sleep(self.timing.poll)
 
     async def deliver_due(self) -> int:
         """One round: each platform's oldest due event, all platforms at once; how many were taken."""
-        rows = self.orders.store.due_deliveries(self.clock())
+        rows = self.orders.store.claim_due(self.clock(), self.holder, self.claim_seconds)
         results = await asyncio.gather(*(self._deliver(row) for row in rows))
         self.on_backlog(self.orders.store.backlog())
         return sum(results)

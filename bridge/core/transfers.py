@@ -9,7 +9,8 @@ queue. The dialplan reports each step with a `LinkdeskTransfer` UserEvent.
 A warm transfer is a three-way call instead (bridge/core/threeway.py).
 
 States: requested → dialing → answered → completed, or returned / failed /
-cancelled / abandoned (the citizen hung up before the other side answered). This module imports neither Twisted nor panoramisk.
+cancelled / abandoned (the citizen hung up before the other side answered).
+This module imports neither Twisted nor panoramisk.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 import time
 from functools import partial
 
-from linkdesk.bridge.core import threeway
+from linkdesk.bridge.core import recovery, threeway
 from linkdesk.bridge.core.attended import AttendedTransfers
 from linkdesk.bridge.core.background import BackgroundTasks
 from linkdesk.bridge.core.errors import INTERNAL, NotFound, failure_on_pbx
@@ -127,20 +128,15 @@ class TransferService:
         await self.controls[pbx].take_outcome(transfer_id)
 
     async def resync(self, pbx: str) -> None:
-        """After each AMI login: settle the transfers this PBX was carrying while
-        linkdesk was away, from the outcomes its dialplan kept."""
-        for transfer in self.store.active_transfers():
-            if transfer["pbx"] != pbx:
-                continue
-            if transfer["state"] == "requested":
-                # Stored, but the citizen was never moved: still with the operator.
-                self.store.move(transfer["id"], "failed", "linkdesk-restarted-before-acting")
-                continue
-            outcome = await self.controls[pbx].take_outcome(transfer["id"])
-            state, _, dialstatus = outcome.partition(":")
-            self._apply(transfer, state, dialstatus, None)
+        """After each AMI login, and on taking over as leader: recovery.resync."""
+        await recovery.resync(self, pbx)
+
+    def fail_stale_requests(self) -> list[str]:
+        """The leader's sweep: recovery.fail_stale_requests."""
+        return recovery.fail_stale_requests(self.store, time.time())
 
     def _apply(self, transfer: dict, state: str, dialstatus: str, channel: str | None) -> None:
+        """What the PBX reported of `transfer` (a dialplan event, its kept outcome): its next state."""
         if transfer["mode"] == "attended":
             self.attended.apply(transfer, state, dialstatus, channel)
             return

@@ -147,7 +147,7 @@ def lab_settings(paths: Paths) -> dict:
            for name, spec in specs.items()}
     emergency = {name: [spec.queues["emergency"]] for name, spec in specs.items() if "emergency" in spec.queues}
     return {"pbx": pbx, "tokens": lab.get("tokens", {}), "units": lab.get("units", {}),
-            "metrics": {"emergency_queues": emergency}}
+            "metrics": {"emergency_queues": emergency}, "cluster": lab.get("cluster", {})}
 
 
 def lab_base() -> dict:

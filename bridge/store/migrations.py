@@ -112,8 +112,18 @@ def _v6_webhook_keys_and_dead_letters(db: Database) -> None:
     db.execute("CREATE INDEX outbox_dead ON outbox(platform) WHERE dead_at IS NOT NULL")
 
 
+def _v7_leases_and_claims(db: Database) -> None:
+    """Several instances on one store: the leader lease (leases.py), and the
+    outbox's claims, so that no two instances deliver the same event at once."""
+    db.execute("""CREATE TABLE leases (
+        name TEXT PRIMARY KEY, holder TEXT NOT NULL, epoch INTEGER NOT NULL, expires_at REAL NOT NULL)""")
+    for column in ("claimed_by TEXT", "claimed_until REAL"):
+        db.execute(f"ALTER TABLE outbox ADD COLUMN {column}")
+
+
 MIGRATIONS = (_v1_transfers_and_conferences, _v2_order_circulation, _v3_lookup_indexes,
-              _v4_conference_event_detail, _v5_retention, _v6_webhook_keys_and_dead_letters)
+              _v4_conference_event_detail, _v5_retention, _v6_webhook_keys_and_dead_letters,
+              _v7_leases_and_claims)
 
 
 class StoreVersionError(RuntimeError):

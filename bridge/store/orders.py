@@ -14,6 +14,9 @@ import uuid
 from linkdesk.bridge.core.orders import public
 from linkdesk.bridge.store.sql import Database, insert, rows
 
+# An attempt ended: the event is nobody's until the next claim (claim_due).
+UNCLAIMED = "claimed_by = NULL, claimed_until = NULL"
+
 
 class OrderStore:
     def __init__(self, db: Database, listeners=()):
@@ -115,25 +118,48 @@ class OrderStore:
         return [{**row, "detail": json.loads(row["detail"] or "{}")} for row in found]
 
     def due_deliveries(self, now: float) -> list[dict]:
-        """Per platform, its oldest undelivered event, if it is due: a platform
-        gets its events in order, and one failing holds back only its own
-        (until it is parked as a dead letter)."""
+        """What claim_due would find for a holder with no claims, claiming nothing."""
         return rows(self.db.execute(
             "SELECT * FROM outbox WHERE id IN (SELECT MIN(id) FROM outbox WHERE done_at IS NULL AND dead_at IS NULL "
-            "GROUP BY platform) AND next_at <= ?", [now]))
+            "GROUP BY platform) AND next_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)", [now, now]))
+
+    def claim_due(self, now: float, holder: str, seconds: float) -> list[dict]:
+        """Per platform, its oldest undelivered event, if it is due and no other
+        instance's claim on it is current: claimed for `holder` for `seconds`.
+        A platform gets its events in order, and one failing holds back only
+        its own (until it is parked as a dead letter).
+
+        One UPDATE claims, so two instances claiming at once never get the
+        same event: SQLite runs one writer at a time; PostgreSQL locks the
+        rows it picks (FOR UPDATE SKIP LOCKED: the other claimer passes them
+        by rather than waiting) and the claim's condition is checked again
+        on a row another claim changed meanwhile."""
+        until = now + seconds
+        with self.db:
+            self.db.execute(
+                "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id IN (SELECT id FROM outbox WHERE id IN "
+                "(SELECT MIN(id) FROM outbox WHERE done_at IS NULL AND dead_at IS NULL GROUP BY platform) "
+                "AND next_at <= ? AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?)"
+                f"{self.db.skip_locked}) AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?)",
+                [holder, until, now, now, holder, now, holder])
+            return rows(self.db.execute("SELECT * FROM outbox WHERE claimed_by = ? AND claimed_until = ? "
+                                        "AND done_at IS NULL ORDER BY id", [holder, until]))
 
     def delivered(self, row_id: int) -> None:
-        self.db.execute("UPDATE outbox SET done_at = ?, attempts = attempts + 1 WHERE id = ?", [time.time(), row_id])
+        self.db.execute(f"UPDATE outbox SET done_at = ?, attempts = attempts + 1, {UNCLAIMED} WHERE id = ?",
+                        [time.time(), row_id])
 
     def retry_later(self, row_id: int, at: float, error: str, now: float) -> None:
         """A failed attempt: tried again at `at`; failing since its first failure."""
         self.db.execute("UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ?, "
-                        "failing_since = COALESCE(failing_since, ?) WHERE id = ?", [at, error[:500], now, row_id])
+                        f"failing_since = COALESCE(failing_since, ?), {UNCLAIMED} WHERE id = ?",
+                        [at, error[:500], now, row_id])
 
     def park(self, row_id: int, error: str, now: float) -> None:
         """A failed attempt after which the event is a dead letter: never tried again unless requeued."""
         self.db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, dead_at = ?, "
-                        "failing_since = COALESCE(failing_since, ?) WHERE id = ?", [error[:500], now, now, row_id])
+                        f"failing_since = COALESCE(failing_since, ?), {UNCLAIMED} WHERE id = ?",
+                        [error[:500], now, now, row_id])
 
     def dead_letters(self) -> list[dict]:
         """The parked events, oldest first, with what their last attempt met."""

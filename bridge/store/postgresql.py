@@ -45,6 +45,8 @@ def open_postgres(url: str) -> PostgresDatabase:
 class PostgresDatabase(Database):
     """A psycopg connection; `with` blocks nest into the outermost one's transaction."""
 
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+
     def __init__(self, conn: psycopg.Connection, url: str):
         self.conn, self.url, self.name = conn, url, redacted(url)
         self._depth, self._transaction = 0, None
@@ -110,6 +112,10 @@ class PostgresDatabase(Database):
 
     def json_number(self, column: str, key: str) -> str:
         return f"({column}::json ->> '{key}')::double precision"
+
+    def now(self) -> float:
+        # clock_timestamp(), not now(): inside a transaction now() is its start.
+        return float(self.execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()[0])
 
     def write_problem(self) -> str | None:
         if self.in_transaction:

@@ -67,6 +67,7 @@ class Database(ABC):
 
     conn: Any
     name: str       # for messages: a file path, or a URL without its password
+    skip_locked = ""    # the clause that makes a SELECT lock its rows, passing by rows locked by others
 
     @abstractmethod
     def tune(self, sync: str) -> None:
@@ -115,6 +116,11 @@ class Database(ABC):
     @abstractmethod
     def json_number(self, column: str, key: str) -> str:
         """SQL for the number in top-level field `key` of the JSON in `column`."""
+
+    @abstractmethod
+    def now(self) -> float:
+        """The store's clock, in seconds since the epoch: what leases are
+        measured on, the same for every instance sharing the store."""
 
     # -- health ------------------------------------------------------------------
     @abstractmethod

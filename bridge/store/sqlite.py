@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -18,6 +19,8 @@ from linkdesk.bridge.store.sql import Database, StoreConflict, StoreError
 # How long the readiness probe waits for another writer's lock: readiness must
 # answer fast, and a lock held that long means writes are stuck anyway.
 PROBE_BUSY_MS = 100
+WAL_SWITCH_SECONDS = 5.0    # as sqlite3's own wait for a lock
+WAL_SWITCH_RETRY = 0.01
 
 
 def open_sqlite(path: str | Path) -> SqliteDatabase:
@@ -43,8 +46,22 @@ class SqliteDatabase(Database):
         "full" also survives a power cut of the host, at an fsync (≈ 2 ms
         here) per write, every one on a transfer's critical path."""
         if self.name != ":memory:":
-            self.execute("PRAGMA journal_mode = WAL")
+            self._into_wal()
         self.execute("PRAGMA synchronous = FULL" if sync == "full" else "PRAGMA synchronous = NORMAL")
+
+    def _into_wal(self, seconds: float = WAL_SWITCH_SECONDS) -> None:
+        """Switch the file to WAL. The switch needs the file to itself and, unlike
+        other statements, does not wait for it: when another process opening
+        the store at the same time holds it, try again until it has switched
+        (or this one can), within `seconds`."""
+        deadline = time.monotonic() + seconds
+        while self.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            try:
+                self.execute("PRAGMA journal_mode = WAL")
+            except StoreError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(WAL_SWITCH_RETRY)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         try:
@@ -97,6 +114,10 @@ class SqliteDatabase(Database):
         return f"json_extract({column}, '$.{key}')"
 
     json_number = json_text     # json_extract keeps the JSON's own type
+
+    def now(self) -> float:
+        # An SQLite file is shared only by processes on its own host: the host's clock.
+        return time.time()
 
     def write_problem(self) -> str | None:
         if self.conn.in_transaction:

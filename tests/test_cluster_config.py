@@ -1,0 +1,68 @@
+"""[cluster]: the instances a site names once, which the rendered dialplan
+tries in order (on to the next only when one cannot be reached), and the
+leader lease's length; bad settings are named."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from linkdesk.bridge.app.config import ConfigError, load_config
+from linkdesk.dialplan.conffile import parse_conf
+from linkdesk.dialplan.render import render_extensions
+
+TWO = '["agi://10.1.0.5:4573", "agi://10.1.0.6:4573"]'
+PBX = """
+[pbx.110]
+secret = "s"
+[pbx.110.transfer]
+targets = { "12345" = "12345" }
+[pbx.110.dialplan]
+trunk = "to-12345"
+home_queue = "110-intake"
+"""
+
+
+def _load(tmp_path, text: str):
+    path = tmp_path / "linkdesk.toml"
+    path.write_text(text)
+    return load_config(str(path), env={})
+
+
+def test_every_fastagi_call_of_the_kit_goes_through_the_instances_in_order(tmp_path):
+    config = _load(tmp_path, PBX + f"[cluster]\ninstances = {TWO}\nlease_seconds = 4\n")
+    text = render_extensions(config.dialplans["110"])
+    sections = {section.name: section for section in parse_conf(text)}
+    steps = [line for name, section in sections.items() if name != "linkdesk-agi"
+             for line in section.getall("exten") + section.getall("same")]
+    assert not [step for step in steps if "AGI(" in step], "no FastAGI call bypasses the instance list"
+    assert any("Gosub(linkdesk-agi,s,1(transfer?pbx=110&to=12345&mode=blind))" in step for step in steps)
+    tries = sections["linkdesk-agi"].getall("exten") + sections["linkdesk-agi"].getall("same")
+    assert tries[0] == "s,1,AGI(agi://10.1.0.5:4573/${ARG1})"
+    assert tries[1:3] == ['n,GotoIf($["${AGISTATUS}" != "FAILURE"]?done)', "n,AGI(agi://10.1.0.6:4573/${ARG1})"]
+    assert tries[-1] == "n(done),Return()"
+    assert (config.cluster.lease.seconds, config.cluster.lease.renew) == (4.0, 0.8)
+
+
+def test_one_instance_calls_fastagi_directly_and_renders_no_fallback(tmp_path):
+    text = render_extensions(_load(tmp_path, PBX).dialplans["110"])
+    assert "linkdesk-agi" not in text and "AGI(agi://127.0.0.1:4573/inbound?trunk=to-12345)" in text
+
+
+@pytest.mark.parametrize("cluster, message", [
+    ('instances = ["agi://10.1.0.5:4573/transfer"]', "cluster.instances: FastAGI addresses without a path"),
+    ('instances = ["http://10.1.0.5"]', "cluster.instances: FastAGI addresses"),
+    ('instances = ["agi://a:1", "agi://a:1"]', "cluster.instances: each instance once"),
+    ("lease_seconds = 1", "cluster.lease_seconds: at least 2 s"),
+    ('instances = "agi://a:1"', "cluster.instances: expected list"),
+    ("leader = true", "cluster: unknown setting(s) leader"),
+])
+def test_a_bad_cluster_setting_is_named(tmp_path, cluster, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        _load(tmp_path, PBX + "[cluster]\n" + cluster + "\n")
+
+
+def test_an_agi_url_beside_the_cluster_instances_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="pbx.110.dialplan.agi_url and cluster.instances: give one"):
+        _load(tmp_path, PBX + 'agi_url = "agi://10.1.0.9:4573"\n' + f"[cluster]\ninstances = {TWO}\n")
