@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -36,18 +37,24 @@ def free_tcp_port() -> int:
 
 class Linkdesk:
     """`linkdesk serve --lab` on a free HTTP port and FastAGI on LAB_AGI_PORT (the
-    port the lab dialplan calls), stopped by pid."""
+    port the lab dialplan calls first), stopped by pid. `store_url`: a
+    PostgreSQL store instead of the SQLite file in `workdir`; `agi_port`: the
+    lab's second instance listens on 4574, the dialplan's fallback; `name`
+    keeps two instances' files in one `workdir` apart."""
 
-    def __init__(self, workdir: Path, answer_timeout: int | None = None, extra_config: str = ""):
-        self.http_port = free_tcp_port()
-        self.store = workdir / "linkdesk.db"
-        config = workdir / "linkdesk.toml"
-        lines = [f'[store]\npath = "{self.store}"\n']
+    def __init__(self, workdir: Path, answer_timeout: int | None = None, extra_config: str = "",
+                 store_url: str | None = None, agi_port: int = LAB_AGI_PORT, name: str = "linkdesk"):
+        self.http_port, self.agi_port, self.store_url = free_tcp_port(), agi_port, store_url
+        self.store = workdir / f"{name}.db"
+        config = workdir / f"{name}.toml"
+        lines = [f'[store]\nurl = "{store_url}"\n' if store_url else f'[store]\npath = "{self.store}"\n']
+        if agi_port != LAB_AGI_PORT:
+            lines.append(f"[agi]\nport = {agi_port}\n")
         if answer_timeout is not None:
             for pbx in ("110", "12345"):
                 lines.append(f"[pbx.{pbx}.transfer]\nanswer_timeout = {answer_timeout}\n")
         config.write_text("\n".join([*lines, extra_config]))
-        self.log_file = workdir / "linkdesk.log"
+        self.log_file = workdir / f"{name}.log"
         self.process = self._spawn(config)
 
     def _spawn(self, config: Path) -> subprocess.Popen:
@@ -69,7 +76,7 @@ class Linkdesk:
                 return
             if time.monotonic() > deadline:
                 raise NotReady(f"linkdesk not ready in {timeout:g} s (/healthz 200 on port {self.http_port}, "
-                               f"FastAGI listening on {LAB_AGI_PORT}); the end of {self.log_file}:\n"
+                               f"FastAGI listening on {self.agi_port}); the end of {self.log_file}:\n"
                                f"{self.log_tail()}")
             time.sleep(every)
 
@@ -79,8 +86,13 @@ class Linkdesk:
         await asyncio.to_thread(self.wait_ready, timeout)
 
     def _agi_listening(self) -> bool:
-        """This process (not some other one) holds a listening socket on LAB_AGI_PORT."""
-        return LAB_AGI_PORT in listening_ports(self.process.pid)
+        """This process (not some other one) holds a listening socket on its FastAGI port."""
+        return self.agi_port in listening_ports(self.process.pid)
+
+    def role(self) -> str | None:
+        """"leader" or "standby", as /readyz says; None while it does not answer."""
+        status, body = self.call("GET", "/readyz", token=None, timeout=2)
+        return body.get("cluster", {}).get("role") if status else None
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log().splitlines()[-lines:]) if self.log_file.exists() else "(no log)"
@@ -111,7 +123,15 @@ class Linkdesk:
         self.process.kill()
         self.process.wait()
 
+    def pause(self) -> None:
+        """SIGSTOP: the process holds its sockets and does nothing (a hung host)."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
     def stop(self) -> int:
+        self.resume()   # a paused process cannot act on SIGTERM
         return stop_child(self.process, grace=15)
 
 

@@ -87,6 +87,16 @@ async def test_readyz_is_503_while_another_writer_holds_the_store_and_200_once_i
 
 
 @on_loop
+async def test_readyz_says_standby_until_the_instance_takes_the_lease_and_leader_with_its_epoch_after(process):
+    _log_in(process, "110", "12345")
+    _, before, _ = await serve(process, "GET", "/readyz")
+    assert before["cluster"] == {"role": "standby", "holder": process.leadership.holder}
+    await process.leadership.step()
+    status, after, _ = await serve(process, "GET", "/readyz")
+    assert (status, after["cluster"]["role"], after["cluster"]["epoch"]) == (200, "leader", process.leadership.epoch)
+
+
+@on_loop
 async def test_an_unknown_path_is_a_json_not_found(process):
     for path in ("/nothing", "/", "/v1", "/v1/nothing/here"):
         status, body, request = await serve(process, "GET", path)

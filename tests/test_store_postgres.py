@@ -5,9 +5,12 @@ once (on both databases), and the lab's server tooling."""
 
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -19,7 +22,10 @@ from linkdesk.bridge.lab import postgres
 from linkdesk.bridge.lab.layout import LabError
 from linkdesk.bridge.store.database import connect, open_store
 from linkdesk.bridge.store.migrations import MIGRATIONS
+from linkdesk.bridge.store.sql import StoreError
+from polling import poll
 from serving import run_serve
+from stores import LAB_STATE
 
 
 def _config(tmp_path, store: str, extra: str = ""):
@@ -147,3 +153,37 @@ def test_the_lab_server_is_started_once_and_names_the_package_when_it_is_missing
     assert str(missing.value) == (f"PostgreSQL's server is not installed (no {tmp_path}/*/bin/initdb): "
                                   "apt-get install postgresql")
     assert postgres.status(tmp_path) is None and postgres.stop(tmp_path) is False
+
+
+@pytest.fixture
+def own_server():
+    """A PostgreSQL server of this test's own, to crash and restart (under
+    the lab's state directory: the server's user cannot reach a tmp_path)."""
+    cluster = Path(tempfile.mkdtemp(prefix="pg-crash-", dir=LAB_STATE))
+    try:
+        # Durable: a crash must keep what was committed, as a site's server does.
+        yield postgres.start(cluster, durable=True)
+    finally:
+        postgres.stop(cluster)
+        shutil.rmtree(cluster, ignore_errors=True)
+
+
+def _answers(db) -> bool:
+    try:
+        return db.execute("SELECT 1").fetchone()[0] == 1
+    except StoreError:
+        return False
+
+
+def test_a_crashed_and_restarted_server_fails_the_statements_meanwhile_and_the_store_carries_on(own_server):
+    store = open_store(own_server.url())
+    store.orders.set_webhook("12345", "https://cases.example/hook", ["whsec_a"])
+    postgres.crash(own_server)
+    with pytest.raises(StoreError) as lost:
+        store.orders.webhook("12345")
+    assert lost.value.reason == "store-unavailable"
+    assert store.db.write_problem() is not None, "not ready while the server is away"
+    postgres.start(own_server.cluster, durable=True, port=own_server.port)
+    poll(lambda: _answers(store.db), timeout=20)
+    assert store.orders.webhook("12345")["url"] == "https://cases.example/hook", "what was committed is there"
+    assert store.db.write_problem() is None

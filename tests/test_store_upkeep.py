@@ -25,6 +25,8 @@ from linkdesk.bridge.cli.main import main as cli_main
 from linkdesk.bridge.core.orders import OrderService
 from linkdesk.bridge.core.webhooks import WebhookService
 from linkdesk.bridge.store.database import connect, open_store
+from linkdesk.bridge.store import migrations
+from linkdesk.bridge.store.leases import LeaseStore
 from linkdesk.bridge.store.migrations import MIGRATIONS, StoreVersionError
 from linkdesk.bridge.store.retention import oldest_reader
 from linkdesk.bridge.store.sql import Database, display_name
@@ -137,6 +139,26 @@ def test_a_store_from_a_newer_build_is_refused_and_left_unchanged(store_at):
         assert (_snapshot(db), Path(where).read_bytes() if store_at.backend == "sqlite" else None) == before
     finally:
         db.close()
+
+
+def test_a_newer_build_leaves_a_store_another_instance_is_using_alone_and_upgrades_it_once_that_one_stops(
+        store_at, monkeypatch):
+    where = store_at("shared.db")
+    running = open_store(where)
+    LeaseStore(running.db).acquire("linkdesk", "host-a:4242:0badcafe", 30)
+    applied = []
+    # This build has one migration more than the running instance's.
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS + (applied.append,))
+    with pytest.raises(StoreVersionError) as refused:
+        open_store(where)
+    assert f"its schema is version {len(MIGRATIONS)}, older than this linkdesk's ({len(MIGRATIONS) + 1}), " \
+           "and instance host-a:4242:0badcafe is using it" in str(refused.value)
+    assert (applied, running.db.schema_version()) == ([], len(MIGRATIONS))
+    LeaseStore(running.db).release("linkdesk", "host-a:4242:0badcafe")
+    upgraded = open_store(where)
+    assert (len(applied), upgraded.schema_version) == (1, len(MIGRATIONS) + 1)
+    for store in (running, upgraded):
+        store.db.close()
 
 
 def test_serve_on_a_store_from_a_newer_build_exits_2_with_one_line(tmp_path, store_at):

@@ -1,6 +1,7 @@
 """Health, without a token: `GET /livez` (the process serves), `GET /readyz`
 (it can do its work: the store takes writes and every PBX's AMI is logged
-in) and `GET /healthz` (the PBXs only, as before)."""
+in; and whether it leads or stands by) and `GET /healthz` (the PBXs only, as
+before)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from linkdesk.bridge.api.pages import write_json
 
 # What the store probe says: None when writable, else the database's complaint.
 StoreProblem = Callable[[], "str | None"]
+# Which part this instance plays among those on one store: {"role": "leader"|"standby", ...}.
+Role = Callable[[], dict]
 
 
 class LivezResource(Resource):
@@ -43,13 +46,15 @@ class HealthResource(Resource):
 
 class ReadyzResource(Resource):
     """`GET /readyz`: 200 when the store takes writes and every PBX's AMI is
-    logged in; else 503, `not_ready` naming each part that is not."""
+    logged in; else 503, `not_ready` naming each part that is not. A standby
+    is ready: it serves FastAGI and HTTP as the leader does."""
 
     isLeaf = True
 
-    def __init__(self, connections: Iterable[AmiConnection], store_problem: StoreProblem):
+    def __init__(self, connections: Iterable[AmiConnection], store_problem: StoreProblem,
+                 role: Role = lambda: {"role": "leader"}):
         super().__init__()
-        self._connections, self._store_problem = tuple(connections), store_problem
+        self._connections, self._store_problem, self._role = tuple(connections), store_problem, role
 
     def render_GET(self, request) -> bytes:
         problem = self._store_problem()
@@ -59,7 +64,7 @@ class ReadyzResource(Resource):
             f"pbx.{name}" for name, state in pbxs.items() if state["ami"] != "logged-in"]
         return write_json(request, 503 if not_ready else 200,
                           {"status": "not-ready" if not_ready else "ready", "not_ready": not_ready,
-                           "store": store, "pbx": pbxs})
+                           "store": store, "pbx": pbxs, "cluster": self._role()})
 
 
 def ami_state(connection: AmiConnection) -> dict:

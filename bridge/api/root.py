@@ -9,19 +9,20 @@ from typing import Iterable
 from twisted.web.resource import Resource
 
 from linkdesk.ami.connection import AmiConnection
-from linkdesk.bridge.api.health import HealthResource, LivezResource, ReadyzResource, StoreProblem
+from linkdesk.bridge.api.health import HealthResource, LivezResource, ReadyzResource, Role, StoreProblem
 from linkdesk.bridge.api.openapi import OpenApiResource
 from linkdesk.bridge.api.pages import JsonDirectory, MethodGuard
 
 
 def build_root(connections: Iterable[AmiConnection], store_problem: StoreProblem,
-               v1: dict[bytes, Resource] | None = None, metrics: Resource | None = None) -> Resource:
+               v1: dict[bytes, Resource] | None = None, metrics: Resource | None = None,
+               role: Role = lambda: {"role": "leader"}) -> Resource:
     """The tree: health and `/metrics` (no token unless http.metrics_auth: Prometheus, service
     managers), the `/v1/...` resources given, JSON errors elsewhere."""
     connections = tuple(connections)
     root = JsonDirectory()
     root.putChild(b"livez", MethodGuard(LivezResource()))
-    root.putChild(b"readyz", MethodGuard(ReadyzResource(connections, store_problem)))
+    root.putChild(b"readyz", MethodGuard(ReadyzResource(connections, store_problem, role)))
     root.putChild(b"healthz", MethodGuard(HealthResource(connections)))
     if metrics is not None:
         root.putChild(b"metrics", MethodGuard(metrics))

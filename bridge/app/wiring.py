@@ -131,7 +131,7 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
     scrape = metrics.resource()
     if config.http.metrics_auth:
         scrape = ScopedResource(scrape, tokens, "metrics")
-    http = build_root(connections.values(), store.db.write_problem, v1, scrape)
+    http = build_root(connections.values(), store.db.write_problem, v1, scrape, leadership.role)
     return Process(config, metrics, store, connections, tasks, transfers, conferences, orders, outbox, agi, http,
                    tokens, leadership, _daily_purge(store, config), partial(_apply_webhook_settings, webhooks, client))
 

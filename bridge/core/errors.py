@@ -11,6 +11,7 @@ against `REASONS` by a test.
 from __future__ import annotations
 
 INTERNAL = "internal-error"
+STORE_UNAVAILABLE = "store-unavailable"
 
 # id → (HTTP status, what it means). One status per id, whoever reports it.
 REASONS: dict[str, tuple[int, str]] = {
@@ -29,6 +30,8 @@ REASONS: dict[str, tuple[int, str]] = {
     "service-draining": (503, "linkdesk is stopping (SIGTERM): the request was not taken; send it again shortly"),
     "caller-number-invalid": (422, "the citizen's number is not a telephone number"),
     INTERNAL: (500, "an unexpected failure (logged with its traceback)"),
+    STORE_UNAVAILABLE: (503, "the store could not be reached or refused the write: nothing was done; "
+                             "send it again shortly"),
     # transfers
     "transfer-not-found": (404, "no such transfer for this platform"),
     "transfer-conflict": (409, "the call already has an active transfer"),

@@ -86,6 +86,12 @@ class Leadership:
         """Leader, and sure of it: within the fenced span of the last renewal."""
         return self.epoch is not None and self.clock() < self._until
 
+    def role(self) -> dict:
+        """What /readyz shows: leader or standby, this holder, and the epoch it leads in."""
+        if self.acting():
+            return {"role": "leader", "holder": self.holder, "epoch": self.epoch}
+        return {"role": "standby", "holder": self.holder}
+
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._run())
 

@@ -9,6 +9,7 @@ returns it as it is, so both are cheap to call again."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -57,9 +58,10 @@ def server_binaries(installed: Path = DEBIAN_SERVERS) -> Path:
     return found[-1]
 
 
-def start(cluster: Path = DEFAULT_CLUSTER, durable: bool = True) -> PostgresServer:
-    """The server on `cluster`, made on first use and started unless it runs;
-    LabError (with the server's log) if it does not come up."""
+def start(cluster: Path = DEFAULT_CLUSTER, durable: bool = True, port: int | None = None) -> PostgresServer:
+    """The server on `cluster`, made on first use and started unless it runs
+    (on `port`, else a free one); LabError (with the server's log) if it does
+    not come up."""
     cluster = Path(cluster)
     running = status(cluster)
     if running is not None:
@@ -67,11 +69,25 @@ def start(cluster: Path = DEFAULT_CLUSTER, durable: bool = True) -> PostgresServ
     bin_dir = server_binaries()
     if not (cluster / "PG_VERSION").is_file():
         _initdb(bin_dir, cluster)
-    for _ in range(PORT_TRIES):
-        server = _launch(bin_dir, cluster, _free_port(), durable)
+    for _ in range(1 if port else PORT_TRIES):
+        server = _launch(bin_dir, cluster, port or _free_port(), durable)
         if server is not None:
             return server
     raise LabError(f"PostgreSQL on {cluster} did not start: {_log_tail(cluster)}")
+
+
+def crash(server: PostgresServer) -> None:
+    """SIGKILL the postmaster and every process it started, as a host's
+    crash would; `start(cluster, port=server.port)` brings it back (with crash
+    recovery) where its clients will look for it."""
+    children = [int(p) for p in (Path(f"/proc/{server.pid}/task/{server.pid}/children")
+                                 .read_text().split())] if _is_postgres(server.pid) else []
+    records = [record_of(pid, "postgres") for pid in (server.pid, *children)]
+    for record in records:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record.pid, signal.SIGKILL)
+    for record in records:
+        _gone(record, STOP_GRACE)
 
 
 def status(cluster: Path = DEFAULT_CLUSTER) -> PostgresServer | None:

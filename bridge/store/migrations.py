@@ -127,7 +127,11 @@ MIGRATIONS = (_v1_transfers_and_conferences, _v2_order_circulation, _v3_lookup_i
 
 
 class StoreVersionError(RuntimeError):
-    """The store was written by a newer linkdesk: this build must not touch it."""
+    """The store was written by a newer linkdesk, or is older and in use by
+    another instance: this build must not touch it."""
+
+
+LEASES_SINCE = 7     # the schema version that brought the leader lease
 
 
 def check_version(db: Database) -> int:
@@ -142,12 +146,27 @@ def check_version(db: Database) -> int:
 
 def migrate(db: Database) -> int:
     """Apply the pending migrations; the schema version now. StoreVersionError,
-    with nothing changed, for a store from a newer build."""
+    with nothing changed, for a store from a newer build, or for an older one
+    that another instance is using (it holds a live leader lease): that
+    instance would go on writing a schema it does not know."""
     for number in range(check_version(db) + 1, len(MIGRATIONS) + 1):
         with db.schema_change():
             # Read again under the lock: another process may have applied it meanwhile.
-            if check_version(db) >= number:
+            current = check_version(db)
+            if current >= number:
                 continue
+            _refuse_if_in_use(db, current)
             MIGRATIONS[number - 1](db)
             db.set_schema_version(number)
     return len(MIGRATIONS)
+
+
+def _refuse_if_in_use(db: Database, current: int) -> None:
+    if current < LEASES_SINCE:
+        return    # no lease before it: an older store has no instances that share it
+    live = db.execute("SELECT holder, expires_at FROM leases WHERE expires_at > ?", [db.now()]).fetchone()
+    if live is not None:
+        raise StoreVersionError(
+            f"its schema is version {current}, older than this linkdesk's ({len(MIGRATIONS)}), and instance "
+            f"{live[0]} is using it (its lease runs another {live[1] - db.now():.0f} s): stop every instance, "
+            "then start this build first; it upgrades the store, and the others follow on this build")

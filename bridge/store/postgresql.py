@@ -9,13 +9,26 @@ identity column, and every table gets the `rowid` SQLite gives every table,
 so that "in the order written" (`ORDER BY at, rowid`) means the same on both.
 
 The connection is in autocommit mode: a statement outside `with db:` is
-committed at once, and nothing leaves a transaction open between calls."""
+committed at once, and nothing leaves a transaction open between calls.
+
+A server that goes away (a restart, a crash, a failover) fails the
+statement in flight and those after it (StoreError: store-unavailable, so a
+transfer asked for meanwhile is refused and nothing moves) while a thread
+connects again, off the event loop; the first statement after it succeeds
+runs on the new connection. No restart of linkdesk is needed.
+
+The connection is synchronous, on the event loop: a statement on a loopback
+or LAN server costs well under a millisecond, and the store port the core
+uses is synchronous by design. TCP keepalives and a user timeout bound how
+long a statement can wait on a server that vanished without closing."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import re
+import threading
 from typing import Any, Iterator, Sequence
 
 import psycopg
@@ -23,7 +36,14 @@ from psycopg.conninfo import conninfo_to_dict
 
 from linkdesk.bridge.store.sql import Database, StoreConflict, StoreError, one_line, redacted
 
+log = logging.getLogger("linkdesk.store")
+
 CONNECT_TIMEOUT = 10      # s, unless the URL says: an unreachable server fails start-up, not hangs it
+# Unless the URL says: a server gone silent (host down, network cut) is given
+# up on after ~10 s, not the kernel's default of over two hours.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 2,
+              "tcp_user_timeout": 10_000}
+RECONNECT_EVERY = 1.0     # s between attempts to reach a server that went away
 PROBE_LOCK_MS = 100       # the readiness probe's wait for a lock, as SQLite's busy timeout
 # The advisory lock a migration holds (any fixed number: linkdesk takes no other yet).
 MIGRATION_LOCK = 0x6C64_6B73
@@ -33,13 +53,17 @@ def open_postgres(url: str) -> PostgresDatabase:
     """A connection to the PostgreSQL store at `url` (a libpq URL; the password
     best from PGPASSFILE or `passfile=`, never the config); StoreError, on one
     line, if the server cannot be reached or refuses."""
-    settings = conninfo_to_dict(url)
-    defaults = {"connect_timeout": CONNECT_TIMEOUT, "application_name": "linkdesk"}
     try:
-        conn = psycopg.connect(url, autocommit=True, **{k: v for k, v in defaults.items() if k not in settings})
+        conn = _connect(url)
     except psycopg.Error as exc:
         raise StoreError(one_line(exc)) from None
     return PostgresDatabase(conn, url)
+
+
+def _connect(url: str) -> psycopg.Connection:
+    settings = conninfo_to_dict(url)
+    defaults = {"connect_timeout": CONNECT_TIMEOUT, "application_name": "linkdesk", **KEEPALIVES}
+    return psycopg.connect(url, autocommit=True, **{k: v for k, v in defaults.items() if k not in settings})
 
 
 class PostgresDatabase(Database):
@@ -50,6 +74,37 @@ class PostgresDatabase(Database):
     def __init__(self, conn: psycopg.Connection, url: str):
         self.conn, self.url, self.name = conn, url, redacted(url)
         self._depth, self._transaction = 0, None
+        self._reconnecting: threading.Thread | None = None
+        self._fresh: psycopg.Connection | None = None
+        self._lost = ""
+        self._stopping = threading.Event()
+
+    def _live(self) -> psycopg.Connection:
+        """The connection, or StoreError while the server is away. A dropped
+        one is replaced only between transactions: one open on it is lost,
+        and its error must reach the `with` that opened it."""
+        if not self.conn.closed or self._depth:
+            return self.conn
+        if self._fresh is not None:
+            self.conn, self._fresh = self._fresh, None
+            log.warning("store %s: connected again", self.name)
+            return self.conn
+        if self._reconnecting is None or not self._reconnecting.is_alive():
+            self._reconnecting = threading.Thread(target=self._reconnect, name="store-reconnect", daemon=True)
+            self._reconnecting.start()
+        raise StoreError(f"the store's server went away ({self._lost or 'connection closed'}); connecting again")
+
+    def _reconnect(self) -> None:
+        """In a thread: try until a connection is made, every RECONNECT_EVERY s."""
+        while True:
+            try:
+                self._fresh = _connect(self.url)
+                return
+            except psycopg.Error as exc:
+                self._lost = one_line(exc)
+            self._stopping.wait(RECONNECT_EVERY)
+            if self._stopping.is_set():
+                return
 
     def tune(self, sync: str) -> None:
         """Durability is the server's (synchronous_commit), not a client's setting."""
@@ -57,12 +112,13 @@ class PostgresDatabase(Database):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor:
         # bool has no assignment cast to integer in PostgreSQL; SQLite stores it as 0/1.
         values = [int(v) if isinstance(v, bool) else v for v in params]
+        conn = self._live()
         with _converted():
-            return self.conn.execute(translated(sql), values)
+            return conn.execute(translated(sql), values)
 
     def __enter__(self) -> PostgresDatabase:
         if self._depth == 0:
-            self._transaction = self.conn.transaction()
+            self._transaction = self._live().transaction()
             with _converted():
                 self._transaction.__enter__()
         self._depth += 1
@@ -80,7 +136,10 @@ class PostgresDatabase(Database):
         return self._depth > 0
 
     def close(self) -> None:
+        self._stopping.set()
         self.conn.close()
+        if self._fresh is not None:
+            self._fresh.close()
 
     def schema_version(self) -> int:
         if self.execute("SELECT to_regclass('schema_version')").fetchone()[0] is None:
@@ -88,11 +147,12 @@ class PostgresDatabase(Database):
         return self.execute("SELECT version FROM schema_version").fetchone()[0]
 
     def set_schema_version(self, number: int) -> None:
+        conn = self._live()
         with _converted():
             # PostgreSQL's own SQL: this table is not one of the migrations'.
-            self.conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
-            self.conn.execute("DELETE FROM schema_version")
-            self.conn.execute("INSERT INTO schema_version (version) VALUES (%s)", [number])
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
+            conn.execute("DELETE FROM schema_version")
+            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", [number])
 
     @contextlib.contextmanager
     def schema_change(self) -> Iterator[None]:
@@ -121,10 +181,13 @@ class PostgresDatabase(Database):
         if self.in_transaction:
             return None    # a write is under way on this very connection: it is writable
         try:
-            with self.conn.transaction(force_rollback=True):
-                self.conn.execute(f"SET LOCAL lock_timeout = '{PROBE_LOCK_MS}ms'")
-                self.conn.execute("UPDATE schema_version SET version = version")
+            conn = self._live()
+            with conn.transaction(force_rollback=True):
+                conn.execute(f"SET LOCAL lock_timeout = '{PROBE_LOCK_MS}ms'")
+                conn.execute("UPDATE schema_version SET version = version")
             return None
+        except StoreError as exc:
+            return str(exc)
         except psycopg.Error as exc:
             return one_line(exc)
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Protocol, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from linkdesk.bridge.core.errors import INTERNAL, STORE_UNAVAILABLE, LinkdeskError
+
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -40,12 +42,21 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
-class StoreError(RuntimeError):
-    """The database refused or failed; the message is the database's own, on one line."""
+class StoreError(LinkdeskError):
+    """The database refused or failed; the message is the database's own, on
+    one line. Its id, store-unavailable, is what HTTP (503) and the dialplan
+    see of a request the store could not take: nothing of it was done."""
+
+    def __init__(self, message: str, reason: str = STORE_UNAVAILABLE):
+        super().__init__(reason, message)
 
 
 class StoreConflict(StoreError):
-    """A write broke a uniqueness rule (e.g. a second active transfer for one call)."""
+    """A write broke a uniqueness rule (e.g. a second active transfer for one
+    call); the services turn it into their own refusal, so one that escapes is a bug."""
+
+    def __init__(self, message: str):
+        super().__init__(message, INTERNAL)
 
 
 class Cursor(Protocol):
