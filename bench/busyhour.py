@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
-import sqlite3
 import sys
 import tempfile
 import urllib.request
@@ -42,10 +41,9 @@ def _ms(values: list[float | None]) -> str:
     return "      -" if p50 is None else f"{p50 * 1000:6.0f}/{p99 * 1000:<6.0f}"
 
 
-def _dialing(store: Path) -> dict[str, float]:
-    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
-        return dict(db.execute("SELECT transfer_id, MIN(at) FROM transfer_events WHERE state = 'dialing' "
-                               "GROUP BY transfer_id"))
+def _dialing(service: Linkdesk) -> dict[str, float]:
+    return {r["transfer_id"]: r["at"] for r in service.rows(
+        "SELECT transfer_id, MIN(at) AS at FROM transfer_events WHERE state = 'dialing' GROUP BY transfer_id")}
 
 
 def _own_ms(log: str) -> dict[str, float]:
@@ -57,7 +55,7 @@ def _own_ms(log: str) -> dict[str, float]:
 def row(rate: float, result: Result, service: Linkdesk) -> dict:
     mine = {c.number for c in result.citizens}
     transfers = [t for t in result.transfers if t["caller_number"] in mine]
-    overs = hand_overs(transfers, result.events, result.operator_traces, _dialing(service.store))
+    overs = hand_overs(transfers, result.events, result.operator_traces, _dialing(service))
     own = _own_ms(service.log())
     first, last = result.usage[0], result.usage[-1]
     wall = last.at - first.at
@@ -135,7 +133,7 @@ async def soak(service: Linkdesk, specs, records, workdir: Path, rate: float, mi
     begun = [asyncio.get_running_loop().time()]
     import time as _time
     begun[0] = _time.monotonic()
-    result = await play(specs, citizens, workdir, service.process.pid, service.store,
+    result = await play(specs, citizens, workdir, service.process.pid, service.where,
                         {n: r.pid for n, r in records.items()}, seed=seed, every=60.0, on_sample=show)
     warm = [(u.at, u.rss / 2**20) for u in result.usage if u.at - result.usage[0].at >= 120]
     print(f"\nRSS slope after the first two minutes: {slope_per_minute(warm):+.3f} MB/minute")
@@ -158,7 +156,7 @@ async def main(args) -> None:
                 rows = []
                 for n, rate in enumerate([args.rate] if args.rate else args.rates):
                     citizens = busy_hour(rate, args.seconds, args.seed + n, first_serial=n * 1_000_000)
-                    result = await play(specs, citizens, Path(tmp), service.process.pid, service.store,
+                    result = await play(specs, citizens, Path(tmp), service.process.pid, service.where,
                                         {name: r.pid for name, r in records.items()}, seed=args.seed + n)
                     rows.append(row(rate, result, service))
                     print(f"{rate:g} calls/s done: " + account.one_line(result.verdicts), flush=True)

@@ -5,6 +5,8 @@ them into prometheus_client metrics, which are thread-safe."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 SETUP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0)
@@ -13,8 +15,12 @@ FINAL = ("completed", "returned", "failed", "cancelled", "abandoned")
 
 
 class LinkageMetrics:
-    def __init__(self, registry: CollectorRegistry, diversion: str = "transfer"):
-        self.diversion = diversion
+    def __init__(self, registry: CollectorRegistry, diversion: str = "transfer",
+                 police: Callable[[str], bool] = lambda pbx: pbx == "110",
+                 diverted: Callable[[str, str], bool] = lambda pbx, target: pbx == "110" and target == "12345"):
+        """`police(pbx)`: a police platform's PBX, whose calls may be non-police;
+        `diverted(pbx, target)`: a hand-over that diverts a non-police call."""
+        self.diversion, self.police, self.diverted_to = diversion, police, diverted
         direction = ["direction", "mode", "lane"]
         self.transfers = Counter("linkdesk_transfers", "Transfers by how they ended",
                                  [*direction, "result"], registry=registry)
@@ -35,7 +41,7 @@ class LinkageMetrics:
                                    ["kind", "priority"], registry=registry)
         self.non_police = Counter("linkdesk_non_police_calls", "Calls to 110 marked as not police matters "
                                   f"(marked by: {diversion})", registry=registry)
-        self.diverted = Counter("linkdesk_diverted_calls", "Non-police calls handed on to 12345", registry=registry)
+        self.diverted = Counter("linkdesk_diverted_calls", "Non-police calls handed on to a service platform (12345)", registry=registry)
         self.ratio = Gauge("linkdesk_diversion_ratio", "Diverted ÷ non-police calls", registry=registry)
         self._counted = {"non_police": 0, "diverted": 0}
 
@@ -43,7 +49,7 @@ class LinkageMetrics:
         """A transfer changed state at `at` (the store says so)."""
         labels = (f"{transfer['pbx']}_to_{transfer['target']}", transfer["mode"], transfer["lane"])
         started = transfer.get("received_at") or transfer["created_at"]
-        if state == "requested" and transfer["pbx"] == "110" and self.diversion == "transfer":
+        if state == "requested" and self.police(transfer["pbx"]) and self.diversion == "transfer":
             self._count("non_police", self.non_police)
         elif state == "answered":
             self.setup.labels(*labels, "answer").observe(max(0.0, at - started))
@@ -53,7 +59,7 @@ class LinkageMetrics:
             self.returns.labels(labels[0], reason or "unknown").inc()
         if state in FINAL:
             self.transfers.labels(*labels, state).inc()
-        if state == "completed" and transfer["pbx"] == "110" and transfer["target"] == "12345":
+        if state == "completed" and self.diverted_to(transfer["pbx"], transfer["target"]):
             self._count("diverted", self.diverted)
 
     def receiver_ringing(self, transfer: dict, at: float) -> None:

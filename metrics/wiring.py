@@ -47,12 +47,15 @@ class Metrics:
         return MetricsResource(registry=self.registry)
 
 
-def build_metrics(settings) -> Metrics:
-    """`settings`: the config's MetricsConfig."""
+def build_metrics(settings, platforms=None) -> Metrics:
+    """`settings`: the config's MetricsConfig; `platforms`: which PBXs are a
+    police platform's and which hand-overs are diversions (core/platforms.py's
+    Platforms; None: the PBXs named 110 and 12345)."""
     registry = CollectorRegistry()
     book = QueueBook(window=settings.service_level_window)
     registry.register(QueueCollector(book, settings.emergency_queues))
-    return Metrics(registry, book, LinkageMetrics(registry, diversion=settings.diversion),
+    kinds = {} if platforms is None else {"police": platforms.is_police_pbx, "diverted": platforms.is_diversion}
+    return Metrics(registry, book, LinkageMetrics(registry, diversion=settings.diversion, **kinds),
                    TransportMetrics(registry), WebhookMetrics(registry))
 
 

@@ -5,6 +5,7 @@ A lab test never skips: if the lab cannot start, the run fails and says why.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -116,6 +117,32 @@ def until_no_channels(timeout: float = 10.0, every: float = 0.1) -> None:
             hang_up_everything()
             again = time.monotonic() + 1.0
         time.sleep(every)
+
+
+# The lab tests run once on SQLite (the default) and once more with
+# LINKDESK_TEST_STORE=postgresql (`./run test` does both): every Linkdesk a lab
+# test starts without a store of its own then keeps it on the session's PostgreSQL.
+STORE_BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(autouse=True)
+def lab_store_backend(request, tmp_path):
+    backend = os.environ.get("LINKDESK_TEST_STORE", "sqlite")
+    if backend not in STORE_BACKENDS:
+        pytest.fail(f"LINKDESK_TEST_STORE={backend!r}: one of {', '.join(STORE_BACKENDS)}", pytrace=False)
+    if backend == "sqlite" or request.node.get_closest_marker("lab") is None:
+        yield backend
+        return
+    import lab_linkdesk
+    from stores import StoreLocations
+
+    locations = StoreLocations(backend, tmp_path, request.getfixturevalue("postgres_server"))
+    lab_linkdesk.default_store_url = lambda workdir, name: locations(f"{workdir.name}-{name}")
+    try:
+        yield backend
+    finally:
+        lab_linkdesk.default_store_url = None
+        locations.close()
 
 
 def _ready_linkdesk(tmp_path, **kwargs):

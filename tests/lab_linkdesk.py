@@ -17,12 +17,17 @@ import urllib.request
 from pathlib import Path
 
 from linkdesk.bridge.lab.procs import stop_child
+from linkdesk.bridge.lab.store_view import StoreView
 
 LAB_TOKENS = {"110": "lab-token-110", "12345": "lab-token-12345", "gas": "lab-token-gas"}
 # Not a free port: the lab PBXs' rendered dialplan calls agi://127.0.0.1:4573
 # (LINKDESK_AGI in asterisk-config/*/extensions.conf), so a linkdesk the PBXs
 # must reach listens there. Unit tests never use it.
 LAB_AGI_PORT = 4573
+# Where a Linkdesk without a store_url keeps its store: None, an SQLite file in
+# its workdir; else a function (workdir, name) → a PostgreSQL URL. The lab
+# tests' run on PostgreSQL (LINKDESK_TEST_STORE=postgresql: conftest.py) sets it.
+default_store_url = None
 
 
 class NotReady(TimeoutError):
@@ -44,6 +49,8 @@ class Linkdesk:
 
     def __init__(self, workdir: Path, answer_timeout: int | None = None, extra_config: str = "",
                  store_url: str | None = None, agi_port: int = LAB_AGI_PORT, name: str = "linkdesk"):
+        if store_url is None and default_store_url is not None:
+            store_url = default_store_url(workdir, name)
         self.http_port, self.agi_port, self.store_url = free_tcp_port(), agi_port, store_url
         self.store = workdir / f"{name}.db"
         config = workdir / f"{name}.toml"
@@ -88,6 +95,15 @@ class Linkdesk:
     def _agi_listening(self) -> bool:
         """This process (not some other one) holds a listening socket on its FastAGI port."""
         return self.agi_port in listening_ports(self.process.pid)
+
+    @property
+    def where(self) -> Path | str:
+        """The store: its PostgreSQL URL, else the SQLite file."""
+        return self.store_url or self.store
+
+    def rows(self, sql: str, *args) -> list[dict]:
+        """What `sql` (`?` placeholders) finds in this linkdesk's store, SQLite or PostgreSQL."""
+        return StoreView(self.where).rows(sql, *args)
 
     def role(self) -> str | None:
         """"leader" or "standby", as /readyz says; None while it does not answer."""

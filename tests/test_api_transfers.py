@@ -16,6 +16,7 @@ from twisted.web.test.requesthelper import DummyRequest
 from ami_probe import on_loop
 from lab_linkdesk import LAB_TOKENS
 from linkdesk.bridge.api.transfers import TransfersResource
+from linkdesk.bridge.core.platforms import Platforms
 from linkdesk.bridge.core.tokens import ApiToken, TokenRing
 from linkdesk.bridge.core.transfers import TransferError
 
@@ -35,6 +36,7 @@ class FakeTransfers:
     plans do (110 → 12345, 12345 → 110); every transfer it makes is in `stored`."""
 
     TARGETS = {"110": {"12345"}, "12345": {"110"}}
+    platforms = Platforms()     # each PBX its own platform
 
     def __init__(self):
         self.store = FakeStore()

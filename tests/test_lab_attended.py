@@ -110,7 +110,7 @@ async def test_transferred_while_12345_still_rings_and_nobody_answers_the_citize
         back = await until(lambda: [d for d in phone.incoming() if d is not call and d.state == "confirmed"],
                            timeout=20)
         assert CITIZEN in back[0].remote, "the operator's phone rings with the citizen again"
-        transfer = await until(lambda: (t := _stored_transfers(linkdesk.store)) and t[0]["state"] == "returned"
+        transfer = await until(lambda: (t := _stored_transfers(linkdesk)) and t[0]["state"] == "returned"
                                and t[0])
         assert (transfer["mode"], transfer["reason"]) == ("attended", "transfer-no-answer")
         assert "\nBYE sip:" not in citizen.messages(), "the citizen stayed on the line throughout"
@@ -128,7 +128,7 @@ async def test_an_abandoned_consultation_ends_the_transfer_and_the_citizen_stays
         await ami12345.wait_for("AgentCalled", CallerIDNum=CITIZEN)
         phone.cancel(consult)
         await until(lambda: consult.state == "failed", timeout=5)
-        transfer = await until(lambda: (t := _stored_transfers(linkdesk.store)) and t[0]["state"] == "cancelled"
+        transfer = await until(lambda: (t := _stored_transfers(linkdesk)) and t[0]["state"] == "cancelled"
                                and t[0])
         assert transfer["mode"] == "attended"
         assert [p for p in await _citizens_peers(ami110) if p.startswith("PJSIP/1101-")], "still with the operator"
@@ -148,11 +148,8 @@ async def test_an_attended_transfer_to_a_colleague_is_left_to_asterisk(lab, soft
         await ami110.wait_for("AttendedTransfer", Result="Success")
         assert [p for p in await _citizens_peers(ami110) if p.startswith("PJSIP/1102-")]
         assert sip_header(colleague.first_invite(), "X-Linkdesk-Order") == ""
-        assert _stored_transfers(linkdesk.store) == []
+        assert _stored_transfers(linkdesk) == []
 
 
 def _orders(linkdesk) -> list[dict]:
-    import sqlite3
-    with sqlite3.connect(linkdesk.store) as db:
-        db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute("SELECT * FROM orders")]
+    return linkdesk.rows("SELECT * FROM orders")

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.lab
 async def test_a_minute_at_one_call_a_second_accounts_for_every_citizen_and_drops_none(lab, phones, linkdesk, tmp_path):
     citizens = busy_hour(1.0, 60.0, seed=11)
     pbx_pids = {name: record.pid for name, record in load_state(default_paths()).items()}
-    result = await play(lab, citizens, tmp_path, linkdesk.process.pid, linkdesk.store, pbx_pids, seed=11)
+    result = await play(lab, citizens, tmp_path, linkdesk.process.pid, linkdesk.where, pbx_pids, seed=11)
     totals = account.totals(result.verdicts)
     dropped = [v for v in result.verdicts if v.outcome == "dropped"]
     assert totals["dropped"] == 0, f"{account.one_line(result.verdicts)}; dropped: {dropped}"

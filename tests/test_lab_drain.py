@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 
 import pytest
 
@@ -20,12 +19,8 @@ pytestmark = pytest.mark.lab
 CITIZEN = "13800138000"
 
 
-def _rows(store, table: str) -> list[dict]:
-    if not store.exists():
-        return []
-    with sqlite3.connect(store) as db:
-        db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute(f"SELECT * FROM {table}")]
+def _rows(linkdesk, table: str) -> list[dict]:
+    return linkdesk.rows(f"SELECT * FROM {table}")
 
 
 @on_loop
@@ -38,7 +33,7 @@ async def test_sigterm_between_key_press_and_answer_drains_exits_0_and_the_next_
             phones.operator(lab["110"].operators[0], press="*5", press_after=1.0)
             receivers = [phones.operator(op, answer_after=4.0) for op in lab["12345"].operators]
             citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=15)
-            dialing = await until(lambda: [t for t in _rows(first.store, "transfers") if t["state"] == "dialing"])
+            dialing = await until(lambda: [t for t in _rows(first, "transfers") if t["state"] == "dialing"])
             # The receiver's phone rings once 12345's inbound FastAGI call has read
             # the order from this linkdesk; SIGTERM comes after that, before the answer (4 s).
             await ami12345.wait_for("AgentCalled", CallerIDNum=CITIZEN)
@@ -50,13 +45,13 @@ async def test_sigterm_between_key_press_and_answer_drains_exits_0_and_the_next_
     log = first.log()
     assert "stopping: no new FastAGI sessions or HTTP requests" in log
     assert "stopped: everything in flight finished" in log, log
-    [stored] = [t for t in _rows(first.store, "transfers") if t["id"] == dialing[0]["id"]]
+    [stored] = [t for t in _rows(first, "transfers") if t["id"] == dialing[0]["id"]]
     assert stored["state"] == "dialing", "stored as it was when linkdesk stopped"
-    assert [o["id"] for o in _rows(first.store, "orders")] == [stored["order_id"]]
+    assert [o["id"] for o in _rows(first, "orders")] == [stored["order_id"]]
     second = Linkdesk(tmp_path)
     try:
         await second.ready()
-        done = await until(lambda: [t for t in _rows(second.store, "transfers")
+        done = await until(lambda: [t for t in _rows(second, "transfers")
                                     if t["id"] == stored["id"] and t["state"] == "completed"], timeout=40)
         assert done[0]["order_id"] == stored["order_id"]
         invites = [invite for phone in receivers for invite in phone.invites()]

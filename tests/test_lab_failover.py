@@ -12,14 +12,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 from ami_probe import EventRecorder, on_loop
 from lab_linkdesk import LAB_TOKENS, Linkdesk
 from linkdesk.bridge.lab import postgres
 from linkdesk.bridge.lab.phones import sip_header
+from linkdesk.bridge.lab.store_view import StoreView
 from polling import poll, until
 from stores import LAB_STATE
 from test_lab_orders import FAST_RETRIES, SECRET
@@ -34,17 +33,15 @@ LEASE = 5.0   # s: cluster.lease_seconds' default, which these instances run wit
 
 
 def rows(url: str, sql: str, *args) -> list[dict]:
-    with psycopg.connect(url) as db:
-        db.row_factory = dict_row
-        return db.execute(sql, args).fetchall()
+    return StoreView(url).rows(sql, *args)
 
 
 def transfers(url: str, state: str) -> list[dict]:
-    return rows(url, "SELECT * FROM transfers WHERE state = %s", state)
+    return rows(url, "SELECT * FROM transfers WHERE state = ?", state)
 
 
 def transfer_states(url: str, transfer_id: str) -> list[str]:
-    return [r["state"] for r in rows(url, "SELECT state FROM transfer_events WHERE transfer_id = %s ORDER BY at",
+    return [r["state"] for r in rows(url, "SELECT state FROM transfer_events WHERE transfer_id = ? ORDER BY at",
                                      transfer_id)]
 
 
@@ -81,11 +78,11 @@ async def test_the_standby_completes_the_transfer_of_a_leader_killed_between_key
         await ami12345.wait_for("AgentConnect", CallerIDNum=CITIZEN, timeout=20)
     # The answer came while nobody led: the standby, on taking the lease, settles it from the PBX.
     await until(lambda: second.role() == "leader", timeout=LEASE * 3)
-    await until(lambda: rows(url, "SELECT state FROM transfers WHERE id = %s", dialing["id"])[0]["state"]
+    await until(lambda: rows(url, "SELECT state FROM transfers WHERE id = ?", dialing["id"])[0]["state"]
                 == "completed", timeout=30)
     states = transfer_states(url, dialing["id"])
     assert [s for s in states if s != "whispered"] == ["requested", "dialing", "answered", "completed"], states
-    trail = rows(url, "SELECT action, version FROM order_events WHERE order_id = %s ORDER BY version",
+    trail = rows(url, "SELECT action, version FROM order_events WHERE order_id = ? ORDER BY version",
                  dialing["order_id"])
     assert trail[0]["action"] == "created" and [e["version"] for e in trail] == list(range(1, len(trail) + 1))
     invites = [invite for phone in receivers_12345 for invite in phone.invites()]
@@ -129,7 +126,7 @@ async def test_a_leader_paused_past_its_lease_stops_acting_and_nothing_is_done_t
     assert first.role() == "standby" and second.role() == "leader"
     states = collections.Counter(transfer_states(url, dialing["id"]))
     assert states["answered"] == states["completed"] == 1, states
-    delivered = rows(url, "SELECT count(*) AS n FROM order_events WHERE order_id = %s AND action = 'delivered'",
+    delivered = rows(url, "SELECT count(*) AS n FROM order_events WHERE order_id = ? AND action = 'delivered'",
                      dialing["order_id"])
     assert delivered[0]["n"] <= 1
     assert await citizen.finished(40) == 0
@@ -158,14 +155,14 @@ async def test_every_order_event_reaches_its_platform_once_across_a_refusal_and_
     await until(lambda: len(at_12345.attempts) >= 1)
     first.kill()   # the leader, between a refused delivery and the next
     order_ids += [await _new_order(second) for _ in range(2)]
-    expected = {r["id"] for r in rows(url, "SELECT id FROM order_events WHERE order_id = ANY(%s) AND action = 'created'",
+    expected = {r["id"] for r in rows(url, "SELECT id FROM order_events WHERE order_id = ANY(?) AND action = 'created'",
                                       order_ids)}
     await until(lambda: expected <= set(at_12345.applied), timeout=LEASE * 4)
     taken = collections.Counter(a["key"] for a in at_12345.attempts if a["status"] == 200)
     assert all(count == 1 for count in taken.values()), f"an event taken twice: {taken}"
     assert any(a["status"] == 503 for a in at_12345.attempts), "the refusal happened"
     for order_id in order_ids:
-        trail = rows(url, "SELECT action FROM order_events WHERE order_id = %s", order_id)
+        trail = rows(url, "SELECT action FROM order_events WHERE order_id = ?", order_id)
         assert [e["action"] for e in trail].count("delivered") == 1, (order_id, trail)
 
 

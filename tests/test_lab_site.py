@@ -40,7 +40,7 @@ async def test_a_citizen_pressing_the_transfer_keys_moves_nobody(lab, phones, li
                                  and e.get("Channel", "").startswith("PJSIP/1101-") and e.get("Direction") == "Sent"],
                         timeout=15)
         await _still_bridged(ami110)
-        assert _stored_transfers(linkdesk.store) == []
+        assert _stored_transfers(linkdesk) == []
         assert not any(p.first_invite() for p in receivers)
         assert "\nBYE sip:" not in operator.messages()
 
@@ -63,7 +63,7 @@ async def test_keys_granted_to_every_channel_are_still_refused_unless_pressed_by
                               {e.get("Reason") for e in ami110.events if e.get("UserEvent") == "LinkdeskKeyRefused"})
         assert sounded == {"transfer-not-operator"}, "each refused press sounds refused to whoever pressed"
         await _still_bridged(ami110)
-        assert _stored_transfers(linkdesk.store) == []
+        assert _stored_transfers(linkdesk) == []
         assert not any(p.first_invite() for p in receivers)
         assert "\nBYE sip:" not in operator.messages()
 

@@ -234,9 +234,7 @@ async def test_conference_requests_with_bad_input_get_clear_errors_and_change_no
 
 
 def _transfer_id(linkdesk) -> str:
-    import sqlite3
-    with sqlite3.connect(linkdesk.store) as db:
-        return db.execute("SELECT id FROM transfers ORDER BY created_at DESC LIMIT 1").fetchone()[0]
+    return linkdesk.rows("SELECT id FROM transfers ORDER BY created_at DESC LIMIT 1")[0]["id"]
 
 
 def _cut_ami_link(pid: int, ami_port: int) -> None:

@@ -151,7 +151,7 @@ async def test_a_refer_to_another_number_is_left_to_asterisks_own_transfer(lab, 
         colleague = phones.operator(lab["110"].operators[1], answer_after=30.0)
         rung = await until(lambda: [i for i in colleague.invites() if CITIZEN in sip_header(i, "From")], timeout=15)
         assert rung and sip_header(rung[0], "X-Linkdesk-Order") == ""
-        assert _stored_transfers(linkdesk.store) == []
+        assert _stored_transfers(linkdesk) == []
         assert "SIP/2.0 202" in operator.messages()
         citizen.stop()
 
@@ -172,21 +172,13 @@ async def test_blind_transfer_by_a_dialplan_agi_call(lab, phones, linkdesk):
 
 def linkdesk_transfer_by_order(linkdesk, order_id: str) -> dict:
     """The stored transfer that created `order_id`, read from linkdesk's own store."""
-    import sqlite3
-    with sqlite3.connect(linkdesk.store) as db:
-        db.row_factory = sqlite3.Row
-        row = db.execute("SELECT * FROM transfers WHERE order_id = ?", (order_id,)).fetchone()
-    assert row is not None, f"no transfer stored for {order_id}"
-    return dict(row)
+    found = linkdesk.rows("SELECT * FROM transfers WHERE order_id = ?", order_id)
+    assert found, f"no transfer stored for {order_id}"
+    return found[0]
 
 
-def _stored_transfers(store) -> list[dict]:
-    import sqlite3
-    if not store.exists():
-        return []
-    with sqlite3.connect(store) as db:
-        db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute("SELECT * FROM transfers")]
+def _stored_transfers(linkdesk) -> list[dict]:
+    return linkdesk.rows("SELECT * FROM transfers")
 
 
 @on_loop
@@ -200,7 +192,7 @@ async def test_linkdesk_killed_between_key_press_and_answer_still_completes(lab,
             phones.operator(lab["110"].operators[0], press="*5", press_after=1.0)
             receivers = [phones.operator(op, answer_after=4.0) for op in lab["12345"].operators]
             citizen = phones.citizen(lab["110"], "110", CITIZEN, talk_seconds=15)
-            dialing = await until(lambda: [t for t in _stored_transfers(first.store) if t["state"] == "dialing"])
+            dialing = await until(lambda: [t for t in _stored_transfers(first) if t["state"] == "dialing"])
             # 12345 rings an operator only once its inbound FastAGI call has read the
             # order from this linkdesk (the INVITE's X-Linkdesk-Order comes from it):
             # the kill waits for that, and still comes before the answer (4 s).
@@ -233,7 +225,7 @@ async def test_linkdesk_killed_between_key_press_and_answer_still_completes(lab,
 async def test_a_transfer_for_an_operator_in_no_call_is_refused_and_changes_nothing(lab, linkdesk, body, token):
     got, reply = await linkdesk.api("POST", "/v1/transfers", body, token=token)
     assert (got, reply["error"]["id"]) == (409, "transfer-not-bridged"), reply
-    assert _stored_transfers(linkdesk.store) == []
+    assert _stored_transfers(linkdesk) == []
 
 
 async def _assert_cancelled_and_the_citizen_stayed(ami12345, operator_110, citizen) -> None:
@@ -264,7 +256,7 @@ async def test_the_cancel_key_stops_a_ringing_warm_transfer_and_the_citizen_stay
                                                            talk_seconds=10)
         await ami110.wait_bridged(CITIZEN)
         await ami12345.wait_for("AgentCalled", CallerIDNum=CITIZEN)
-        cancelled = await until(lambda: [t for t in _stored_transfers(linkdesk.store) if t["state"] == "cancelled"])
+        cancelled = await until(lambda: [t for t in _stored_transfers(linkdesk) if t["state"] == "cancelled"])
         assert cancelled[0]["mode"] == "warm"
         await _assert_cancelled_and_the_citizen_stayed(ami12345, operator_110, citizen)
     # The room's cancel key runs as dialplan_exec, not a Gosub: no Return() error for it.

@@ -149,7 +149,7 @@ async def test_a_warm_transfer_to_a_stopped_pbx_leaves_nobody_in_a_room(lab, pho
 def _stored(linkdesk) -> list[dict]:
     from test_lab_transfer import _stored_transfers
 
-    return _stored_transfers(linkdesk.store)
+    return _stored_transfers(linkdesk)
 
 
 def _bridged_pair(ami110) -> bool:
@@ -217,10 +217,7 @@ async def _ended(linkdesk, order: str) -> dict:
 
 
 def _transfers_of(linkdesk) -> list[dict]:
-    import sqlite3
-    with sqlite3.connect(linkdesk.store) as db:
-        db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute("SELECT * FROM transfers ORDER BY created_at")]
+    return linkdesk.rows("SELECT * FROM transfers ORDER BY created_at")
 
 
 @on_loop

@@ -41,7 +41,7 @@ class TransfersResource(JsonResource):
 
     def _show(self, platform: str, transfer_id: str) -> dict:
         transfer = self.transfers.get(transfer_id)
-        if platform not in (transfer["pbx"], transfer["target"]):
+        if platform not in (self.transfers.platforms.platform_of(transfer["pbx"]), transfer["target"]):
             raise TransferError("transfer-not-found", f"no transfer {transfer_id!r}")
         return {"transfer": public(transfer), "timeline": self.transfers.store.timeline(transfer_id)}
 

@@ -20,6 +20,7 @@ from linkdesk.bridge.app import webhook_config
 from linkdesk.bridge.app.cluster_config import SCHEMA as CLUSTER_SCHEMA, ClusterConfig, cluster_config
 from linkdesk.bridge.app.config_error import ConfigError, typed as _typed
 from linkdesk.bridge.app.dialplan_config import pbx_dialplan
+from linkdesk.bridge.app.platform_config import platforms_config
 from linkdesk.bridge.app.process_config import (LogConfig, ProcessConfigError, ServiceConfig, log_config,
                                                  service_config)
 from linkdesk.bridge.app.webhook_config import WebhookSettings
@@ -27,6 +28,7 @@ from linkdesk.bridge.app.security_config import agi_peers, ami_tls
 from linkdesk.bridge.app.store_config import SCHEMA as STORE_SCHEMA, store_settings
 from linkdesk.bridge.app.token_config import TokenConfigError, read_tokens
 from linkdesk.bridge.core.outbox import DeliveryTiming
+from linkdesk.bridge.core.platforms import Platforms
 from linkdesk.bridge.core.tokens import ApiToken
 from linkdesk.bridge.core.transfer_model import TransferPlan
 from linkdesk.bridge.core.units import LinkageUnit, UnitConfigError, unit_from_config
@@ -83,6 +85,7 @@ class Config:
     store_sync: str = "normal"      # SQLite synchronous: "normal" or "full" (see README)
     store_retention_days: int | None = None   # citizens' numbers and texts kept this long (None: for ever)
     cluster: ClusterConfig = ClusterConfig()  # several instances on one store (cluster_config.py)
+    platforms: Platforms = Platforms()        # the platforms and their PBXs (platform_config.py)
     dialplans: dict[str, PbxDialplan] = field(default_factory=dict)   # PBXs with a [pbx.NAME.dialplan] table
     ami: AmiTiming = AmiTiming()
     service: ServiceConfig = ServiceConfig()
@@ -115,7 +118,8 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
     if not pbxs and logins:
         raise ConfigError("no PBX configured: add [pbx.NAME] tables to the config file, or use --lab")
     store = store_settings(_typed(raw.get("store", {}), STORE_SCHEMA, "store"))
-    plans = {name: _plan(name, table.get("transfer", {})) for name, table in tables.items()}
+    platforms = platforms_config(tables, raw.get("platforms", {}))
+    plans = {name: _plan(name, table.get("transfer", {}), platforms) for name, table in tables.items()}
     agi = _agi(raw.get("agi", {}))
     agi = replace(agi, peers=agi_peers(tables, agi.port))
     cluster = cluster_config(_typed(raw.get("cluster", {}), CLUSTER_SCHEMA, "cluster"))
@@ -126,7 +130,7 @@ def load_config(path: str | None = None, env: Mapping[str, str] = os.environ,
                   dialplans={name: pbx_dialplan(name, table, plans[name], _dialplan_secret(name, table, env),
                                                 cluster.instances)
                              for name, table in tables.items() if "dialplan" in table},
-                  cluster=cluster,
+                  cluster=cluster, platforms=platforms,
                   ami=_ami(raw.get("ami", {})),
                   **store, **_process(raw))
 
@@ -224,11 +228,12 @@ def _merge(low: dict, high: dict) -> dict:
     return merged
 
 
-def _plan(name: str, table: dict) -> TransferPlan:
+def _plan(name: str, table: dict, platforms: Platforms) -> TransferPlan:
     fields = _typed(table, {"answer_timeout": int, "targets": dict, "emergency": dict}, f"pbx.{name}.transfer")
     targets = {(to, "normal"): str(exten) for to, exten in fields.get("targets", {}).items()}
     targets.update({(to, "emergency"): str(exten) for to, exten in fields.get("emergency", {}).items()})
-    return TransferPlan(pbx=name, platform=name, targets=targets, answer_timeout=fields.get("answer_timeout", 20))
+    return TransferPlan(pbx=name, platform=platforms.platform_of(name), targets=targets,
+                        answer_timeout=fields.get("answer_timeout", 20))
 
 
 def load_tokens(path: str | None, env: Mapping[str, str] = os.environ,
@@ -269,7 +274,7 @@ def _read_toml(path: str) -> dict:
 
 
 def _pbx(name: str, table: dict, env: Mapping[str, str], logins: bool) -> AmiEndpoint:
-    fields = _typed({k: v for k, v in table.items() if k not in ("transfer", "dialplan", "tls")},
+    fields = _typed({k: v for k, v in table.items() if k not in ("transfer", "dialplan", "tls", "platform")},
                     {"host": str, "ami_port": int, "username": str, "secret": str, "secret_file": str,
                      "agi_peers": list, "agi_port": int, "tls_ca": str}, f"pbx.{name}")
     return AmiEndpoint(name=name, host=fields.get("host", "127.0.0.1"),

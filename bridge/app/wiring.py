@@ -90,7 +90,7 @@ class Process:
 
 def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
     """The whole process for `config`, wired and not yet started."""
-    metrics = build_metrics(config.metrics)
+    metrics = build_metrics(config.metrics, config.platforms)
     linkage = metrics.linkage
     if config.store_url is None and str(config.store_path) != ":memory:":
         Path(config.store_path).parent.mkdir(parents=True, exist_ok=True)
@@ -109,12 +109,13 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
     controls = {name: AmiPbxControl(connection) for name, connection in connections.items()}
     tasks = BackgroundTasks()
     leadership = Leadership(LeaseStore(store.db), config.cluster.lease)
-    transfers = TransferService(store.transfers, config.plans, controls, tasks)
+    transfers = TransferService(store.transfers, config.plans, controls, tasks, config.platforms)
     conferences = ConferenceService(store.conferences, store.orders, controls, config.units,
                                     listeners=[linkage.conference_changed], tasks=tasks,
                                     room_listeners=[pop.room_event], acting=leadership.acting)
     # Linkage units are addressees too: a unit with a token in [tokens] works its orders.
-    orders = OrderService(store.orders, set(config.plans) | set(config.units), on_rejected=transfers.take_back)
+    platforms = {plan.platform for plan in config.plans.values()} | set(config.units)
+    orders = OrderService(store.orders, platforms, on_rejected=transfers.take_back, roles=config.platforms)
     outbox, client = _outbox(config, orders, metrics, leadership)
     webhooks = WebhookService(store.orders, config.webhooks.policy)
     routes = build_route_table(transfers, on_non_police=linkage.marked_non_police, orders=orders)

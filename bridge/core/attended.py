@@ -57,7 +57,7 @@ class AttendedTransfers:
         if number is None:
             raise TransferError("transfer-target-unknown", f"PBX {pbx} cannot transfer to {to!r}")
         req = TransferRequest(pbx=pbx, to=to, mode=MODE, trigger=TRIGGER, operator=operator)
-        await service._find_call(req, control)
+        await service._find_call(req)
         desk = await control.channel_variables(req.operator_channel, [DESK])
         if not desk.get(DESK):
             raise TransferError("transfer-not-operator", f"{req.operator_channel} is not an operator's call")

@@ -20,6 +20,7 @@ from typing import Callable
 from linkdesk.bridge.core.errors import LinkdeskError
 from linkdesk.bridge.core.ids import new_id
 from linkdesk.bridge.core.numbers import caller_number
+from linkdesk.bridge.core.platforms import Platforms
 from linkdesk.bridge.core.ports import OrderStore
 
 # WO: work order (to 12345), PO: police order (to 110), LO: linkage order.
@@ -43,10 +44,6 @@ def public(order: dict) -> dict:
     return shown
 
 
-# What an order is once a platform takes the matter (a linkage order stays one)
-OWNER_KINDS = {"110": "police", "12345": "work"}
-
-
 def is_order_id(text: str) -> bool:
     return bool(ORDER_ID.fullmatch(text))
 
@@ -56,8 +53,10 @@ class OrderError(LinkdeskError):
 
 
 class OrderService:
-    def __init__(self, store: OrderStore, platforms: set[str], on_rejected: Callable[[dict], None] | None = None):
-        self.store, self.platforms = store, platforms
+    def __init__(self, store: OrderStore, platforms: set[str], on_rejected: Callable[[dict], None] | None = None,
+                 roles: Platforms = Platforms()):
+        """`platforms`: the names orders may go to; `roles`: what each is (the kind an order becomes)."""
+        self.store, self.platforms, self.roles = store, platforms, roles
         self.on_rejected = on_rejected
 
     def create(self, platform: str, fields: dict, idempotency: tuple[str, str] | None = None) -> dict:
@@ -133,7 +132,7 @@ class OrderService:
         other = parties[0] if owner == parties[1] else parties[1]
         changes = {"from_platform": other, "to_platform": owner, "updated_at": time.time()}
         if owner != order["to_platform"]:
-            changes.update(state="created", kind=OWNER_KINDS.get(owner, order["kind"]), accepted_at=None)
+            changes.update(state="created", kind=self.roles.owner_kind(owner) or order["kind"], accepted_at=None)
         with self.store.transaction():
             if not self.store.update(order_id, order["version"], changes):
                 raise OrderError("order-version-conflict", "the order changed meanwhile; decide again")

@@ -25,6 +25,8 @@ from linkdesk.bridge.core.background import BackgroundTasks
 from linkdesk.bridge.core.errors import INTERNAL, NotFound, failure_on_pbx
 from linkdesk.bridge.core.ids import new_id
 from linkdesk.bridge.core.numbers import caller_number
+from linkdesk.bridge.core.orders import KINDS
+from linkdesk.bridge.core.platforms import Platforms
 from linkdesk.bridge.core.ports import PbxControl, TransferStore
 from linkdesk.dialplan.contract import (KEY_CONTEXT, ORDER_ID, REJECTED, RETURN_CONTEXT, ROLE, STAMP,
                                         TRANSFER_CONTEXT, channel_variables)
@@ -35,14 +37,14 @@ log = logging.getLogger("linkdesk.transfers")
 
 MODES = ("blind", "warm")
 LANES = ("normal", "emergency")
-ORDER_KIND = {"12345": ("work", "WO"), "110": ("police", "PO")}
 KEY_RETURN_TIMEOUT = 2.0   # s a key's Gosub may take to return once its route has answered
 
 
 class TransferService:
     def __init__(self, store: TransferStore, plans: dict[str, TransferPlan], controls: dict[str, PbxControl],
-                 tasks: BackgroundTasks | None = None):
+                 tasks: BackgroundTasks | None = None, platforms: Platforms | None = None):
         self.store, self.plans, self.controls = store, plans, controls
+        self.platforms = platforms or Platforms.of_pbxs({plan.pbx: plan.platform for plan in plans.values()})
         self.tasks = tasks or BackgroundTasks()
         self.attended = AttendedTransfers(self)   # the phone's own attended transfer (bridge/core/attended.py)
 
@@ -50,9 +52,10 @@ class TransferService:
         """Validate, store, stamp and move; the stored transfer, or TransferError."""
         received_at, started, waited = time.time(), time.perf_counter(), PbxWait()
         plan, exten = self._route(req)
-        control = self.controls[req.pbx]
         if not req.citizen_channel:
-            await waited.on(self._find_call(req, control))
+            await waited.on(self._find_call(req))   # over HTTP `pbx` is the platform: the call tells which PBX
+            plan, exten = self._route(req)
+        control = self.controls[req.pbx]
         facts = await waited.on(control.channel_facts(req.citizen_channel))
         if not facts.get("uniqueid"):
             raise TransferError("transfer-not-bridged", f"no live citizen channel {req.citizen_channel!r}")
@@ -181,9 +184,9 @@ class TransferService:
     async def cancel_by_id(self, platform: str, transfer_id: str) -> dict:
         """Cancel transfer `transfer_id`, which `platform` started (others see no such transfer)."""
         transfer = self.get(transfer_id)
-        if transfer["pbx"] != platform:
+        if self.platforms.platform_of(transfer["pbx"]) != platform:
             raise TransferError("transfer-not-found", f"no transfer {transfer_id!r}")
-        return await self._cancel(transfer, self.controls[platform])
+        return await self._cancel(transfer, self.controls[transfer["pbx"]])
 
     async def _cancel(self, transfer: dict, control: PbxControl) -> dict:
         if transfer["mode"] != "warm" or transfer["state"] != "dialing":
@@ -203,7 +206,7 @@ class TransferService:
         """The transfer whose receiver `pbx` is now ringing with `order_id`, or
         TransferError `whisper-not-receiver`."""
         transfer = self.store.active_transfer_for_order(order_id) if order_id else None
-        if transfer is None or transfer["target"] != pbx or transfer["state"] != "dialing":
+        if transfer is None or transfer["target"] != self.platforms.platform_of(pbx) or transfer["state"] != "dialing":
             raise TransferError("whisper-not-receiver", f"PBX {pbx} is not receiving a transfer of {order_id!r}")
         return transfer
 
@@ -211,7 +214,7 @@ class TransferService:
         """A `LinkdeskWhisper` UserEvent: the receiver accepted (by key, or by
         letting the prompt run out); on the transfer's timeline."""
         transfer = self.store.active_transfer_for_order(fields.get("Order", ""))
-        if transfer is None or transfer["target"] != pbx:
+        if transfer is None or transfer["target"] != self.platforms.platform_of(pbx):
             return
         how = f"key {fields['Key']}" if fields.get("Key") else "no key"
         self.store.note(transfer["id"], "whispered", f"accepted by {fields.get('Receiver') or '?'} ({how})")
@@ -255,8 +258,10 @@ class TransferService:
             raise TransferError("transfer-not-found", f"no transfer {transfer_id!r}") from None
 
     def _route(self, req: TransferRequest) -> tuple[TransferPlan, str]:
-        plan = self.plans.get(req.pbx)
-        if plan is None or req.pbx not in self.controls:
+        """The plan and extension for `req`; its `pbx` a PBX, or a platform (its first PBX's plan)."""
+        pbx = next((p for p in (req.pbx, *self.platforms.pbxs_of(req.pbx)) if p in self.plans), req.pbx)
+        plan = self.plans.get(pbx)
+        if plan is None or pbx not in self.controls:
             raise TransferError("transfer-pbx-unknown", f"no PBX {req.pbx!r}")
         if req.mode not in MODES or req.lane not in LANES:
             raise TransferError("transfer-bad-arguments", f"mode must be one of {MODES}, lane one of {LANES}")
@@ -266,19 +271,23 @@ class TransferService:
                                 f"{' on the emergency lane' if req.lane == 'emergency' else ''}")
         return plan, exten
 
-    async def _find_call(self, req: TransferRequest, control: PbxControl) -> None:
+    async def _find_call(self, req: TransferRequest) -> None:
+        """The operator's call, on whichever of the platform `req.pbx`'s PBXs it is (or on PBX `req.pbx`)."""
+        candidates = [p for p in self.platforms.pbxs_of(req.pbx) if p in self.controls]
         if not req.operator:
             raise TransferError("transfer-bad-arguments", "give the operator, or the citizen's channel")
-        call = await control.bridged_call(req.operator)
-        if call is None:
-            raise TransferError("transfer-not-bridged", f"operator {req.operator} is not in a call")
-        req.operator_channel, req.citizen_channel = call
+        for pbx in candidates:
+            call = await self.controls[pbx].bridged_call(req.operator)
+            if call is not None:
+                req.pbx, (req.operator_channel, req.citizen_channel) = pbx, call
+                return
+        raise TransferError("transfer-not-bridged", f"operator {req.operator} is not in a call")
 
     def _store_new(self, req: TransferRequest, plan: TransferPlan, facts: dict[str, str],
                    received_at: float) -> dict:
         number = caller_number(facts.get("caller", ""), facts.get("presentation", ""))
-        kind, prefix = ORDER_KIND.get(req.to, ("linkage", "LO"))
-        order_id = new_id(prefix)
+        kind = self.platforms.order_kind(req.to)
+        order_id = new_id(KINDS[kind])
         transfer = {"id": new_id("tr"), "call_id": facts["uniqueid"], "pbx": req.pbx, "target": req.to,
                     "mode": req.mode, "lane": req.lane, "trigger": req.trigger,
                     "operator_channel": req.operator_channel or None, "citizen_channel": req.citizen_channel,

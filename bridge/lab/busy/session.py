@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from linkdesk.bridge.lab.busy.usage import Usage, sample
 from linkdesk.bridge.lab import pbx as lab_pbx
 from linkdesk.bridge.lab.layout import PbxSpec, default_paths
 from linkdesk.bridge.lab.phones import SippPhone, SippPhones
+from linkdesk.bridge.lab.store_view import StoreView
 
 BENCH = {"110": [str(1201 + n) for n in range(20)], "12345": [str(2201 + n) for n in range(20)]}
 SERVICE = {"110": "1108", "12345": "12345"}     # what bench citizens dial: 110's bench queue, 12345's intake
@@ -91,7 +91,7 @@ class Operators:
 
 
 async def play(specs: dict[str, PbxSpec], citizens: list[Citizen], workdir: Path, linkdesk_pid: int,
-               store: Path, pbx_pids: dict[str, int], seed: int = 1, every: float = 60.0,
+               store: Path | str, pbx_pids: dict[str, int], seed: int = 1, every: float = 60.0,
                on_sample=None) -> Result:
     """Run the busy hour `citizens` describe; `every` s, a Usage sample
     (passed to `on_sample` as it comes: the soak prints them)."""
@@ -140,7 +140,7 @@ def _running(phones: SippPhones) -> list[int]:
 
 
 def _sampled(usage: list[Usage], begun: float, every: float, pid: int, pbx_pids: dict[str, int],
-             store: Path, phones: SippPhones, on_sample) -> None:
+             store: Path | str, phones: SippPhones, on_sample) -> None:
     if time.monotonic() - begun >= every * len(usage):
         usage.append(sample(pid, pbx_pids, store, _running(phones)))
         if on_sample:
@@ -187,7 +187,7 @@ async def _until_free(specs: dict[str, PbxSpec], within: float) -> dict[str, int
         await asyncio.sleep(0.5)
 
 
-async def _until_settled(store: Path, within: float) -> None:
+async def _until_settled(store: Path | str, within: float) -> None:
     """Until no transfer in the store is still under way (or `within` s)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -196,7 +196,5 @@ async def _until_settled(store: Path, within: float) -> None:
         await asyncio.sleep(0.2)
 
 
-def _transfers(store: Path) -> list[dict]:
-    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
-        db.row_factory = sqlite3.Row
-        return [dict(row) for row in db.execute("SELECT * FROM transfers")]
+def _transfers(store: Path | str) -> list[dict]:
+    return StoreView(store).rows("SELECT * FROM transfers")

@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from linkdesk.bridge.lab.store_view import StoreView
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -48,16 +50,12 @@ def open_fds(pid: int) -> int:
         return 0
 
 
-def store_bytes(store: Path) -> int:
-    return sum(p.stat().st_size for p in (store, Path(f"{store}-wal")) if p.exists())
-
-
-def sample(pid: int, pbx_pids: dict[str, int], store: Path, phones=()) -> Usage:
+def sample(pid: int, pbx_pids: dict[str, int], store: Path | str, phones=()) -> Usage:
     """`phones`: the pids of the bench's phones still running; those already
     reaped count in this process's children's times."""
     reaped = os.times()
     return Usage(time.monotonic(), cpu_seconds(pid), rss_bytes(pid), open_fds(pid),
-                 {name: cpu_seconds(p) for name, p in pbx_pids.items()}, store_bytes(store),
+                 {name: cpu_seconds(p) for name, p in pbx_pids.items()}, StoreView(store).size_bytes(),
                  reaped.children_user + reaped.children_system + sum(cpu_seconds(p) for p in phones))
 
 
