@@ -47,10 +47,9 @@ async def one_round(specs, phones: SippPhones, dtmf: list, service: Linkdesk) ->
         phone.stop()
     key = next(e for e in dtmf if e.get("Digit") == "1" and e.get("Channel", "").startswith("PJSIP/1101-"))
     invite_at = min(t for p in receivers if (t := _invite_time(p.messages())))
-    with sqlite3.connect(service.store) as db:
-        transfer_id, received, dialing = db.execute(
-            "SELECT t.id, t.received_at, e.at FROM transfers t JOIN transfer_events e ON e.transfer_id = t.id "
-            "WHERE e.state = 'dialing' ORDER BY t.created_at DESC LIMIT 1").fetchone()
+    last = service.rows("SELECT t.id, t.received_at, e.at FROM transfers t JOIN transfer_events e "
+                        "ON e.transfer_id = t.id WHERE e.state = 'dialing' ORDER BY t.created_at DESC LIMIT 1")[0]
+    transfer_id, received, dialing = last["id"], last["received_at"], last["at"]
     return {"total": invite_at - float(key["Timestamp"]), "linkdesk": dialing - received,
             "alone": _own_times(service)[transfer_id]}
 

@@ -9,7 +9,7 @@ from linkdesk.dialplan.contract import feature_names
 from linkdesk.dialplan.keys import DEFAULT_KEYS
 
 DEFAULT_AGI = "agi://127.0.0.1:4573"
-AGI_CONTEXT = "linkdesk-agi"
+AGI_DONE = "linkdesk_agi_done"     # the label after the instances' FastAGI tries
 
 
 @dataclass(frozen=True)
@@ -37,24 +37,19 @@ class PbxDialplan:
     sounds_dir: str = "/usr/local/share/asterisk/sounds/linkdesk"   # the whisper's prompts, on the PBX's host
 
     def agi(self, route: str) -> str:
-        """The application that runs FastAGI `route` (name?args, no comma) at the
-        first instance that can be reached: AGI() itself when there is one."""
-        if len(self.agi_urls) == 1:
-            return f"AGI({self.agi_urls[0]}/{route})"
-        return f"Gosub({AGI_CONTEXT},s,1({route}))"
-
-    def render_agi_context(self) -> str:
-        """The subroutine that tries each instance in turn: on to the next only
-        when one could not be reached (AGISTATUS FAILURE: refused, or no answer
-        in Asterisk's 2 s); a session that ran, even one cut short, is not repeated."""
-        if len(self.agi_urls) == 1:
-            return ""
-        tries = "".join(f" same => n,AGI({url}/${{ARG1}})\n same => n,GotoIf($[\"${{AGISTATUS}}\" != \"FAILURE\"]?done)\n"
-                        for url in self.agi_urls[1:])
-        return (f"\n; FastAGI at the first linkdesk instance that answers ([cluster] instances).\n"
-                f"[{AGI_CONTEXT}]\nexten => s,1,AGI({self.agi_urls[0]}/${{ARG1}})\n"
-                f" same => n,GotoIf($[\"${{AGISTATUS}}\" != \"FAILURE\"]?done)\n{tries}"
-                f" same => n,NoOp(no linkdesk instance could be reached)\n same => n(done),Return()\n")
+        """The steps that run FastAGI `route` (name?args, no comma) at the first
+        instance that can be reached: AGI() itself when there is one. Several
+        are tried inline, in the extension that asks (one AGI per extension:
+        the label is the extension's): not in a Gosub of their own, because the
+        key's route must see its own context (agi_context) and a Redirect must
+        not find the channel inside a subroutine. On to the next only when one
+        could not be reached (AGISTATUS FAILURE: refused, or no answer in
+        Asterisk's 2 s); a session that ran, even one cut short, is not repeated."""
+        first, *others = (f"AGI({url}/{route})" for url in self.agi_urls)
+        if not others:
+            return first
+        fallback = f'\n same => n,GotoIf($["${{AGISTATUS}}" != "FAILURE"]?{AGI_DONE})\n same => n,'
+        return fallback.join([first, *others]) + f"\n same => n({AGI_DONE}),NoOp()"
 
     @property
     def features(self) -> tuple[str, ...]:

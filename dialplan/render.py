@@ -233,5 +233,5 @@ exten => s,1,ExecIf($["${{LINKDESK_ORDER_ID}}" != ""]?Set(PJSIP_HEADER(add,{ORDE
 exten => s,1,{plan.agi(f'inbound?trunk={plan.trunk}')}
  same => n,Return()
 
-""" + render_whisper(plan) + plan.render_agi_context()
+""" + render_whisper(plan)
 

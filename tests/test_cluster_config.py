@@ -33,21 +33,24 @@ def _load(tmp_path, text: str):
 def test_every_fastagi_call_of_the_kit_goes_through_the_instances_in_order(tmp_path):
     config = _load(tmp_path, PBX + f"[cluster]\ninstances = {TWO}\nlease_seconds = 4\n")
     text = render_extensions(config.dialplans["110"])
-    sections = {section.name: section for section in parse_conf(text)}
-    steps = [line for name, section in sections.items() if name != "linkdesk-agi"
-             for line in section.getall("exten") + section.getall("same")]
-    assert not [step for step in steps if "AGI(" in step], "no FastAGI call bypasses the instance list"
-    assert any("Gosub(linkdesk-agi,s,1(transfer?pbx=110&to=12345&mode=blind))" in step for step in steps)
-    tries = sections["linkdesk-agi"].getall("exten") + sections["linkdesk-agi"].getall("same")
-    assert tries[0] == "s,1,AGI(agi://10.1.0.5:4573/${ARG1})"
-    assert tries[1:3] == ['n,GotoIf($["${AGISTATUS}" != "FAILURE"]?done)', "n,AGI(agi://10.1.0.6:4573/${ARG1})"]
-    assert tries[-1] == "n(done),Return()"
+    parse_conf(text)    # well-formed
+    steps = [line.strip() for line in text.splitlines()]   # in order, as Asterisk numbers them
+    calls = [step for step in steps if "AGI(" in step]
+    first = [i for i, step in enumerate(steps) if "AGI(agi://10.1.0.5:4573/" in step]
+    assert len(calls) == 2 * len(first) > 0, "each FastAGI call is made at both instances"
+    for i in first:
+        route = steps[i].split("AGI(agi://10.1.0.5:4573/", 1)[1]
+        assert steps[i + 1:i + 4] == ['same => n,GotoIf($["${AGISTATUS}" != "FAILURE"]?linkdesk_agi_done)',
+                                      f"same => n,AGI(agi://10.1.0.6:4573/{route}",
+                                      "same => n(linkdesk_agi_done),NoOp()"]
+    assert any("agi://10.1.0.5:4573/transfer?pbx=110&to=12345&mode=blind)" in step for step in steps)
+    assert "Gosub(linkdesk-agi" not in text, "no subroutine: the key's route sees its own context"
     assert (config.cluster.lease.seconds, config.cluster.lease.renew) == (4.0, 0.8)
 
 
 def test_one_instance_calls_fastagi_directly_and_renders_no_fallback(tmp_path):
     text = render_extensions(_load(tmp_path, PBX).dialplans["110"])
-    assert "linkdesk-agi" not in text and "AGI(agi://127.0.0.1:4573/inbound?trunk=to-12345)" in text
+    assert "linkdesk_agi_done" not in text and "AGI(agi://127.0.0.1:4573/inbound?trunk=to-12345)" in text
 
 
 @pytest.mark.parametrize("cluster, message", [
