@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 
 from linkdesk.ami.actions import AmiActions
 from linkdesk.metrics.collectors import QueueCollector
@@ -36,6 +36,14 @@ class Metrics:
     def watch_store(self, oldest) -> None:
         """The store's oldest personal record, read at every scrape (metrics/store.py)."""
         self.registry.register(StoreAgeCollector(oldest))
+
+    def watch_leadership(self, acting) -> None:
+        """`linkdesk_leader`: 1 on the instance that acts, read at every scrape.
+        Every instance exports the PBXs' queues as it sees them; a dashboard
+        over several instances keeps the leader's (`* on(instance) group_left
+        linkdesk_leader == 1`, or `max by (queue)`)."""
+        Gauge("linkdesk_leader", "1 while this instance holds the leader lease and acts; 0 on a standby",
+              registry=self.registry).set_function(lambda: 1.0 if acting() else 0.0)
 
     def watch_tasks(self, loop, steps) -> None:
         """The loop's live tasks and the background steps, read at every scrape (metrics/tasks.py)."""

@@ -91,9 +91,11 @@ async def test_readyz_says_standby_until_the_instance_takes_the_lease_and_leader
     _log_in(process, "110", "12345")
     _, before, _ = await serve(process, "GET", "/readyz")
     assert before["cluster"] == {"role": "standby", "holder": process.leadership.holder}
+    assert process.metrics.registry.get_sample_value("linkdesk_leader") == 0.0
     await process.leadership.step()
     status, after, _ = await serve(process, "GET", "/readyz")
     assert (status, after["cluster"]["role"], after["cluster"]["epoch"]) == (200, "leader", process.leadership.epoch)
+    assert process.metrics.registry.get_sample_value("linkdesk_leader") == 1.0
 
 
 @on_loop

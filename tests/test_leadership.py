@@ -135,3 +135,27 @@ class Unreachable:
         raise RuntimeError("connection refused")
 
     acquire = renew
+
+
+class _Transfers:
+    def transfer_for_order(self, order_id):
+        return {"id": "tr-1", "order_id": order_id}
+
+
+class _Linkage:
+    def __init__(self):
+        self.rung = []
+
+    def receiver_ringing(self, transfer, at):
+        self.rung.append((transfer["id"], at))
+
+
+@pytest.mark.parametrize("acting, counted", [(True, [("tr-1", 5.0)]), (False, [])])
+def test_a_receiver_ringing_is_told_to_the_screen_pop_everywhere_and_counted_only_by_the_leader(acting, counted):
+    from linkdesk.bridge.app.intake import ReceiverRinging
+
+    linkage, popped = _Linkage(), []
+    ringing = ReceiverRinging(_Transfers(), linkage, lambda transfer, event: popped.append(transfer["id"]),
+                              acting=lambda: acting)
+    ringing.on_agent_called({"Timestamp": "5.0", "ChanVariable": "LINKDESK_ORDER_ID=WO-0123456789ab"})
+    assert (popped, linkage.rung) == (["tr-1"], counted)

@@ -27,7 +27,7 @@ def connect_intake(connections: dict, transfers: TransferService, conferences: C
     Every instance keeps its views current (queues, rooms, the screen pop);
     what settles a transfer runs only on the acting leader
     (core/leadership.py), which on taking over settles what it missed."""
-    ringing = ReceiverRinging(transfers.store, linkage, on_ringing)
+    ringing = ReceiverRinging(transfers.store, linkage, on_ringing, acting=leadership.acting)
     for name, connection in connections.items():
         connection.subscribe("UserEvent", only_when_acting(leadership, partial(_dialplan_event, transfers, name)))
         # A phone's attended transfer (REFER with Replaces); heard at once, before any queued UserEvent.
@@ -72,8 +72,10 @@ class ReceiverRinging:
     channel variable): a receiver's phone rings. Each is told to `on_ringing`;
     the first of a transfer is its set-up time for the metrics."""
 
-    def __init__(self, store: TransferStore, linkage: LinkageMetrics, on_ringing=None):
-        self.store, self.linkage, self.on_ringing = store, linkage, on_ringing
+    def __init__(self, store: TransferStore, linkage: LinkageMetrics, on_ringing=None, acting=lambda: True):
+        """`acting()`: whether this instance counts the set-up time (the
+        leader: every instance hears the ringing, one counts it)."""
+        self.store, self.linkage, self.on_ringing, self.acting = store, linkage, on_ringing, acting
         self._rung: set[str] = set()
 
     def on_agent_called(self, event) -> None:
@@ -88,6 +90,7 @@ class ReceiverRinging:
             return
         if first:
             self._rung.add(order_id)
-            self.linkage.receiver_ringing(transfer, float(event.get("Timestamp") or 0))
+            if self.acting():
+                self.linkage.receiver_ringing(transfer, float(event.get("Timestamp") or 0))
         if self.on_ringing is not None:
             self.on_ringing(transfer, event)

@@ -122,6 +122,7 @@ def build(config: Config, loop: asyncio.AbstractEventLoop) -> Process:
     agi = FastAgiFactory(routes, config.agi.limits, loop, observer=metrics.transports, peers=config.agi.peers)
     metrics.watch_transports(connections, agi)
     metrics.watch_tasks(loop, tasks)
+    metrics.watch_leadership(leadership.acting)
     connect_intake(connections, transfers, conferences, metrics.queues, linkage, leadership, on_ringing=pop.ringing)
     tokens = TokenRing(config.tokens)
     v1 = {b"transfers": TransfersResource(tokens, loop, transfers),
