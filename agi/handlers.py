@@ -132,21 +132,22 @@ async def non_police(mark, request: AgiRequest) -> None:
 
 
 async def inbound(request: AgiRequest) -> None:
-    """`inbound?trunk=ENDPOINT` on the receiving PBX: the order id and the
+    """`inbound?trunk=ENDPOINT[+ENDPOINT…]` on the receiving PBX: the order id and the
     citizen's number from the trunk's X-Linkdesk-* headers, checked, into
     LINKDESK_ORDER_ID and LINKDESK_CALLER (inherited by the call to the
     operator, whose INVITE carries them again). Only a call that came over
     the trunk is believed; anyone else's headers are ignored, and logged."""
-    trunk = request.args.get("trunk", "")
+    # `trunk=to-110+to-110b`: each trunk towards the other platform's PBXs.
+    trunks = request.args.get("trunk", "").split()
     # One round trip for all four (the hand-over's critical path: each one
     # more is a millisecond or two before the citizen is queued at the receiver).
     endpoint, order, caller, lane = await request.get_variables(
         ["CHANNEL(endpoint)", f"PJSIP_HEADER(read,{ORDER_HEADER})", f"PJSIP_HEADER(read,{CALLER_HEADER})",
          f"PJSIP_HEADER(read,{LANE_HEADER})"])
-    if not trunk or endpoint != trunk:
-        log.warning("inbound on %s: X-Linkdesk headers ignored, the call came from endpoint %r, not the trunk %r",
-                    request.channel, endpoint, trunk)
-        raise AgiError("inbound-not-trunk", f"endpoint {endpoint!r} is not the trunk {trunk!r}")
+    if endpoint not in trunks:
+        log.warning("inbound on %s: X-Linkdesk headers ignored, the call came from endpoint %r, not a trunk %r",
+                    request.channel, endpoint, trunks)
+        raise AgiError("inbound-not-trunk", f"endpoint {endpoint!r} is not a trunk of {' '.join(trunks) or '(none)'}")
     if not is_order_id(order):
         raise AgiError("inbound-bad-order", f"X-Linkdesk-Order {order[:40]!r} is not an order id")
     number = normalise(caller) if caller else ""

@@ -39,7 +39,7 @@ exten => _X.,1,Gosub(linkdesk-unstamp,s,1)
  same => n,Set(CALLERID(name)=${{LINKDESK_CALLER}})
  same => n,GotoIf($["${{{CALLER_PRES}}}" = ""]?dial)
  same => n,Set(CALLERID(pres)=${{{CALLER_PRES}}})
- same => n(dial),Dial(PJSIP/${{EXTEN}}@{plan.trunk},${{LINKDESK_ANSWER_TIMEOUT}},b(linkdesk-predial^s^1)${{IF($["${{LINKDESK_TRANSFER_ID}}" = ""]?:U(linkdesk-answered^s^1))}})
+ same => n(dial),{plan.dial('b(linkdesk-predial^s^1)${IF($["${LINKDESK_TRANSFER_ID}" = ""]?:U(linkdesk-answered^s^1))}')}
  same => n,GotoIf($["${{CHANNEL(endpoint)}}" = "${{{CONSULT_FROM}}}" | "${{DIALSTATUS}}" = "ANSWER"]?end)
  same => n,Goto(linkdesk-refer-back,s,1)
  same => n(end),Hangup()

@@ -216,8 +216,9 @@ def render_pjsip(plan: PbxDialplan, freepbx: bool) -> str:
     From user; the citizen's number (withheld too) in P-Asserted-Identity."""
     settings = "".join(f"{name} = {value}\n" for name, value in TRUNK_SETTINGS)
     if freepbx:
-        return f"\n[{plan.trunk}](+)\n{settings}"
-    return (f"; The site's trunk endpoint [{plan.trunk}] inherits this template, e.g.\n"
+        return "".join(f"\n[{trunk}](+)\n{settings}" for trunk in plan.trunks)
+    names = " and ".join(f"[{trunk}]" for trunk in plan.trunks)
+    return (f"; The site's trunk endpoint {names} {'inherit' if plan.more_trunks else 'inherits'} this template, e.g.\n"
             f"; [{plan.trunk}]({TRUNK_TEMPLATE}) or [{plan.trunk}](your-template,{TRUNK_TEMPLATE}).\n"
             f"[{TRUNK_TEMPLATE}](!)\ntype = endpoint\n{settings}")
 

@@ -10,6 +10,10 @@ from linkdesk.dialplan.keys import DEFAULT_KEYS
 
 DEFAULT_AGI = "agi://127.0.0.1:4573"
 AGI_DONE = "linkdesk_agi_done"     # the label after the instances' FastAGI tries
+DIAL_DONE = "linkdesk_dial_done"   # the label after the trunks' Dial tries
+# A Dial that did not reach the far PBX at all: the next trunk may (a busy or
+# unanswered call did reach a person's platform and is not tried again).
+UNREACHED = ("CHANUNAVAIL", "CONGESTION")
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,7 @@ class PbxDialplan:
     pbx: str
     trunk: str                      # PJSIP endpoint towards the other platform
     home_queue: str                 # where a returned citizen queues when nobody else will take them
+    more_trunks: tuple[str, ...] = ()   # towards the other platform's other PBXs, tried in turn after `trunk`
     agi_urls: tuple[str, ...] = (DEFAULT_AGI,)   # the linkdesk instances' FastAGI, tried in this order
     targets: tuple[str, ...] = ()   # platforms reachable on the normal lane
     emergency: tuple[str, ...] = () # platforms reachable on the emergency lane
@@ -50,6 +55,25 @@ class PbxDialplan:
             return first
         fallback = f'\n same => n,GotoIf($["${{AGISTATUS}}" != "FAILURE"]?{AGI_DONE})\n same => n,'
         return fallback.join([first, *others]) + f"\n same => n({AGI_DONE}),NoOp()"
+
+    @property
+    def trunks(self) -> tuple[str, ...]:
+        """Every trunk towards the other platform, in the order they are dialled."""
+        return (self.trunk, *self.more_trunks)
+
+    def dial(self, options: str) -> str:
+        """The steps that dial ${EXTEN} over the trunks with `options`: one Dial
+        when there is one trunk; with several, the next only when the one
+        before could not reach its PBX at all (DIALSTATUS CHANUNAVAIL: a trunk
+        its qualify found dead; CONGESTION), so a platform's second PBX takes
+        the call its first cannot. Each try waits LINKDESK_ANSWER_TIMEOUT."""
+        first, *others = (f"Dial(PJSIP/${{EXTEN}}@{trunk},${{LINKDESK_ANSWER_TIMEOUT}},{options})"
+                          for trunk in self.trunks)
+        if not others:
+            return first
+        test = " & ".join(f'"${{DIALSTATUS}}" != "{status}"' for status in UNREACHED)
+        onward = f"\n same => n,GotoIf($[{test}]?{DIAL_DONE})\n same => n,"
+        return onward.join([first, *others]) + f"\n same => n({DIAL_DONE}),NoOp()"
 
     @property
     def features(self) -> tuple[str, ...]:

@@ -37,7 +37,7 @@ exten => _X.,1,Gosub(linkdesk-unstamp,s,1)
  same => n,UserEvent(LinkdeskTransfer,Transfer: ${{LINKDESK_TRANSFER_ID}},State: dialing,Target: ${{EXTEN}})
  same => n,Set(CONNECTEDLINE(num,i)=${{LINKDESK_TARGET}})
  same => n,Set(CONNECTEDLINE(name)=${{LINKDESK_TARGET}})
- same => n,Dial(PJSIP/${{EXTEN}}@{plan.trunk},${{LINKDESK_ANSWER_TIMEOUT}},Ib(linkdesk-predial^s^1)U(linkdesk-answered^s^1))
+ same => n,{plan.dial('Ib(linkdesk-predial^s^1)U(linkdesk-answered^s^1)')}
  same => n,GotoIf($["${{DIALSTATUS}}" = "ANSWER"]?done)
  same => n,Goto(linkdesk-return,s,1)
  same => n(done),Hangup()
@@ -138,7 +138,7 @@ exten => _X.,1,UserEvent(LinkdeskTransfer,Transfer: ${{LINKDESK_TRANSFER_ID}},St
  same => n,Set(CALLERID(name)=${{{CALLER_NAME}}})
  same => n,GotoIf($["${{{CALLER_PRES}}}" = ""]?dial)
  same => n,Set(CALLERID(pres)=${{{CALLER_PRES}}})
- same => n(dial),Dial(PJSIP/${{EXTEN}}@{plan.trunk},${{LINKDESK_ANSWER_TIMEOUT}},b(linkdesk-predial^s^1)U(linkdesk-room-answered^s^1))
+ same => n(dial),{plan.dial('b(linkdesk-predial^s^1)U(linkdesk-room-answered^s^1)')}
  same => n,GotoIf($["${{DIALSTATUS}}" = "ANSWER"]?end)
  same => n,Set(GLOBAL(LINKDESK_OUTCOME_${{LINKDESK_TRANSFER_ID}})=failed:${{DIALSTATUS}})
  same => n,UserEvent(LinkdeskTransfer,Transfer: ${{LINKDESK_TRANSFER_ID}},State: failed,Reason: ${{DIALSTATUS}})
@@ -230,7 +230,7 @@ exten => s,1,ExecIf($["${{LINKDESK_ORDER_ID}}" != ""]?Set(PJSIP_HEADER(add,{ORDE
 ; LINKDESK_ORDER_ID, LINKDESK_CALLER and {WHISPER} (the lane, which the
 ; receiver's whisper plays); if it cannot, the call goes on anyway.
 [linkdesk-inbound]
-exten => s,1,{plan.agi(f'inbound?trunk={plan.trunk}')}
+exten => s,1,{plan.agi('inbound?trunk=' + '+'.join(plan.trunks))}
  same => n,Return()
 
 """ + render_whisper(plan)

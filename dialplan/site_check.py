@@ -185,28 +185,32 @@ def _queues(plan: PbxDialplan, read: _Reader, settings: bool = True) -> list[Fin
 def _trunk(plan: PbxDialplan, read: _Reader, settings: bool = True) -> list[Finding]:
     if not read.has("pjsip.conf"):
         return []
-    endpoint = read.defined("pjsip.conf", plan.trunk, "endpoint")
+    return [finding for trunk in plan.trunks for finding in _one_trunk(plan, trunk, read, settings)]
+
+
+def _one_trunk(plan: PbxDialplan, trunk: str, read: _Reader, settings: bool) -> list[Finding]:
+    endpoint = read.defined("pjsip.conf", trunk, "endpoint")
     if endpoint is None:
-        return [Finding("unknown-name", f"pbx.{plan.pbx}.dialplan.trunk: pjsip.conf has no endpoint {plan.trunk!r}")]
+        return [Finding("unknown-name", f"pbx.{plan.pbx}.dialplan.trunk: pjsip.conf has no endpoint {trunk!r}")]
     if not settings:
         return []
     options = dict(endpoint.options)
     findings = []
     if options.get("identify_by", "username,ip") != "ip":
-        findings.append(Finding("missing-setting", f"trunk {plan.trunk}: identify_by is "
+        findings.append(Finding("missing-setting", f"trunk {trunk}: identify_by is "
                                 f"{options.get('identify_by', 'unset (username,ip)')}, not ip: any caller whose "
                                 "From user is the trunk's name would be taken for the other PBX"))
     for name in ("send_pai", "trust_id_inbound", "trust_id_outbound"):
         if options.get(name, "no").lower() not in ("yes", "true", "1"):
-            findings.append(Finding("missing-setting", f"trunk {plan.trunk}: {name} is not yes (withheld "
+            findings.append(Finding("missing-setting", f"trunk {trunk}: {name} is not yes (withheld "
                                     "numbers and the citizen's number would not travel)"))
     try:
-        identified = any(s.get("type") == "identify" and s.get("endpoint") == plan.trunk and s.get("match")
+        identified = any(s.get("type") == "identify" and s.get("endpoint") == trunk and s.get("match")
                          for s in resolved(read.sections("pjsip.conf")))
     except ConfError as exc:
         return [*findings, Finding("missing-setting", f"pjsip.conf: {exc}")]
     if not identified:
-        findings.append(Finding("missing-setting", f"trunk {plan.trunk}: no identify section matches its address"))
+        findings.append(Finding("missing-setting", f"trunk {trunk}: no identify section matches its address"))
     return findings
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from linkdesk.bridge.app.config_error import ConfigError, typed
 from linkdesk.bridge.core.transfer_model import TransferPlan
 from linkdesk.dialplan.keys import DEFAULT_KEYS, KitError, check_keys
 from linkdesk.dialplan.plan import DEFAULT_AGI, PbxDialplan
+
+# A trunk's name goes into Dial() and a FastAGI argument: no comma, space, `+` or `&`.
+_ENDPOINT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 
 
 def pbx_dialplan(name: str, pbx: dict, plan: TransferPlan, secret: str | None,
@@ -14,13 +19,14 @@ def pbx_dialplan(name: str, pbx: dict, plan: TransferPlan, secret: str | None,
     lane, the PBX's AMI login (for the manager.conf user; `secret` if known)
     and the instances the dialplan tries ([cluster], else its agi_url)."""
     where = f"pbx.{name}.dialplan"
-    fields = typed(pbx["dialplan"], {"trunk": str, "home_queue": str, "agi_url": str, "keys": dict,
+    fields = typed(pbx["dialplan"], {"trunk": (str, list), "home_queue": str, "agi_url": str, "keys": dict,
                                       "queues": list, "digit_timeout": int, "ami_permit": str,
                                       "refused_sound": str, "whisper_lanes": list, "whisper_accept": str,
                                       "whisper_reject": str, "whisper_wait": int, "sounds_dir": str}, where)
     missing = {"trunk", "home_queue"} - set(fields)
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(sorted(missing))}")
+    fields["trunk"], fields["more_trunks"] = _trunks(fields["trunk"], where)
     keys = fields.pop("keys", {})
     unknown = set(keys) - set(DEFAULT_KEYS)
     if unknown:
@@ -45,3 +51,14 @@ def pbx_dialplan(name: str, pbx: dict, plan: TransferPlan, secret: str | None,
                        target_numbers=numbers,
                        queues=tuple(queues), ami_user=pbx.get("username", "linkdesk"), ami_secret=secret,
                        **fields)
+
+
+def _trunks(value: str | list, where: str) -> tuple[str, tuple[str, ...]]:
+    """`trunk = "to-110"`, or a list when the other platform runs on several
+    PBXs (dialled in turn, each believed for handed-over calls): the first and the others."""
+    trunks = [value] if isinstance(value, str) else value
+    if not trunks or not all(isinstance(t, str) and _ENDPOINT.fullmatch(t) for t in trunks) \
+            or len(set(trunks)) != len(trunks):
+        raise ConfigError(f"{where}.trunk: a PJSIP endpoint's name, or a list of different ones "
+                          f"(letters, digits, . _ -), got {value!r}")
+    return trunks[0], tuple(trunks[1:])
