@@ -32,20 +32,26 @@ from linkdesk.ami.connection import AmiConnection, AmiEndpoint  # noqa: E402
 from linkdesk.bridge.lab import pbx as lab_pbx  # noqa: E402
 from linkdesk.bridge.lab.layout import default_paths, load_specs  # noqa: E402
 from linkdesk.bridge.lab.phones import SippPhones  # noqa: E402
+from linkdesk.dialplan.keys import DEFAULT_KEYS  # noqa: E402
 from lab_linkdesk import Linkdesk  # noqa: E402
 
+# The lab's blind key; its last digit's DTMFEnd is the key press.
+BLIND_KEY = DEFAULT_KEYS["blind"]
 CITIZEN = "13800138000"
 
 
 async def one_round(specs, phones: SippPhones, dtmf: list, service: Linkdesk) -> dict:
     dtmf.clear()
-    operator = phones.operator(specs["110"].operators[0], press="*5", press_after=1.0)
+    operator = phones.operator(specs["110"].operators[0], press=BLIND_KEY, press_after=1.0)
     receivers = [phones.operator(op, answer_after=0.5) for op in specs["12345"].operators]
+    # A lab just brought up still holds the phones' old contacts as unreachable.
+    await _until_qualified({"110": [specs["110"].operators[0].extension],
+                            "12345": [op.extension for op in specs["12345"].operators]})
     citizen = phones.citizen(specs["110"], "110", CITIZEN, talk_seconds=4)
     await citizen.finished(60)
     for phone in (operator, *receivers):
         phone.stop()
-    key = next(e for e in dtmf if e.get("Digit") == "1" and e.get("Channel", "").startswith("PJSIP/1101-"))
+    key = next(e for e in dtmf if e.get("Digit") == BLIND_KEY[-1] and e.get("Channel", "").startswith("PJSIP/1101-"))
     invite_at = min(t for p in receivers if (t := _invite_time(p.messages())))
     last = service.rows("SELECT t.id, t.received_at, e.at FROM transfers t JOIN transfer_events e "
                         "ON e.transfer_id = t.id WHERE e.state = 'dialing' ORDER BY t.created_at DESC LIMIT 1")[0]
@@ -58,7 +64,7 @@ async def concurrent_round(specs, phones: SippPhones, dtmf: list, service: Linkd
     """`count` citizens at once through the bench queue; one result per transfer."""
     dtmf.clear()
     bench = {"110": [str(1201 + n) for n in range(20)], "12345": [str(2201 + n) for n in range(20)]}
-    operators = [phones.operator(specs["110"].phone(ext), press="*5", press_after=1.0) for ext in bench["110"]]
+    operators = [phones.operator(specs["110"].phone(ext), press=BLIND_KEY, press_after=1.0) for ext in bench["110"]]
     receivers = [phones.operator(specs["12345"].phone(ext), answer_after=0.5) for ext in bench["12345"]]
     await _until_qualified(bench)
     citizens = [phones.citizen(specs["110"], "1108", f"139{n:08d}", talk_seconds=15) for n in range(count)]
@@ -66,7 +72,7 @@ async def concurrent_round(specs, phones: SippPhones, dtmf: list, service: Linkd
         await citizen.finished(90)
     for phone in (*operators, *receivers):
         phone.stop()
-    keys = {e["Channel"]: float(e["Timestamp"]) for e in dtmf if e.get("Digit") == "1"}
+    keys = {e["Channel"]: float(e["Timestamp"]) for e in dtmf if e.get("Digit") == BLIND_KEY[-1]}
     invites = {order: at for phone in receivers for at, order in _invites(phone.messages())}
     with sqlite3.connect(service.store) as db:
         rows = db.execute("SELECT t.id, t.operator_channel, t.order_id, t.received_at, e.at FROM transfers t "
