@@ -16,7 +16,8 @@ from pathlib import Path
 
 from linkdesk.dialplan.conffile import ConfError, Section, find_section, parse_conf, read_conf
 
-PBX_NAMES = ("110", "12345")
+PBX_NAMES = ("110", "12345")       # what `lab up` starts
+ON_DEMAND = ("110b",)              # the 110 platform's second PBX, started by the tests that need it
 
 
 # manager-tls.crt and manager-tls.key in each PBX's astetcdir (manager.conf's tlscertfile, tlsprivatekey).
@@ -135,13 +136,15 @@ class PbxSpec:
         }
 
 
-def lab_settings(paths: Paths) -> dict:
+def lab_settings(paths: Paths, names: tuple[str, ...] = PBX_NAMES) -> dict:
     """The lab as linkdesk config (what a site writes in its config file): each
-    PBX's AMI login, transfer targets and dialplan settings, the lab tokens and units."""
+    of the PBXs `names`' AMI login, platform, transfer targets and dialplan
+    settings, the lab tokens and units."""
     lab = tomllib.loads((paths.config_dir / "lab.toml").read_text())
-    specs = load_specs(paths)
+    specs = load_specs(paths, names)
     pbx = {name: {"host": spec.ami_host, "ami_port": spec.ami_port, "username": spec.ami_user,
-                  "secret": spec.ami_secret, "transfer": lab["pbx"][name].get("transfer", {}),
+                  "secret": spec.ami_secret, "platform": lab["pbx"][name].get("linkdesk_platform", name),
+                  "transfer": lab["pbx"][name].get("transfer", {}),
                   "dialplan": {"trunk": spec.trunk_endpoint, "home_queue": spec.queues["intake"],
                                "queues": list(lab["pbx"][name]["operator_queues"])}}
            for name, spec in specs.items()}
@@ -155,19 +158,20 @@ def lab_base() -> dict:
     return lab_settings(default_paths())
 
 
-def lab_dialplans(paths: Paths) -> dict:
-    """What `linkdesk site render --lab` renders for each lab PBX, read
-    through the one config loader, as a site's config file would be."""
+def lab_dialplans(paths: Paths, names: tuple[str, ...] = PBX_NAMES) -> dict:
+    """What `linkdesk site render --lab` renders for each lab PBX of `names`,
+    read through the one config loader, as a site's config file would be."""
     from linkdesk.bridge.app.config import load_config
 
-    return load_config(base=lab_settings(paths), env={}, logins=False).dialplans
+    return load_config(base=lab_settings(paths, names), env={}, logins=False).dialplans
 
 
-def load_specs(paths: Paths) -> dict[str, PbxSpec]:
-    """Both PBXs' specs, read from the config folder; LabError if it is broken."""
+def load_specs(paths: Paths, names: tuple[str, ...] = PBX_NAMES) -> dict[str, PbxSpec]:
+    """The specs of the PBXs `names` (by default the two `lab up` starts), read
+    from the config folder; LabError if it is broken."""
     try:
         numbers = tomllib.loads((paths.config_dir / "lab.toml").read_text())["pbx"]
-        return {name: _spec(paths.config_dir / name, name, numbers[name]) for name in PBX_NAMES}
+        return {name: _spec(paths.config_dir / name, name, numbers[name]) for name in names}
     except (OSError, KeyError, ValueError, ConfError) as exc:
         raise LabError(f"lab config under {paths.config_dir} is unreadable: {exc}") from exc
 
