@@ -17,18 +17,23 @@ FINAL = ("completed", "returned", "failed", "cancelled", "abandoned")
 class LinkageMetrics:
     def __init__(self, registry: CollectorRegistry, diversion: str = "transfer",
                  police: Callable[[str], bool] = lambda pbx: pbx == "110",
-                 diverted: Callable[[str, str], bool] = lambda pbx, target: pbx == "110" and target == "12345"):
+                 diverted: Callable[[str, str], bool] = lambda pbx, target: pbx == "110" and target == "12345",
+                 platform_of: Callable[[str], str] = lambda pbx: pbx):
         """`police(pbx)`: a police platform's PBX, whose calls may be non-police;
-        `diverted(pbx, target)`: a hand-over that diverts a non-police call."""
+        `diverted(pbx, target)`: a hand-over that diverts a non-police call;
+        `platform_of(pbx)`: the platform a PBX runs. A transfer's `direction`
+        is platform to platform ("110_to_12345", whichever of 110's PBXs sent
+        it); its `pbx` label is the sending PBX."""
         self.diversion, self.police, self.diverted_to = diversion, police, diverted
-        direction = ["direction", "mode", "lane"]
+        self.platform_of = platform_of
+        direction = ["direction", "pbx", "mode", "lane"]
         self.transfers = Counter("linkdesk_transfers", "Transfers by how they ended",
                                  [*direction, "result"], registry=registry)
         self.setup = Histogram("linkdesk_transfer_setup_seconds", "From the transfer request to the receiver "
                                "ringing (stage=ringing) and answering (stage=answer)", [*direction, "stage"],
                                buckets=SETUP_BUCKETS, registry=registry)
         self.returns = Counter("linkdesk_transfer_returns", "Citizens brought back to the first operator",
-                               ["direction", "reason"], registry=registry)
+                               ["direction", "pbx", "reason"], registry=registry)
         self.emergency = Histogram("linkdesk_emergency_answer_seconds", "Emergency lane: request to answer by 110",
                                    buckets=SETUP_BUCKETS, registry=registry)
         self.conferences = Gauge("linkdesk_conferences_active", "Three-way calls running", ["pbx"], registry=registry)
@@ -47,7 +52,7 @@ class LinkageMetrics:
 
     def transfer_moved(self, transfer: dict, state: str, reason: str | None, at: float) -> None:
         """A transfer changed state at `at` (the store says so)."""
-        labels = (f"{transfer['pbx']}_to_{transfer['target']}", transfer["mode"], transfer["lane"])
+        labels = (*self._direction(transfer), transfer["mode"], transfer["lane"])
         started = transfer.get("received_at") or transfer["created_at"]
         if state == "requested" and self.police(transfer["pbx"]) and self.diversion == "transfer":
             self._count("non_police", self.non_police)
@@ -56,15 +61,19 @@ class LinkageMetrics:
             if transfer["lane"] == "emergency":
                 self.emergency.observe(max(0.0, at - started))
         elif state == "returned":
-            self.returns.labels(labels[0], reason or "unknown").inc()
+            self.returns.labels(*labels[:2], reason or "unknown").inc()
         if state in FINAL:
             self.transfers.labels(*labels, state).inc()
         if state == "completed" and self.diverted_to(transfer["pbx"], transfer["target"]):
             self._count("diverted", self.diverted)
 
     def receiver_ringing(self, transfer: dict, at: float) -> None:
-        labels = (f"{transfer['pbx']}_to_{transfer['target']}", transfer["mode"], transfer["lane"], "ringing")
+        labels = (*self._direction(transfer), transfer["mode"], transfer["lane"], "ringing")
         self.setup.labels(*labels).observe(max(0.0, at - (transfer.get("received_at") or transfer["created_at"])))
+
+    def _direction(self, transfer: dict) -> tuple[str, str]:
+        """The `direction` and `pbx` labels of `transfer`."""
+        return f"{self.platform_of(transfer['pbx'])}_to_{transfer['target']}", transfer["pbx"]
 
     def marked_non_police(self) -> None:
         """The operator's disposition key said: not a police matter."""

@@ -62,7 +62,8 @@ def build_metrics(settings, platforms=None) -> Metrics:
     registry = CollectorRegistry()
     book = QueueBook(window=settings.service_level_window)
     registry.register(QueueCollector(book, settings.emergency_queues))
-    kinds = {} if platforms is None else {"police": platforms.is_police_pbx, "diverted": platforms.is_diversion}
+    kinds = {} if platforms is None else {"police": platforms.is_police_pbx, "diverted": platforms.is_diversion,
+                                          "platform_of": platforms.platform_of}
     return Metrics(registry, book, LinkageMetrics(registry, diversion=settings.diversion, **kinds),
                    TransportMetrics(registry), WebhookMetrics(registry))
 

@@ -61,7 +61,6 @@ PROCESS_WIDE = {"linkdesk_orders", "linkdesk_order_acceptance_seconds_bucket", "
                 "linkdesk_diversion_ratio", "linkdesk_emergency_answer_seconds_bucket", "linkdesk_agi_sessions_active",
                 "linkdesk_agi_command_seconds_bucket"}
 BY_PBX = 'pbx=~"$pbx"'
-BY_DIRECTION = 'direction=~"(${pbx:regex})_to_.+"'
 
 
 def _exprs() -> list[str]:
@@ -75,7 +74,7 @@ def test_every_query_honours_the_pbx_variable():
             if name in PROCESS_WIDE:
                 assert not selector, expr
             else:
-                assert BY_PBX in selector or BY_DIRECTION in selector, expr
+                assert BY_PBX in selector, expr
 
 
 def test_the_process_wide_metrics_have_no_pbx_label_where_the_pbx_ones_have_one():

@@ -27,4 +27,4 @@ def test_demo_hands_a_call_from_110_to_12345_with_the_number_and_the_order(lab):
     assert order in text.split("The transfer as linkdesk stored it")[1]
     metrics = text.split("What a supervisor's Prometheus sees")[1]
     assert re.search(r'linkdesk_transfers_total\{direction="110_to_12345",lane="normal",mode="blind",'
-                     r'result="completed"\} 1\.0', metrics), metrics
+                     r'pbx="110",result="completed"\} 1\.0', metrics), metrics

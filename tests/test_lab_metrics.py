@@ -100,7 +100,7 @@ async def test_a_day_in_miniature_is_counted_exactly(lab, phones, linkdesk):
         # AgentConnect, 12345's dialplan event) in either order: wait for both.
         samples = await until(lambda: (s := scrape(linkdesk)) and sample(
             s, "linkdesk_queue_calls_timed_out_total", **INTAKE) == 1 and sample(
-            s, "linkdesk_transfers_total", direction="12345_to_110", mode="warm", lane="emergency",
+            s, "linkdesk_transfers_total", direction="12345_to_110", pbx="12345", mode="warm", lane="emergency",
             result="completed") == 1 and sample(
             s, "linkdesk_queue_calls_answered_total", pbx="110", queue="110-emergency") >= 1 and s, timeout=15)
 
@@ -111,7 +111,7 @@ async def test_a_day_in_miniature_is_counted_exactly(lab, phones, linkdesk):
     assert sample(samples, "linkdesk_queue_calls_entered_total", **emergency) == 1
     assert sample(samples, "linkdesk_queue_calls_answered_total", **emergency) == 1
     assert sample(samples, "linkdesk_queue_calls_entered_total", pbx="12345", queue="12345-intake") == 2
-    assert sample(samples, "linkdesk_transfers_total", direction="110_to_12345", mode="blind", lane="normal",
+    assert sample(samples, "linkdesk_transfers_total", direction="110_to_12345", pbx="110", mode="blind", lane="normal",
                   result="completed") == 1
     bound = bucket_of(waited, (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0))
     first_answer = sample(samples, "linkdesk_queue_wait_seconds_bucket", **INTAKE, le=bound)

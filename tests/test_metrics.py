@@ -129,10 +129,10 @@ def test_the_diversion_ratio_follows_the_configured_marking(diversion, marks, ex
         linkage.marked_non_police()
     value = registry.get_sample_value
     assert value("linkdesk_diversion_ratio") == expected
-    assert value("linkdesk_transfers_total", {"direction": "110_to_12345", "mode": "blind", "lane": "normal",
-                                              "result": "completed"}) == 1
-    assert value("linkdesk_transfer_setup_seconds_sum", {"direction": "110_to_12345", "mode": "blind",
-                                                         "lane": "normal", "stage": "answer"}) == 2.5
+    assert value("linkdesk_transfers_total", {"direction": "110_to_12345", "pbx": "110", "mode": "blind",
+                                              "lane": "normal", "result": "completed"}) == 1
+    assert value("linkdesk_transfer_setup_seconds_sum", {"direction": "110_to_12345", "pbx": "110",
+                                                         "mode": "blind", "lane": "normal", "stage": "answer"}) == 2.5
 
 
 class Link:

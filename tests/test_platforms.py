@@ -145,3 +145,19 @@ def test_an_order_taken_over_becomes_the_kind_its_new_owners_role_takes(store_at
     assert store.orders.update(order["id"], order["version"], {"conference_id": order["id"]})
     decided = orders.decide("city-hotline", order["id"], "police-desk")
     assert (decided["kind"], decided["to_platform"]) == ("police", "police-desk")
+
+
+def test_a_transfers_direction_is_platform_to_platform_and_its_pbx_the_sending_one():
+    registry = CollectorRegistry()
+    platforms = _config_platforms()
+    linkage = LinkageMetrics(registry, police=platforms.is_police_pbx, diverted=platforms.is_diversion,
+                             platform_of=platforms.platform_of)
+    transfer = {"pbx": "desk_a", "target": "city-hotline", "mode": "blind", "lane": "normal", "created_at": 0.0}
+    linkage.transfer_moved(transfer, "completed", None, 1.0)
+    linkage.transfer_moved({**transfer, "pbx": "desk_b"}, "returned", "no-answer", 1.0)
+    value = registry.get_sample_value
+    base = {"direction": "police-desk_to_city-hotline", "mode": "blind", "lane": "normal"}
+    assert value("linkdesk_transfers_total", {**base, "pbx": "desk_a", "result": "completed"}) == 1
+    assert value("linkdesk_transfers_total", {**base, "pbx": "desk_b", "result": "returned"}) == 1
+    assert value("linkdesk_transfer_returns_total", {"direction": base["direction"], "pbx": "desk_b",
+                                                     "reason": "no-answer"}) == 1
