@@ -50,11 +50,8 @@ class PbxDialplan:
         not find the channel inside a subroutine. On to the next only when one
         could not be reached (AGISTATUS FAILURE: refused, or no answer in
         Asterisk's 2 s); a session that ran, even one cut short, is not repeated."""
-        first, *others = (f"AGI({url}/{route})" for url in self.agi_urls)
-        if not others:
-            return first
-        fallback = f'\n same => n,GotoIf($["${{AGISTATUS}}" != "FAILURE"]?{AGI_DONE})\n same => n,'
-        return fallback.join([first, *others]) + f"\n same => n({AGI_DONE}),NoOp()"
+        return _in_turn([f"AGI({url}/{route})" for url in self.agi_urls],
+                        '"${AGISTATUS}" != "FAILURE"', AGI_DONE)
 
     @property
     def trunks(self) -> tuple[str, ...]:
@@ -67,13 +64,9 @@ class PbxDialplan:
         before could not reach its PBX at all (DIALSTATUS CHANUNAVAIL: a trunk
         its qualify found dead; CONGESTION), so a platform's second PBX takes
         the call its first cannot. Each try waits LINKDESK_ANSWER_TIMEOUT."""
-        first, *others = (f"Dial(PJSIP/${{EXTEN}}@{trunk},${{LINKDESK_ANSWER_TIMEOUT}},{options})"
-                          for trunk in self.trunks)
-        if not others:
-            return first
-        test = " & ".join(f'"${{DIALSTATUS}}" != "{status}"' for status in UNREACHED)
-        onward = f"\n same => n,GotoIf($[{test}]?{DIAL_DONE})\n same => n,"
-        return onward.join([first, *others]) + f"\n same => n({DIAL_DONE}),NoOp()"
+        return _in_turn([f"Dial(PJSIP/${{EXTEN}}@{trunk},${{LINKDESK_ANSWER_TIMEOUT}},{options})"
+                         for trunk in self.trunks],
+                        " & ".join(f'"${{DIALSTATUS}}" != "{status}"' for status in UNREACHED), DIAL_DONE)
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -84,3 +77,13 @@ class PbxDialplan:
     def source(self) -> str:
         """The platform at the far end of the trunk: where handed-over calls come from."""
         return (self.targets or self.emergency or ("",))[0]
+
+
+def _in_turn(steps: list[str], done_if: str, label: str) -> str:
+    """`steps` (one application each) as dialplan steps tried in turn: the
+    first alone when there is one; else each next one only while `done_if`
+    (an expression on the one before's outcome) is false, all ending at `label`."""
+    if len(steps) == 1:
+        return steps[0]
+    onward = f"\n same => n,GotoIf($[{done_if}]?{label})\n same => n,"
+    return onward.join(steps) + f"\n same => n({label}),NoOp()"

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from ami_probe import on_loop
+from test_agi_batches import Asterisk
 from linkdesk.agi.handlers import inbound
-from linkdesk.agi.reply import parse_status_line
 from linkdesk.agi.request import AgiError, AgiRequest
 from linkdesk.bridge.app.config import ConfigError, load_config
 from linkdesk.dialplan.conffile import parse_conf
@@ -85,17 +85,6 @@ def test_the_site_check_finds_a_missing_second_trunk(tmp_path):
     texts = [f.text for f in check_site(plan, tmp_path)]
     assert any("no endpoint 'to-110b'" in text for text in texts)
     assert not any("no endpoint 'to-110'" in text for text in texts)
-
-
-class Asterisk:
-    """Answers each AGI command line with the next scripted reply, keeping the lines."""
-
-    def __init__(self, *replies: str):
-        self.replies, self.lines = list(replies), []
-
-    async def send(self, line: str):
-        self.lines.append(line)
-        return parse_status_line(self.replies.pop(0))
 
 
 def _inbound_from(endpoint: str, trunks: str) -> tuple[AgiRequest, Asterisk]:
