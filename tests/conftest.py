@@ -20,7 +20,7 @@ pytest.register_assert_rewrite("wired")
 pytest_plugins = ["stores"]
 
 from linkdesk.bridge.lab.layout import default_paths, load_specs
-from linkdesk.bridge.lab.pbx import asterisk_cli
+from linkdesk.bridge.lab.pbx import asterisk_cli, load_state
 from linkdesk.bridge.lab.phones import SippPhones
 from linkdesk.bridge.lab.softphone import Softphone
 
@@ -86,8 +86,13 @@ def _asterisk(pbx: str, command: str) -> subprocess.CompletedProcess:
     return asterisk_cli(default_paths(), pbx, command)
 
 
+def running_pbxs() -> list[str]:
+    """The lab PBXs running now: the pair, and 110b while its tests have it up."""
+    return [name for name, record in load_state(default_paths()).items() if record.alive()]
+
+
 def hang_up_everything() -> None:
-    for pbx in ("110", "12345"):
+    for pbx in running_pbxs():
         _asterisk(pbx, "channel request hangup all")
 
 
@@ -102,13 +107,13 @@ def active_channels(pbx: str) -> int:
 
 
 def until_no_channels(timeout: float = 10.0, every: float = 0.1) -> None:
-    """Return once neither lab PBX has a channel up; fail with the counts after
+    """Return once no running lab PBX has a channel up; fail with the counts after
     `timeout` s. A channel the dialplan started while `hangup all` ran (a queue
     ringing a member, a trunk leg) is asked to hang up again each second."""
     deadline = time.monotonic() + timeout
     again = time.monotonic() + 1.0
     while True:
-        left = {pbx: n for pbx in ("110", "12345") if (n := active_channels(pbx))}
+        left = {pbx: n for pbx in running_pbxs() if (n := active_channels(pbx))}
         if not left:
             return
         if time.monotonic() > deadline:

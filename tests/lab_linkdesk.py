@@ -45,10 +45,12 @@ class Linkdesk:
     port the lab dialplan calls first), stopped by pid. `store_url`: a
     PostgreSQL store instead of the SQLite file in `workdir`; `agi_port`: the
     lab's second instance listens on 4574, the dialplan's fallback; `name`
-    keeps two instances' files in one `workdir` apart."""
+    keeps two instances' files in one `workdir` apart; `pbxs`: the lab PBXs it
+    logs in to (LINKDESK_LAB_PBXS), when not the pair `lab up` starts."""
 
     def __init__(self, workdir: Path, answer_timeout: int | None = None, extra_config: str = "",
-                 store_url: str | None = None, agi_port: int = LAB_AGI_PORT, name: str = "linkdesk"):
+                 store_url: str | None = None, agi_port: int = LAB_AGI_PORT, name: str = "linkdesk",
+                 pbxs: tuple[str, ...] | None = None):
         if store_url is None and default_store_url is not None:
             store_url = default_store_url(workdir, name)
         self.http_port, self.agi_port, self.store_url = free_tcp_port(), agi_port, store_url
@@ -62,13 +64,14 @@ class Linkdesk:
                 lines.append(f"[pbx.{pbx}.transfer]\nanswer_timeout = {answer_timeout}\n")
         config.write_text("\n".join([*lines, extra_config]))
         self.log_file = workdir / f"{name}.log"
+        self.env = {**os.environ, "LINKDESK_LAB_PBXS": ",".join(pbxs)} if pbxs else None
         self.process = self._spawn(config)
 
     def _spawn(self, config: Path) -> subprocess.Popen:
         with open(self.log_file, "ab") as log:
             return subprocess.Popen(
                 [sys.executable, "-m", "linkdesk.bridge.cli", "serve", "--lab", "--config", str(config),
-                 "--http-port", str(self.http_port)], stdout=log, stderr=subprocess.STDOUT)
+                 "--http-port", str(self.http_port)], stdout=log, stderr=subprocess.STDOUT, env=self.env)
 
     def wait_ready(self, timeout: float = 20, every: float = 0.1) -> None:
         """Block until both PBXs' AMI are logged in (/healthz 200) and FastAGI

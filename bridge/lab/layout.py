@@ -108,9 +108,14 @@ class PbxSpec:
     queues: dict[str, str]
     operators: tuple[Operator, ...]
     phones: dict[str, Operator]
-    trunk_endpoint: str
+    trunk_endpoints: tuple[str, ...]    # towards the other platform's PBXs, dialled in turn
     outbound_context: str
     ami_tls_port: int | None = None     # AMI over TLS (manager.conf tlsenable, tlsbindaddr), if the PBX has it
+
+    @property
+    def trunk_endpoint(self) -> str:
+        """The trunk to the other platform's first PBX (the one every call tries first)."""
+        return self.trunk_endpoints[0]
 
     def phone(self, extension: str) -> Operator:
         """The lab phone of `extension` (an operator, a bench phone, the gas
@@ -132,6 +137,7 @@ class PbxSpec:
             "operators": [{"extension": o.extension, "sip_host": o.sip_host,
                            "sip_port": o.sip_port, "password": o.password} for o in self.operators],
             "trunk_endpoint": self.trunk_endpoint,
+            "trunk_endpoints": list(self.trunk_endpoints),
             "outbound_context": self.outbound_context,
         }
 
@@ -145,7 +151,7 @@ def lab_settings(paths: Paths, names: tuple[str, ...] = PBX_NAMES) -> dict:
     pbx = {name: {"host": spec.ami_host, "ami_port": spec.ami_port, "username": spec.ami_user,
                   "secret": spec.ami_secret, "platform": lab["pbx"][name].get("linkdesk_platform", name),
                   "transfer": lab["pbx"][name].get("transfer", {}),
-                  "dialplan": {"trunk": spec.trunk_endpoint, "home_queue": spec.queues["intake"],
+                  "dialplan": {"trunk": _one_or_list(spec.trunk_endpoints), "home_queue": spec.queues["intake"],
                                "queues": list(lab["pbx"][name]["operator_queues"])}}
            for name, spec in specs.items()}
     emergency = {name: [spec.queues["emergency"]] for name, spec in specs.items() if "emergency" in spec.queues}
@@ -154,8 +160,23 @@ def lab_settings(paths: Paths, names: tuple[str, ...] = PBX_NAMES) -> dict:
 
 
 def lab_base() -> dict:
-    """The lab PBXs as configuration (for `--lab`), read from asterisk-config/."""
-    return lab_settings(default_paths())
+    """The lab PBXs as configuration (for `--lab`), read from asterisk-config/:
+    the pair `lab up` starts, or the PBXs LINKDESK_LAB_PBXS names."""
+    return lab_settings(default_paths(), lab_pbx_names())
+
+
+def lab_pbx_names(env=os.environ) -> tuple[str, ...]:
+    """LINKDESK_LAB_PBXS (names, comma-separated: the tests of a platform on two
+    PBXs add 110b to the pair), else PBX_NAMES; LabError for a name lab.toml lacks."""
+    value = env.get("LINKDESK_LAB_PBXS", "").strip()
+    if not value:
+        return PBX_NAMES
+    names = tuple(n.strip() for n in value.split(","))
+    unknown = [n for n in names if n not in (*PBX_NAMES, *ON_DEMAND)]
+    if unknown or len(set(names)) != len(names):
+        raise LabError(f"LINKDESK_LAB_PBXS={value!r}: name each lab PBX once, of "
+                       f"{', '.join((*PBX_NAMES, *ON_DEMAND))}")
+    return names
 
 
 def lab_dialplans(paths: Paths, names: tuple[str, ...] = PBX_NAMES) -> dict:
@@ -198,10 +219,20 @@ def _spec(folder: Path, name: str, numbers: dict) -> PbxSpec:
         queues=dict(numbers["queues"]),
         operators=tuple(phones[ext] for ext in numbers["operators"]),
         phones=phones,
-        trunk_endpoint=numbers["trunk_endpoint"],
+        trunk_endpoints=_names(numbers["trunk_endpoint"]),
         outbound_context=numbers["outbound_context"],
         ami_tls_port=_host_port(general.get("tlsbindaddr"))[1] if general.get("tlsenable") == "yes" else None,
     )
+
+
+def _names(value: str | list) -> tuple[str, ...]:
+    """lab.toml's trunk_endpoint: one name, or a list of them."""
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _one_or_list(names: tuple[str, ...]) -> str | list[str]:
+    """dialplan.trunk as a site writes it: a name, a list only when there are several."""
+    return names[0] if len(names) == 1 else list(names)
 
 
 def _phone_ports(table: dict) -> dict[str, int]:

@@ -55,7 +55,8 @@ def up(paths: Paths, specs: dict[str, PbxSpec], log: Log) -> dict[str, ProcessRe
     if problem:
         raise LabError(f"the lab root is {problem}.\nRun `linkdesk lab provision` to build it "
                        f"(it rebuilds a broken root), then `linkdesk lab up` again.")
-    running = {n: r for n, r in load_state(paths).items() if r.alive()}
+    # An extra PBX (start_extra's) running beside them does not make the pair half up.
+    running = {n: r for n, r in load_state(paths).items() if r.alive() and n in specs}
     if len(running) == len(specs) and all(ami_login(s) for s in specs.values()):
         log("lab already up: " + ", ".join(f"{n} pid {r.pid}" for n, r in running.items()))
         return running
@@ -82,6 +83,37 @@ def _start_all(paths: Paths, specs: dict[str, PbxSpec], log: Log) -> dict[str, P
         state_file(paths).unlink(missing_ok=True)
         raise
     return records
+
+
+def start_extra(paths: Paths, spec: PbxSpec, log: Log) -> ProcessRecord:
+    """Start one more lab PBX beside the pair `up` started (the 110 platform's
+    second, for the tests of a platform on two PBXs), booted and its AMI
+    answering; recorded in the lab's state, so `down` stops it too. LabError
+    if its ports are taken or it does not boot (then it is stopped)."""
+    require_root_user()
+    records = load_state(paths)
+    if spec.name in records and records[spec.name].alive():
+        return records[spec.name]
+    _check_ports_free({spec.name: spec})
+    _install_config(paths, spec.name, names=(*records.keys(), spec.name))
+    record = _spawn(paths, spec.name)
+    _save_state(paths, {**records, spec.name: record})
+    try:
+        _wait_booted(paths, spec, record)
+    except BaseException:
+        stop_extra(paths, spec.name)
+        raise
+    log(f"PBX {spec.name} up: pid {record.pid}, AMI {spec.ami_host}:{spec.ami_port}, SIP {spec.sip_host}:{spec.sip_port}")
+    return record
+
+
+def stop_extra(paths: Paths, name: str) -> bool:
+    """Stop the PBX `start_extra` started (by its recorded pid) and forget it; the pair runs on."""
+    records = load_state(paths)
+    record = records.pop(name, None)
+    stopped = bool(record and stop_process(record))
+    _save_state(paths, records)
+    return stopped
 
 
 def down(paths: Paths, log: Log) -> list[int]:
@@ -125,7 +157,7 @@ def _port_free(kind: str, host: str, port: int) -> bool:
         sock.close()
 
 
-def _install_config(paths: Paths, name: str) -> None:
+def _install_config(paths: Paths, name: str, names: tuple[str, ...] | None = None) -> None:
     """A PBX's config as a site has it: Debian's stock files (the root's
     /etc/asterisk), the site layer (asterisk-config/common and /NAME: endpoints,
     queues, numbers, ports) over them, then linkdesk's rendered kit and its
@@ -139,7 +171,7 @@ def _install_config(paths: Paths, name: str) -> None:
             shutil.copy2(conf, etc / conf.name)
     # A fresh key pair at every install, for the AMI TLS listener (manager.conf).
     make_certificate(etc, AMI_TLS_NAME)
-    plan = lab_dialplans(paths)[name]
+    plan = (lab_dialplans(paths, names) if names else lab_dialplans(paths))[name]
     add_includes(write_kit(plan, etc), etc)
     write_whisper_prompts(plan, paths.root)
     var = paths.root / paths.var_in_root(name).lstrip("/")
