@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 import sys
 import tempfile
+import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -62,6 +64,8 @@ def row(rate: float, result: Result, service: Linkdesk) -> dict:
     return {"rate": rate, "totals": account.totals(result.verdicts), "verdicts": result.verdicts,
             "key_invite": [o.key_to_invite for o in overs], "key_queued": [o.key_to_queued for o in overs],
             "queue_wait": [o.queue_wait for o in overs], "linkdesk": [o.linkdesk for o in overs],
+            "to_request": [o.key_to_request for o in overs], "moved_arrived": [o.moved_to_arrived for o in overs],
+            "arrived_queued": [o.arrived_to_queued for o in overs],
             "alone": [own.get(t["id"]) for t in transfers],
             "cpu_ms": 1000 * (last.cpu - first.cpu) / max(1, len(result.citizens)), "rss": last.rss,
             "pbx": {n: 100 * (last.pbx_cpu[n] - first.pbx_cpu[n]) / wall for n in last.pbx_cpu},
@@ -86,6 +90,14 @@ def print_rates(rows: list[dict]) -> None:
           "receiving queue finding a free operator); linkdesk: its request to the citizen moved; alone: the "
           "same less its waits on the PBX. CPU per offered call; PBX and phones (the bench's sipp processes) CPU "
           "as % of one core (the lab has two).")
+    print(f"\nWhere the routing (key→queued) goes, ms p50/p99\n\n{'rate':>5}  {'key→linkdesk':>13}  "
+          f"{'linkdesk':>13}  {'moved→arrived':>13}  {'arrived→queued':>14}")
+    for r in rows:
+        print(f"{r['rate']:>5g}  {_ms(r['to_request']):>13}  {_ms(r['linkdesk']):>13}  "
+              f"{_ms(r['moved_arrived']):>13}  {_ms(r['arrived_queued']):>14}")
+    print("key→linkdesk: the sending PBX's feature, Gosub and FastAGI connect, until linkdesk has the request; "
+          "moved→arrived: the Redirect, the Dial and the INVITE, until the receiving PBX has the trunk call's "
+          "channel; arrived→queued: its dialplan (with linkdesk's inbound route) until its queue has the citizen.")
     if len(rows) > 1 and rows[0]["cpu_ms"]:
         ratios = ", ".join(f"{r['rate']:g}/s {r['cpu_ms'] / rows[0]['cpu_ms']:.2f}" for r in rows[1:])
         print(f"linkdesk CPU per call against {rows[0]['rate']:g}/s: {ratios}")
@@ -127,17 +139,22 @@ async def soak(service: Linkdesk, specs, records, workdir: Path, rate: float, mi
     print(f"{'minute':>7}{'RSS MB':>9}{'fds':>6}{'tasks':>7}{'store kB':>10}")
 
     def show(u):
-        minute = round((u.at - begun[0]) / 60)
+        minute = round((u.at - begun) / 60)
         print(f"{minute:>7}{u.rss / 2**20:>9.1f}{u.fds:>6}{_tasks(service):>7}{u.store_bytes / 1024:>10.0f}", flush=True)
     citizens = busy_hour(rate, minutes * 60, seed)
-    begun = [asyncio.get_running_loop().time()]
-    import time as _time
-    begun[0] = _time.monotonic()
+    begun = time.monotonic()   # usage samples are stamped on the monotonic clock
     result = await play(specs, citizens, workdir, service.process.pid, service.where,
                         {n: r.pid for n, r in records.items()}, seed=seed, every=60.0, on_sample=show)
     warm = [(u.at, u.rss / 2**20) for u in result.usage if u.at - result.usage[0].at >= 120]
     print(f"\nRSS slope after the first two minutes: {slope_per_minute(warm):+.3f} MB/minute")
     return [row(rate, result, service)]
+
+
+def _keep_events(path: Path, events: list[dict]) -> None:
+    """Both PBXs' AMI events of one rate, one JSON object a line (--keep), for looking into a figure."""
+    with open(path, "w") as out:
+        for event in events:
+            out.write(json.dumps(event) + "\n")
 
 
 async def main(args) -> None:
@@ -159,6 +176,8 @@ async def main(args) -> None:
                     result = await play(specs, citizens, Path(tmp), service.process.pid, service.where,
                                         {name: r.pid for name, r in records.items()}, seed=args.seed + n)
                     rows.append(row(rate, result, service))
+                    if args.keep:
+                        _keep_events(Path(args.keep) / f"events-{rate:g}.jsonl", result.events)
                     print(f"{rate:g} calls/s done: " + account.one_line(result.verdicts), flush=True)
         finally:
             service.stop()
@@ -175,5 +194,5 @@ if __name__ == "__main__":
     parser.add_argument("--soak", action="store_true", help="one long run, sampled every minute")
     parser.add_argument("--minutes", type=float, default=10.0, help="the soak's length")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--keep", metavar="DIR", help="keep the phones' traces, linkdesk's log and store in DIR")
+    parser.add_argument("--keep", metavar="DIR", help="keep the phones' traces, linkdesk's log and store, and the AMI events in DIR")
     asyncio.run(main(parser.parse_args()))

@@ -9,6 +9,7 @@ import random
 import pytest
 
 from linkdesk.bridge.lab.busy import account
+from linkdesk.bridge.lab.busy.figures import hand_overs
 from linkdesk.bridge.lab.busy.plan import BLIND, EMERGENCY, TALK, WARM, Citizen, Shares, arrivals, busy_hour, \
     number, plan_of
 from linkdesk.bridge.lab.busy.trace import Leg, leg
@@ -152,3 +153,17 @@ def test_the_one_line_accounting_adds_up():
                 account.Verdict("3", BLIND, "completed", "", 1, "returned", False, True),
                 account.Verdict("4", TALK, "abandoned", "x", 1, "", False, False)]
     assert account.one_line(verdicts) == "offered=4 completed=3 transferred=1 returned=1 abandoned=1 dropped=0"
+
+
+def test_a_hand_overs_routing_splits_at_linkdesks_request_its_move_and_the_trunk_calls_arrival():
+    transfer = {"id": "tr-1", "caller_number": "13800000001", "pbx": "110", "lane": "normal", "mode": "blind",
+                "operator_channel": "PJSIP/1201-00000001", "received_at": T0 + 0.040, "created_at": T0 + 0.041}
+    events = [{"pbx": "110", "at": T0, "Event": "DTMFEnd", "Direction": "Received", "Digit": "5",
+               "Channel": "PJSIP/1201-00000001"},
+              {"pbx": "12345", "at": T0 + 0.080, "Event": "Newchannel", "CallerIDNum": "13800000001"},
+              {"pbx": "12345", "at": T0 + 0.300, "Event": "QueueCallerJoin", "CallerIDNum": "13800000001"}]
+    (over,) = hand_overs([transfer], events, {}, {"tr-1": T0 + 0.050})
+    assert over.key_to_request == pytest.approx(0.040) and over.linkdesk == pytest.approx(0.010)
+    assert (over.moved_to_arrived, over.arrived_to_queued) == (pytest.approx(0.030), pytest.approx(0.220))
+    assert over.key_to_queued == pytest.approx(0.300)
+    assert over.key_to_invite is None, "no receiver's trace: no INVITE, not a made-up one"

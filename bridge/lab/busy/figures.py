@@ -1,7 +1,12 @@
 """The busy hour's timings, per hand-over: from the key press (the PBX's
 DTMFEnd) to the receiving operator's INVITE (their phone's trace), split at
 the moment the citizen joins the receiving queue (routing, then the queue's
-wait), and linkdesk's own part (its store: request received → dialing)."""
+wait), and linkdesk's own part (its store: request received → dialing). The
+routing splits again where linkdesk's store saw it: key → request received
+(the sending PBX's feature, Gosub and FastAGI connect), linkdesk, dialing →
+the trunk call's channel at the receiving PBX (the Redirect, the Dial, the
+INVITE) and that channel → queued (the receiving PBX's dialplan, with
+linkdesk's inbound route)."""
 
 from __future__ import annotations
 
@@ -21,6 +26,9 @@ class HandOver:
     key_to_queued: float | None     # s, key press → the citizen in the receiving queue
     queue_wait: float | None        # s, queued there → the receiver's INVITE
     linkdesk: float | None          # s, request received → the citizen moved (dialing)
+    key_to_request: float | None    # s, key press → linkdesk's request received
+    moved_to_arrived: float | None  # s, the citizen moved (dialing) → the trunk call's channel at the other PBX
+    arrived_to_queued: float | None  # s, that channel → in the receiving queue
 
 
 def hand_overs(transfers: list[dict], events: list[dict], operator_traces: dict[str, str],
@@ -36,9 +44,12 @@ def hand_overs(transfers: list[dict], events: list[dict], operator_traces: dict[
         queued = next((e["at"] for e in events if e["pbx"] == other and e.get("Event") == "QueueCallerJoin"
                        and e.get("CallerIDNum") == number and key and e["at"] >= key), None)
         moved = dialing.get(row["id"])
+        arrived = next((e["at"] for e in events if e["pbx"] == other and e.get("Event") == "Newchannel"
+                        and e.get("CallerIDNum") == number and key and e["at"] >= key), None)
         found.append(HandOver(
             row["id"], _minus(invite, key), _minus(queued, key), _minus(invite, queued),
-            _minus(moved, row.get("received_at"))))
+            _minus(moved, row.get("received_at")), _minus(row.get("received_at"), key),
+            _minus(arrived, moved), _minus(queued, arrived)))
     return found
 
 
