@@ -102,6 +102,7 @@ async def play(specs: dict[str, PbxSpec], citizens: list[Citizen], workdir: Path
     usage = [sample(linkdesk_pid, pbx_pids, store, _running(phones))]
     begun = time.monotonic()
     try:
+        await _cleared(specs)
         await watch.start()
         await _until_reachable(specs)
         started = await _call(phones, specs, citizens, lambda: _sampled(usage, begun, every, linkdesk_pid,
@@ -109,6 +110,8 @@ async def play(specs: dict[str, PbxSpec], citizens: list[Citizen], workdir: Path
         await _until_done(started, LAST_CALL)
         await _until_settled(store, SETTLE)
         left_up = await _until_free(specs, SETTLE)
+        if any(left_up.values()):
+            await _cleared(specs)
         usage.append(sample(linkdesk_pid, pbx_pids, store, _running(phones)))
     finally:
         watch.close()
@@ -169,6 +172,14 @@ async def _until_reachable(specs: dict[str, PbxSpec], within: float = 15.0) -> N
         if time.monotonic() > deadline:
             raise TimeoutError(f"bench phones not reachable after {within:g} s: {', '.join(missing)}")
         await asyncio.sleep(0.2)
+
+
+async def _cleared(specs: dict[str, PbxSpec]) -> None:
+    """Hang up every channel on the PBXs: a run (or a rate) starts on free
+    operators and counts only the channels it leaves up itself."""
+    for name in specs:
+        lab_pbx.asterisk_cli(default_paths(), name, "channel request hangup all")
+    await _until_free(specs, 10.0)
 
 
 async def _until_free(specs: dict[str, PbxSpec], within: float) -> dict[str, int]:
