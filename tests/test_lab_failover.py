@@ -16,6 +16,7 @@ import pytest
 
 from ami_probe import EventRecorder, on_loop
 from lab_linkdesk import LAB_TOKENS, Linkdesk
+from linkdesk.bridge.app.wiring import CLAIM_MARGIN
 from linkdesk.bridge.lab import postgres
 from linkdesk.bridge.lab.phones import sip_header
 from linkdesk.bridge.lab.store_view import StoreView
@@ -30,6 +31,8 @@ pytestmark = pytest.mark.lab
 CITIZEN = "13800138000"
 SECOND_AGI_PORT = 4574
 LEASE = 5.0   # s: cluster.lease_seconds' default, which these instances run with
+# s an outbox claim lasts: twice webhooks.timeout's default (10 s), and the margin (bridge/app/wiring.py)
+CLAIM = 2 * 10.0 + CLAIM_MARGIN
 
 
 def rows(url: str, sql: str, *args) -> list[dict]:
@@ -157,7 +160,8 @@ async def test_every_order_event_reaches_its_platform_once_across_a_refusal_and_
     order_ids += [await _new_order(second) for _ in range(2)]
     expected = {r["id"] for r in rows(url, "SELECT id FROM order_events WHERE order_id = ANY(?) AND action = 'created'",
                                       order_ids)}
-    await until(lambda: expected <= set(at_12345.applied), timeout=LEASE * 4)
+    # Killed mid-attempt, the leader holds its claim until it lapses; by then the standby leads and takes it.
+    await until(lambda: expected <= set(at_12345.applied), timeout=LEASE * 2 + CLAIM + 5)
     taken = collections.Counter(a["key"] for a in at_12345.attempts if a["status"] == 200)
     assert all(count == 1 for count in taken.values()), f"an event taken twice: {taken}"
     assert any(a["status"] == 503 for a in at_12345.attempts), "the refusal happened"
