@@ -167,7 +167,7 @@ def lab_base() -> dict:
 
 def lab_pbx_names(env=os.environ) -> tuple[str, ...]:
     """LINKDESK_LAB_PBXS (names, comma-separated: the tests of a platform on two
-    PBXs add 110b to the pair), else PBX_NAMES; LabError for a name lab.toml lacks."""
+    PBXs add 110b to the pair), else PBX_NAMES; LabError for a name the lab has not, or twice."""
     value = env.get("LINKDESK_LAB_PBXS", "").strip()
     if not value:
         return PBX_NAMES
