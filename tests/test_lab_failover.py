@@ -16,13 +16,12 @@ import pytest
 
 from ami_probe import EventRecorder, on_loop
 from lab_linkdesk import LAB_TOKENS, Linkdesk
-from linkdesk.bridge.app.wiring import CLAIM_MARGIN
 from linkdesk.bridge.lab import postgres
 from linkdesk.bridge.lab.phones import sip_header
 from linkdesk.bridge.lab.store_view import StoreView
 from polling import poll, until
 from stores import LAB_STATE
-from test_lab_orders import FAST_RETRIES, SECRET
+from test_lab_orders import CLAIM, FAST_RETRIES, SECRET
 from webhook_receiver import WebhookReceiver
 
 # `postgres_store_at`: a schema of this test's own on the session's PostgreSQL.
@@ -31,8 +30,6 @@ pytestmark = pytest.mark.lab
 CITIZEN = "13800138000"
 SECOND_AGI_PORT = 4574
 LEASE = 5.0   # s: cluster.lease_seconds' default, which these instances run with
-# s an outbox claim lasts: twice webhooks.timeout's default (10 s), and the margin (bridge/app/wiring.py)
-CLAIM = 2 * 10.0 + CLAIM_MARGIN
 
 
 def rows(url: str, sql: str, *args) -> list[dict]:

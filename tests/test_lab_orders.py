@@ -14,6 +14,7 @@ import pytest
 
 from ami_probe import EventRecorder, on_loop
 from lab_linkdesk import LAB_TOKENS, Linkdesk
+from linkdesk.bridge.app.wiring import CLAIM_MARGIN
 from polling import until
 from webhook_receiver import WebhookReceiver
 
@@ -21,6 +22,9 @@ CITIZEN = "13800138000"
 SECRET = {platform: "whsec_" + base64.b64encode(f"secret-of-{platform}-case-system".encode()).decode()
           for platform in ("110", "12345")}
 # The receivers are on this machine, over plain http: the URL policy is told so.
+# s an outbox claim lasts (twice webhooks.timeout's default, 10 s, and the margin):
+# a linkdesk killed mid-attempt holds its event that long, then another takes it.
+CLAIM = 2 * 10.0 + CLAIM_MARGIN
 FAST_RETRIES = ("[orders]\nretry_base = 0.3\nretry_cap = 1.0\n"
                 '[webhooks]\nallow_http = ["127.0.0.1"]\nallow_hosts = ["127.0.0.1"]\n')
 pytestmark = pytest.mark.lab
@@ -108,7 +112,7 @@ async def test_no_event_is_lost_or_applied_twice_across_failures_and_a_sigkill(l
     second = Linkdesk(tmp_path, extra_config=FAST_RETRIES)
     try:
         await second.ready()
-        await until(lambda: "created" in at_12345.actions(), timeout=20)
+        await until(lambda: "created" in at_12345.actions(), timeout=CLAIM + 10)
         version = second.call("GET", f"/v1/orders/{order_id}", token=LAB_TOKENS["12345"])[1]["order"]["version"]
         status, body = await second.api("POST", f"/v1/orders/{order_id}/reject",
                                         {"version": version, "reason": "not a 12345 matter"}, token=LAB_TOKENS["12345"])
