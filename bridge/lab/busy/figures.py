@@ -41,16 +41,20 @@ def hand_overs(transfers: list[dict], events: list[dict], operator_traces: dict[
         key = _key_press(row, events)
         number, other = row["caller_number"], _other(row["pbx"])
         invite = next((at for at, caller in invites.get(other, []) if caller == number and key and at >= key), None)
-        queued = next((e["at"] for e in events if e["pbx"] == other and e.get("Event") == "QueueCallerJoin"
-                       and e.get("CallerIDNum") == number and key and e["at"] >= key), None)
+        queued = _first_after(events, other, "QueueCallerJoin", number, key)
         moved = dialing.get(row["id"])
-        arrived = next((e["at"] for e in events if e["pbx"] == other and e.get("Event") == "Newchannel"
-                        and e.get("CallerIDNum") == number and key and e["at"] >= key), None)
+        arrived = _first_after(events, other, "Newchannel", number, key)
         found.append(HandOver(
             row["id"], _minus(invite, key), _minus(queued, key), _minus(invite, queued),
             _minus(moved, row.get("received_at")), _minus(row.get("received_at"), key),
             _minus(arrived, moved), _minus(queued, arrived)))
     return found
+
+
+def _first_after(events: list[dict], pbx: str, name: str, number: str, key: float | None) -> float | None:
+    """When `pbx` first told of event `name` for caller `number` at or after the key press."""
+    return next((e["at"] for e in events if e["pbx"] == pbx and e.get("Event") == name
+                 and e.get("CallerIDNum") == number and key and e["at"] >= key), None)
 
 
 def _other(pbx: str) -> str:
