@@ -62,7 +62,7 @@ async def main(count: int) -> None:
                 await second.ready()
                 watcher.start()
                 await watcher.wait_logged_in(10)
-                phones = SippPhones(Path(tmp))
+                phones = SippPhones(Path(tmp), background=True)
                 both = await rounds(specs, phones, dtmf, first, count)
                 first.kill()
                 fallback = await rounds(specs, phones, dtmf, second, count)

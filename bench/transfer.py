@@ -136,7 +136,7 @@ async def main(rounds: int, concurrent: int, bursts: int) -> None:
             await service.ready()
             watcher.start()
             await watcher.wait_logged_in(10)
-            phones = SippPhones(Path(tmp))
+            phones = SippPhones(Path(tmp), background=True)
             single = []
             for _ in range(rounds):
                 single.append(await one_round(specs, phones, dtmf, service))
