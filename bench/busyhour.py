@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from linkdesk.bridge.lab import pbx as lab_pbx  # noqa: E402
 from linkdesk.bridge.lab.busy import account  # noqa: E402
-from linkdesk.bridge.lab.busy.figures import hand_overs, key_accounting, percentile  # noqa: E402
+from linkdesk.bridge.lab.busy.figures import hand_overs, key_accounting, met_a_free_operator, percentile  # noqa: E402
 from linkdesk.bridge.lab.busy.plan import busy_hour  # noqa: E402
 from linkdesk.bridge.lab.busy.session import Result, play  # noqa: E402
 from linkdesk.bridge.lab.busy.usage import slope_per_minute  # noqa: E402
@@ -62,7 +62,8 @@ def row(rate: float, result: Result, service: Linkdesk) -> dict:
     first, last = result.usage[0], result.usage[-1]
     wall = last.at - first.at
     return {"rate": rate, "totals": account.totals(result.verdicts), "verdicts": result.verdicts,
-            "key_invite": [o.key_to_invite for o in overs], "key_queued": [o.key_to_queued for o in overs],
+            "key_invite": [o.key_to_invite for o in overs],
+            "free_invite": [o.key_to_invite for o in met_a_free_operator(overs)], "key_queued": [o.key_to_queued for o in overs],
             "queue_wait": [o.queue_wait for o in overs], "linkdesk": [o.linkdesk for o in overs],
             "to_request": [o.key_to_request for o in overs], "moved_arrived": [o.moved_to_arrived for o in overs],
             "arrived_queued": [o.arrived_to_queued for o in overs],
@@ -76,17 +77,18 @@ def row(rate: float, result: Result, service: Linkdesk) -> dict:
 def print_rates(rows: list[dict]) -> None:
     print("\nBusy hour, per offered rate (calls/s at 110; 12345 gets half as many of its own)\n")
     print(f"{'rate':>5}{'offered':>8}{'compl':>6}{'transf':>7}{'return':>7}{'aband':>6}{'drop':>5}"
-          f"  {'key→INVITE':>13}  {'key→queued':>13}  {'queue wait':>13}  {'linkdesk':>13}  {'alone':>13}"
+          f"  {'key→INVITE':>13}  {'…free oper.':>13}  {'key→queued':>13}  {'queue wait':>13}  {'linkdesk':>13}  {'alone':>13}"
           f"{'CPU ms/call':>12}{'RSS MB':>8}{'PBX 110 %':>10}{'PBX 12345 %':>12}{'phones %':>9}")
     for r in rows:
         t = r["totals"]
         print(f"{r['rate']:>5g}{t['offered']:>8}{t['completed']:>6}{t['transferred']:>7}{t['returned']:>7}"
-              f"{t['abandoned']:>6}{t['dropped']:>5}  {_ms(r['key_invite']):>13}  {_ms(r['key_queued']):>13}  "
+              f"{t['abandoned']:>6}{t['dropped']:>5}  {_ms(r['key_invite']):>13}  {_ms(r['free_invite']):>13}  {_ms(r['key_queued']):>13}  "
               f"{_ms(r['queue_wait']):>13}  {_ms(r['linkdesk']):>13}  {_ms(r['alone']):>13}"
               f"{r['cpu_ms']:>12.1f}{r['rss'] / 2**20:>8.1f}{r['pbx'].get('110', 0):>10.0f}"
               f"{r['pbx'].get('12345', 0):>12.0f}{r['phones']:>9.0f}")
     print("\ntimes in ms as p50/p99; key→INVITE: the operator's key (the PBX's DTMFEnd) to the receiving "
-          "operator's INVITE, = key→queued (routing: linkdesk, the trunk, the other PBX) + queue wait (the "
+          "operator's INVITE (…free oper.: of the hand-overs whose receiving queue had a free operator as the "
+          "citizen joined it), = key→queued (routing: linkdesk, the trunk, the other PBX) + queue wait (the "
           "receiving queue finding a free operator); linkdesk: its request to the citizen moved; alone: the "
           "same less its waits on the PBX. CPU per offered call; PBX and phones (the bench's sipp processes) CPU "
           "as % of one core (the lab has two).")

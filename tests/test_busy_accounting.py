@@ -9,7 +9,7 @@ import random
 import pytest
 
 from linkdesk.bridge.lab.busy import account
-from linkdesk.bridge.lab.busy.figures import hand_overs
+from linkdesk.bridge.lab.busy.figures import hand_overs, met_a_free_operator
 from linkdesk.bridge.lab.busy.plan import BLIND, EMERGENCY, TALK, WARM, Citizen, Shares, arrivals, busy_hour, \
     number, plan_of
 from linkdesk.bridge.lab.busy.trace import Leg, leg
@@ -167,3 +167,31 @@ def test_a_hand_overs_routing_splits_at_linkdesks_request_its_move_and_the_trunk
     assert (over.moved_to_arrived, over.arrived_to_queued) == (pytest.approx(0.030), pytest.approx(0.220))
     assert over.key_to_queued == pytest.approx(0.300)
     assert over.key_to_invite is None, "no receiver's trace: no INVITE, not a made-up one"
+
+
+def _member(at: float, interface: str, status: str, paused: str = "0", queue: str = "12345-intake") -> dict:
+    return {"pbx": "12345", "at": at, "Event": "QueueMemberStatus", "Queue": queue, "Interface": interface,
+            "Status": status, "Paused": paused}
+
+
+def test_a_hand_over_counts_the_receiving_queues_free_operators_as_the_citizen_joined():
+    def over_joining(at: float, members: list[dict], position: int = 1):
+        transfer = {"id": "tr-1", "caller_number": "13810000001", "pbx": "110", "lane": "normal", "mode": "blind",
+                    "operator_channel": "PJSIP/1201-00000001", "received_at": T0 + 0.040, "created_at": T0 + 0.041}
+        events = [{"pbx": "110", "at": T0, "Event": "DTMFEnd", "Direction": "Received", "Digit": "5",
+                   "Channel": "PJSIP/1201-00000001"},
+                  {"pbx": "12345", "at": at, "Event": "QueueCallerJoin", "Queue": "12345-intake",
+                   "CallerIDNum": "13810000001", "Position": str(position)}, *members]
+        (over,) = hand_overs([transfer], events, {}, {})
+        return over
+    busy = [_member(T0 - 5, "PJSIP/2201", "2"), _member(T0 - 4, "PJSIP/2202", "6"),
+            _member(T0 - 3, "PJSIP/2203", "1", paused="1"), _member(T0 - 3, "PJSIP/2203", "1", queue="other")]
+    freed = [_member(T0 + 2, "PJSIP/2201", "1")]
+    assert over_joining(T0 + 1, busy + freed).free_at_join == 0, "in use, ringing, paused: none free"
+    assert over_joining(T0 + 3, busy + freed).free_at_join == 1, "2201 free again by then"
+    assert over_joining(T0 + 1, [_member(T0 - 5, "PJSIP/2201", "2"), _member(T0 + 5, "PJSIP/2204", "2")]) \
+        .free_at_join == 1, "a member not yet heard of is free (the run starts with all free)"
+    assert over_joining(T0 + 3, busy + freed, position=2).position == 2
+    assert met_a_free_operator([over_joining(T0 + 1, busy), over_joining(T0 + 3, busy + freed),
+                                over_joining(T0 + 3, busy + freed, position=2)]) \
+        == [over_joining(T0 + 3, busy + freed)], "one free operator, and a caller ahead takes it"

@@ -6,11 +6,16 @@ routing splits again where linkdesk's store saw it: key → request received
 (the sending PBX's feature, Gosub and FastAGI connect), linkdesk, dialing →
 the trunk call's channel at the receiving PBX (the Redirect, the Dial, the
 INVITE) and that channel → queued (the receiving PBX's dialplan, with
-linkdesk's inbound route)."""
+linkdesk's inbound route). Each hand-over also counts the receiving
+queue's free operators when the citizen joined it (its members'
+QueueMemberStatus events) and the citizen's place in it, so the key →
+INVITE of the hand-overs that met a free operator can be told from those
+that waited for one."""
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass
 
@@ -29,6 +34,8 @@ class HandOver:
     key_to_request: float | None    # s, key press → linkdesk's request received
     moved_to_arrived: float | None  # s, the citizen moved (dialing) → the trunk call's channel at the other PBX
     arrived_to_queued: float | None  # s, that channel → in the receiving queue
+    free_at_join: int | None = None  # the receiving queue's free operators as the citizen joined it
+    position: int | None = None      # the citizen's place in that queue then (1: first)
 
 
 def hand_overs(transfers: list[dict], events: list[dict], operator_traces: dict[str, str],
@@ -36,25 +43,67 @@ def hand_overs(transfers: list[dict], events: list[dict], operator_traces: dict[
     """One HandOver per transfer; `dialing`: transfer id → when it reached
     "dialing" (the store's timeline)."""
     invites = _receiver_invites(operator_traces)
+    members = _MemberStates(events)
     found = []
     for row in transfers:
         key = _key_press(row, events)
         number, other = row["caller_number"], _other(row["pbx"])
         invite = next((at for at, caller in invites.get(other, []) if caller == number and key and at >= key), None)
-        queued = _first_after(events, other, "QueueCallerJoin", number, key)
+        join = _first_event_after(events, other, "QueueCallerJoin", number, key)
+        queued = join["at"] if join else None
         moved = dialing.get(row["id"])
         arrived = _first_after(events, other, "Newchannel", number, key)
         found.append(HandOver(
             row["id"], _minus(invite, key), _minus(queued, key), _minus(invite, queued),
             _minus(moved, row.get("received_at")), _minus(row.get("received_at"), key),
-            _minus(arrived, moved), _minus(queued, arrived)))
+            _minus(arrived, moved), _minus(queued, arrived),
+            members.free(other, join.get("Queue", ""), queued) if join else None,
+            int(join["Position"]) if join and str(join.get("Position", "")).isdigit() else None))
     return found
+
+
+def met_a_free_operator(overs: list[HandOver]) -> list[HandOver]:
+    """The hand-overs whose receiving queue had a free operator for the
+    citizen as they joined it: as many free as callers up to and including
+    them (a free operator goes to the caller ahead first)."""
+    return [o for o in overs if o.free_at_join and o.position and o.free_at_join >= o.position]
+
+
+class _MemberStates:
+    """Each queue member's status over time, from QueueMemberStatus events.
+    A member free (Status 1, not in use; not paused) is one the queue can
+    ring at once. A member with no event yet counts as free: a busy hour
+    starts with every channel hung up and every bench phone reachable."""
+
+    def __init__(self, events: list[dict]):
+        self._changes: dict[tuple[str, str], list[tuple[float, str, bool]]] = {}
+        for e in events:
+            if e.get("Event") == "QueueMemberStatus":
+                free = e.get("Status") == "1" and e.get("Paused", "0") == "0"
+                self._changes.setdefault((e["pbx"], e.get("Queue", "")), []).append((e["at"], e.get("Interface", ""), free))
+        for changes in self._changes.values():
+            changes.sort(key=lambda c: c[0])
+        self._times = {where: [c[0] for c in changes] for where, changes in self._changes.items()}
+
+    def free(self, pbx: str, queue: str, at: float) -> int:
+        """How many members of `queue` on `pbx` were free at `at`."""
+        changes = self._changes.get((pbx, queue), [])
+        state = {interface: True for _, interface, _ in changes}
+        for _, interface, free in changes[:bisect_right(self._times.get((pbx, queue), []), at)]:
+            state[interface] = free
+        return sum(state.values())
+
+
+def _first_event_after(events: list[dict], pbx: str, name: str, number: str, key: float | None) -> dict | None:
+    """The first event `name` `pbx` told of for caller `number` at or after the key press."""
+    return next((e for e in events if e["pbx"] == pbx and e.get("Event") == name
+                 and e.get("CallerIDNum") == number and key and e["at"] >= key), None)
 
 
 def _first_after(events: list[dict], pbx: str, name: str, number: str, key: float | None) -> float | None:
     """When `pbx` first told of event `name` for caller `number` at or after the key press."""
-    return next((e["at"] for e in events if e["pbx"] == pbx and e.get("Event") == name
-                 and e.get("CallerIDNum") == number and key and e["at"] >= key), None)
+    found = _first_event_after(events, pbx, name, number, key)
+    return found["at"] if found else None
 
 
 def _other(pbx: str) -> str:
