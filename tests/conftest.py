@@ -6,7 +6,6 @@ A lab test never skips: if the lab cannot start, the run fails and says why.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time
@@ -20,7 +19,8 @@ pytest.register_assert_rewrite("wired")
 pytest_plugins = ["stores"]
 
 from linkdesk.bridge.lab.layout import default_paths, load_specs
-from linkdesk.bridge.lab.pbx import asterisk_cli, load_state
+from linkdesk.bridge.lab import pbx as lab_pbx
+from linkdesk.bridge.lab.pbx import load_state
 from linkdesk.bridge.lab.phones import SippPhones
 from linkdesk.bridge.lab.softphone import Softphone
 
@@ -82,10 +82,6 @@ def softphones():
         phone.close()
 
 
-def _asterisk(pbx: str, command: str) -> subprocess.CompletedProcess:
-    return asterisk_cli(default_paths(), pbx, command)
-
-
 def running_pbxs() -> list[str]:
     """The lab PBXs running now: the pair, and 110b while its tests have it up."""
     return [name for name, record in load_state(default_paths()).items() if record.alive()]
@@ -93,17 +89,13 @@ def running_pbxs() -> list[str]:
 
 def hang_up_everything() -> None:
     for pbx in running_pbxs():
-        _asterisk(pbx, "channel request hangup all")
+        lab_pbx.hang_up_all(default_paths(), pbx)
 
 
 def active_channels(pbx: str) -> int:
-    """How many channels `pbx` has up (`core show channels count`); 0 when it is
-    not running (a test may have stopped it): nothing is left there to hang up."""
-    out = _asterisk(pbx, "core show channels count")
-    found = re.search(r"^(\d+) active channels?$", out.stdout, re.MULTILINE)
-    if out.returncode != 0 or found is None:
-        return 0
-    return int(found.group(1))
+    """How many channels `pbx` has up; 0 when it is not running (a test may
+    have stopped it): nothing is left there to hang up."""
+    return lab_pbx.channel_count(default_paths(), pbx) or 0
 
 
 def until_no_channels(timeout: float = 10.0, every: float = 0.1) -> None:

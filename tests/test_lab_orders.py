@@ -14,7 +14,7 @@ import pytest
 
 from ami_probe import EventRecorder, on_loop
 from lab_linkdesk import LAB_TOKENS, Linkdesk
-from linkdesk.bridge.app.wiring import CLAIM_MARGIN
+from linkdesk.bridge.app.webhook_config import WebhookSettings, claim_seconds
 from polling import until
 from webhook_receiver import WebhookReceiver
 
@@ -22,9 +22,9 @@ CITIZEN = "13800138000"
 SECRET = {platform: "whsec_" + base64.b64encode(f"secret-of-{platform}-case-system".encode()).decode()
           for platform in ("110", "12345")}
 # The receivers are on this machine, over plain http: the URL policy is told so.
-# s an outbox claim lasts (twice webhooks.timeout's default, 10 s, and the margin):
+# s an outbox claim lasts with the webhook settings these tests run (the defaults):
 # a linkdesk killed mid-attempt holds its event that long, then another takes it.
-CLAIM = 2 * 10.0 + CLAIM_MARGIN
+CLAIM = claim_seconds(WebhookSettings())
 FAST_RETRIES = ("[orders]\nretry_base = 0.3\nretry_cap = 1.0\n"
                 '[webhooks]\nallow_http = ["127.0.0.1"]\nallow_hosts = ["127.0.0.1"]\n')
 pytestmark = pytest.mark.lab

@@ -16,6 +16,7 @@ from twisted.web.test.requesthelper import DummyRequest
 from ami_probe import on_loop
 from linkdesk.bridge.app.config import ConfigError, load_config
 from linkdesk.bridge.app.reactor import event_loop
+from linkdesk.bridge.app.webhook_config import CLAIM_MARGIN, claim_seconds, webhook_settings
 from linkdesk.bridge.app.wiring import build
 from linkdesk.bridge.core.webhook_signing import secret_key
 from linkdesk.bridge.core.webhook_urls import UrlPolicy, UrlRefused, check_url
@@ -234,3 +235,10 @@ async def test_sighup_s_webhook_settings_apply_to_the_next_registration(process,
     process.apply_webhook_settings(reread.webhooks)        # what serve's SIGHUP hook does
     status, taken = await _http(process, "PUT", body)
     assert status == 200 and taken["webhook"]["url"] == "http://cases.internal/hook"
+
+
+def test_an_outbox_claim_outlasts_a_delivery_of_the_webhook_timeout_asked_for():
+    for timeout in (1.0, 10.0, 30.0):
+        settings = webhook_settings({"timeout": timeout})
+        assert settings.timeout == timeout
+        assert claim_seconds(settings) == 2 * timeout + CLAIM_MARGIN > 2 * timeout

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 from linkdesk.bridge.app.config_error import ConfigError, typed
+from linkdesk.bridge.core.endpoints import is_endpoint_name
 from linkdesk.bridge.core.transfer_model import TransferPlan
 from linkdesk.dialplan.keys import DEFAULT_KEYS, KitError, check_keys
 from linkdesk.dialplan.plan import DEFAULT_AGI, PbxDialplan
 
-# A trunk's name goes into Dial() and a FastAGI argument: no comma, space, `+` or `&`.
-_ENDPOINT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 
 
 def pbx_dialplan(name: str, pbx: dict, plan: TransferPlan, secret: str | None,
@@ -57,7 +54,7 @@ def _trunks(value: str | list, where: str) -> tuple[str, tuple[str, ...]]:
     """`trunk = "to-110"`, or a list when the other platform runs on several
     PBXs (dialled in turn, each believed for handed-over calls): the first and the others."""
     trunks = [value] if isinstance(value, str) else value
-    if not trunks or not all(isinstance(t, str) and _ENDPOINT.fullmatch(t) for t in trunks) \
+    if not trunks or not all(is_endpoint_name(t) for t in trunks) \
             or len(set(trunks)) != len(trunks):
         raise ConfigError(f"{where}.trunk: a PJSIP endpoint's name, or a list of different ones "
                           f"(letters, digits, . _ -), got {value!r}")

@@ -26,6 +26,17 @@ class WebhookSettings:
     ca_pem: bytes | None = None         # CAs trusted for https webhooks instead of the system's (ca_file)
 
 
+CLAIM_MARGIN = 5.0    # s an outbox claim outlasts the webhook timeout (twice over: a connect, then the answer)
+
+
+def claim_seconds(settings: WebhookSettings) -> float:
+    """How long an instance's claim on an outbox event lasts: past any
+    delivery of it still under way, so no other instance sends it meanwhile.
+    It is also how long the events of an instance killed mid-delivery wait
+    before another takes them."""
+    return 2 * settings.timeout + CLAIM_MARGIN
+
+
 def webhook_settings(fields: dict) -> WebhookSettings:
     """The settings from `[webhooks]`, already type-checked against SCHEMA;
     ValueError naming the setting (and the file) when one is wrong."""

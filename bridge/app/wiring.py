@@ -31,7 +31,7 @@ from linkdesk.bridge.app.intake import connect_intake
 from linkdesk.bridge.app.retention import DailyPurge
 from linkdesk.bridge.app.screen_pop import ScreenPop
 from linkdesk.bridge.app.webhook_client import WebhookClient
-from linkdesk.bridge.app.webhook_config import WebhookSettings
+from linkdesk.bridge.app.webhook_config import WebhookSettings, claim_seconds
 from linkdesk.bridge.core.background import BackgroundTasks
 from linkdesk.bridge.core.conference_service import ConferenceService
 from linkdesk.bridge.core.events import EventLog
@@ -47,9 +47,6 @@ from linkdesk.bridge.store.retention import oldest_reader
 from linkdesk.metrics.wiring import Metrics, build_metrics
 
 log = logging.getLogger("linkdesk")
-CLAIM_MARGIN = 5.0    # s an outbox claim outlasts the webhook timeout (twice over: a connect, then the answer)
-
-
 @dataclass
 class Process:
     """Everything one linkdesk process holds; `start()` opens the links and
@@ -173,4 +170,4 @@ def _outbox(config: Config, orders: OrderService, metrics: Metrics,
     client = WebhookClient(reactor, config.webhooks.policy, config.webhooks.timeout, ca_pem=config.webhooks.ca_pem)
     return Outbox(orders, config.delivery, client.post, on_attempt=metrics.webhooks.attempted,
                   on_backlog=metrics.webhooks.backlog_seen, acting=leadership.acting, holder=leadership.holder,
-                  claim_seconds=2 * config.webhooks.timeout + CLAIM_MARGIN), client
+                  claim_seconds=claim_seconds(config.webhooks)), client

@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from linkdesk.bridge.core.endpoints import is_endpoint_name
+
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 _NUMBER = re.compile(r"[0-9*#+]{1,32}")
-_ENDPOINT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 class UnitConfigError(ValueError):
@@ -52,7 +53,7 @@ def unit_from_config(unit_id: str, table: dict) -> LinkageUnit:
         raise UnitConfigError(f"units.{unit_id}: every setting is a string")
     if not _NUMBER.fullmatch(fields["number"]):
         raise UnitConfigError(f"units.{unit_id}.number: digits, '*', '#' or '+' only")
-    if fields["trunk"] and not _ENDPOINT.fullmatch(fields["trunk"]):
+    if fields["trunk"] and not is_endpoint_name(fields["trunk"]):
         raise UnitConfigError(f"units.{unit_id}.trunk: not a PJSIP endpoint name")
     if not fields["name"] or any(c in fields["name"] for c in "\r\n\x00"):
         raise UnitConfigError(f"units.{unit_id}.name: a non-empty line of text")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -211,6 +212,19 @@ def asterisk_cli(paths: Paths, name: str, command: str, timeout: float = 30) -> 
     """`asterisk -rx COMMAND` on lab PBX `name`, inside the lab root; its output, as text."""
     return subprocess.run(_asterisk_argv(paths, name, "-rx", command), capture_output=True, text=True,
                           timeout=timeout)
+
+
+def hang_up_all(paths: Paths, name: str) -> None:
+    """Ask lab PBX `name` to hang up every channel it has (nothing when it does not run)."""
+    asterisk_cli(paths, name, "channel request hangup all")
+
+
+def channel_count(paths: Paths, name: str) -> int | None:
+    """How many channels lab PBX `name` has up (`core show channels count`);
+    None when it does not answer (stopped, or paused by a test)."""
+    out = asterisk_cli(paths, name, "core show channels count")
+    found = re.search(r"^(\d+) active channels?$", out.stdout, re.MULTILINE)
+    return int(found.group(1)) if out.returncode == 0 and found else None
 
 
 def contact_states(paths: Paths, name: str) -> dict[str, str]:

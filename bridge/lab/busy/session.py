@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,6 @@ BENCH = {"110": [str(1201 + n) for n in range(20)], "12345": [str(2201 + n) for 
 SERVICE = {"110": "1108", "12345": "12345"}     # what bench citizens dial: 110's bench queue, 12345's intake
 SETTLE = 15.0     # s after the last citizen's phone is done, for the stores and events to settle
 LAST_CALL = 90.0  # s a citizen's phone may run (its patience and talk, a hand-over, a return)
-PHONES_NICENESS = 10   # the bench's phones yield the lab's two cores to the PBXs and linkdesk
 
 
 @dataclass
@@ -95,7 +93,7 @@ async def play(specs: dict[str, PbxSpec], citizens: list[Citizen], workdir: Path
                on_sample=None) -> Result:
     """Run the busy hour `citizens` describe; `every` s, a Usage sample
     (passed to `on_sample` as it comes: the soak prints them)."""
-    phones = SippPhones(workdir, niceness=PHONES_NICENESS)
+    phones = SippPhones(workdir, background=True)
     watch = Watch(specs, asyncio.get_running_loop())
     length = (citizens[-1].at if citizens else 0.0) + LAST_CALL + SETTLE
     operators = Operators(phones, specs, random.Random(seed), lifetime=int(length + 120))
@@ -178,7 +176,7 @@ async def _cleared(specs: dict[str, PbxSpec]) -> None:
     """Hang up every channel on the PBXs: a run (or a rate) starts on free
     operators and counts only the channels it leaves up itself."""
     for name in specs:
-        lab_pbx.asterisk_cli(default_paths(), name, "channel request hangup all")
+        lab_pbx.hang_up_all(default_paths(), name)
     await _until_free(specs, 10.0)
 
 
@@ -188,14 +186,14 @@ async def _until_free(specs: dict[str, PbxSpec], within: float) -> dict[str, int
     hung up by now, and a bench operator never hangs up by itself."""
     deadline = time.monotonic() + within
     while True:
-        left = {}
-        for name in specs:
-            out = lab_pbx.asterisk_cli(default_paths(), name, "core show channels count").stdout
-            found = re.search(r"^(\d+) active channels?$", out, re.M)
-            left[name] = int(found.group(1)) if found else -1
+        left = {name: _or_unknown(lab_pbx.channel_count(default_paths(), name)) for name in specs}
         if not any(left.values()) or time.monotonic() > deadline:
             return left
         await asyncio.sleep(0.5)
+
+
+def _or_unknown(count: int | None) -> int:
+    return -1 if count is None else count     # -1: the PBX did not say (the table shows it, never as 0)
 
 
 async def _until_settled(store: Path | str, within: float) -> None:
