@@ -52,8 +52,6 @@ class FastAgiProtocol(LineReceiver):
         self._pending: asyncio.Future | None = None
         self._stale_replies = 0
         self._gone = False
-        self._command_key = (self, "command")
-        self._idle_key = (self, "idle")
         self._refused = False
         self._env_buffer = b""
         self._bound_to: tuple[str, int] | None = None    # (peer address, linkdesk port) when PBXs are bound
@@ -160,13 +158,13 @@ class FastAgiProtocol(LineReceiver):
         if self._gone:
             raise ChannelGone()
         self._pending = pending = self.factory.loop.create_future()
-        self.factory.deadlines.set(self._command_key, self.factory.limits.command_timeout, self._timed_out)
+        self.factory.deadlines.set((self, "command"), self.factory.limits.command_timeout, self._timed_out)
         self.transport.write(command.encode("utf-8") + b"\n")
         started = self.factory.loop.time()
         try:
             return await pending
         finally:
-            self.factory.deadlines.clear(self._command_key)
+            self.factory.deadlines.clear((self, "command"))
             self._pending = None
             if self.factory.observer is not None:
                 self.factory.observer.agi_command(self.factory.loop.time() - started)
@@ -226,12 +224,15 @@ class FastAgiProtocol(LineReceiver):
         finally:
             self.transport.loseConnection()
 
+    # A deadline's key names this session without being kept on it: a key held
+    # by the session would be a reference cycle, freed only by a full
+    # collection, which linkdesk's collector thresholds make rare.
     def _arm_idle(self) -> None:
         # One deadline for the whole environment block, not one per line.
-        self.factory.deadlines.set(self._idle_key, self.factory.limits.idle_timeout, self._idle_expired)
+        self.factory.deadlines.set((self, "idle"), self.factory.limits.idle_timeout, self._idle_expired)
 
     def _cancel_idle(self) -> None:
-        self.factory.deadlines.clear(self._idle_key)
+        self.factory.deadlines.clear((self, "idle"))
 
     def _idle_expired(self) -> None:
         log.warning("FastAGI session sent no environment in %.0f s: agi-idle-timeout",

@@ -158,7 +158,14 @@ class SocketTransport:
             self._unsent.clear()
         self._sock.close()
         reason = _DONE if error is None else Failure(ConnectionLost(str(error)))
-        self._loop.call_soon(self._protocol.connectionLost, reason)
+        self._loop.call_soon(self._lost, reason)
+
+    def _lost(self, reason: Failure) -> None:
+        # The protocol holds its transport and the transport its protocol:
+        # once the protocol has heard of the close, the transport lets go,
+        # so a finished session is freed at once, not by a full collection.
+        protocol, self._protocol = self._protocol, None
+        protocol.connectionLost(reason)
 
     def getPeer(self) -> IPv4Address | IPv6Address:
         return _address(self._sock.family, self._peer)
