@@ -121,6 +121,7 @@ class AmiConnection:
         self.logins = 0
         self.failure: str | None = None    # why the link is down: unreachable, refused, login-failed, lost
         self.failed_attempts = 0           # since the last login
+        self._counted = False              # this attempt's failure is in failed_attempts already
         self.retry_delay: float | None = None   # the delay before the attempt now waited for
 
     # -- public ------------------------------------------------------------
@@ -272,6 +273,12 @@ class AmiConnection:
             return
         if was_logged_in:
             self._note_state("lost", f"AMI connection to PBX {self.endpoint.name} lost: {exc or 'closed'}")
+        else:
+            # An attempt that never logged in has failed, whatever the login
+            # step makes of it later (a PBX closes right after refusing a
+            # login, and the close may come first): counted before its retry
+            # is chosen, so the count and the delay told always agree.
+            self._count_failure()
         self._schedule_reconnect()
 
     def _connect_failed(self, exc: OSError) -> None:
@@ -281,9 +288,14 @@ class AmiConnection:
             self._schedule_reconnect()
 
     def _failed(self, failure: str, message: str) -> None:
-        """Count a failed attempt to connect or log in."""
-        self.failed_attempts += 1
+        """Count a failed attempt to connect or log in (once), and say why."""
+        self._count_failure()
         self._note_state(failure, message)
+
+    def _count_failure(self) -> None:
+        if not self._counted:
+            self._counted = True
+            self.failed_attempts += 1
 
     def _note_state(self, failure: str, message: str) -> None:
         """The link is down for `failure`: logged when that is a change of state,
@@ -301,6 +313,7 @@ class AmiConnection:
 
     def _reconnect(self) -> None:
         self._retry = None
+        self._counted = False
         if not self.closed:
             self.manager.connect()
 

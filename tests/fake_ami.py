@@ -23,6 +23,7 @@ class FakeAmi:
         # an action in `unanswered` still gets none.
         self.replies: dict[str, Callable[[dict], str]] = {}
         self.holding = False             # True: replies wait for release()
+        self.close_on_refusal = False    # True: close right after refusing a login, as Asterisk does
         self._held: list[tuple[asyncio.StreamWriter, str]] = []
         self.connections = 0
         self._writers: list[asyncio.StreamWriter] = []
@@ -67,7 +68,11 @@ class FakeAmi:
                 if self.holding and not self.silent:
                     self._held.append((writer, self._reply(action)))
                 elif not self.silent:
-                    writer.write(self._reply(action).replace("\n", "\r\n").encode())
+                    reply = self._reply(action)
+                    writer.write(reply.replace("\n", "\r\n").encode())
+                    if self.close_on_refusal and "Authentication failed" in reply:
+                        writer.close()
+                        return
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
 

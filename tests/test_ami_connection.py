@@ -181,6 +181,29 @@ async def test_a_refused_login_backs_off_to_the_cap_and_logs_the_refusal_once(pe
 
 
 @on_loop
+async def test_a_pbx_closing_after_its_refusal_has_each_attempt_counted_before_its_retry_is_chosen(peer):
+    # Asterisk closes the session right after "Authentication failed"; the
+    # close can reach linkdesk before the login step reads the refusal. The
+    # readiness report pairs the count with the retry's delay: they must agree.
+    peer.close_on_refusal = True
+    clock = task.Clock()
+    async with running(peer, secret="wrong", clock=clock, timing=SLOW) as harness:
+        connection, chosen = harness.connection, []
+        schedule = connection._call_later
+
+        def recording(delay, call):
+            if call == connection._reconnect:
+                chosen.append((connection.failed_attempts, peer.connections, delay))
+            return schedule(delay, call)
+        connection._call_later = recording
+        await until(lambda: connection.failed_attempts == 1, timeout=5.0, every=0.01)
+        delays = await _retry_and_record(harness, clock, 4)
+        assert delays == [0.25, 0.5, 1.0, 2.0]
+        assert len(chosen) >= 4 and all(counted == made for counted, made, _ in chosen), chosen
+        assert connection.state == "refused" and connection.failed_attempts == peer.connections == 5
+
+
+@on_loop
 async def test_after_refusals_a_good_login_logs_once_and_resets_the_backoff(peer, caplog):
     caplog.set_level(logging.INFO, "linkdesk.ami")
     clock = task.Clock()
