@@ -1,12 +1,13 @@
 """The busy hour in miniature on the lab: citizens arriving at 110 (Poisson,
 at each offered rate) and at 12345, twenty bench operators on each PBX
-answering, a third of 110's calls handed to 12345 by key (blind and warm), a
-share of 12345's sent to 110 by the emergency lane, impatient callers giving
-up, and at the end every citizen accounted for (bridge/lab/busy/).
+answering (forty in the soak; --operators), a third of 110's calls handed to
+12345 by key (blind and warm), a share of 12345's sent to 110 by the
+emergency lane, impatient callers giving up, and at the end every citizen
+accounted for (bridge/lab/busy/).
 
     .venv/bin/python bench/busyhour.py                          # rates 1, 2, 4, 6, 8 calls/s, 60 s each
     .venv/bin/python bench/busyhour.py --rate 4 --seconds 120   # one rate
-    .venv/bin/python bench/busyhour.py --soak [--rate 4 --minutes 10]
+    .venv/bin/python bench/busyhour.py --soak [--rate 4 --minutes 10 --operators 40]
 
 The last line is always the accounting in one line:
 offered=N completed=N transferred=N returned=N abandoned=N dropped=N
@@ -31,10 +32,18 @@ from linkdesk.bridge.lab import pbx as lab_pbx  # noqa: E402
 from linkdesk.bridge.lab.busy import account  # noqa: E402
 from linkdesk.bridge.lab.busy.figures import hand_overs, key_accounting, met_a_free_operator, percentile  # noqa: E402
 from linkdesk.bridge.lab.busy.plan import busy_hour  # noqa: E402
-from linkdesk.bridge.lab.busy.session import Result, play  # noqa: E402
+from linkdesk.bridge.lab.busy.session import OPERATORS, Result, play  # noqa: E402
 from linkdesk.bridge.lab.busy.usage import slope_per_minute  # noqa: E402
 from linkdesk.bridge.lab.layout import default_paths, load_specs  # noqa: E402
 from lab_linkdesk import Linkdesk  # noqa: E402
+
+# The soak's staff: at 4 calls/s 12345 needs about 23 operators busy at once
+# (its own calls and the hand-overs' longer talks), more than the rates'
+# twenty; with forty its queues stay short for the whole soak.
+SOAK_OPERATORS = 40
+# s: the queue metrics keep the last 15 minutes' calls (metrics/queues.py),
+# so a soak's RSS grows with them until then, by design.
+WINDOW_FULL = 16 * 60
 
 
 def _ms(values: list[float | None]) -> str:
@@ -135,9 +144,10 @@ def _tasks(service: Linkdesk) -> str:
     return str(int(float(found.group(1)))) if found else "?"
 
 
-async def soak(service: Linkdesk, specs, records, workdir: Path, rate: float, minutes: float, seed: int) -> list[dict]:
-    print(f"\nSoak: {rate:g} calls/s for {minutes:g} minutes; every minute linkdesk's RSS, open descriptors, "
-          "live tasks and the store's size\n")
+async def soak(service: Linkdesk, specs, records, workdir: Path, rate: float, minutes: float, seed: int,
+               operators: int) -> list[dict]:
+    print(f"\nSoak: {rate:g} calls/s for {minutes:g} minutes, {operators} bench operators per PBX; every minute "
+          "linkdesk's RSS, open descriptors, live tasks and the store's size\n")
     print(f"{'minute':>7}{'RSS MB':>9}{'fds':>6}{'tasks':>7}{'store kB':>10}")
 
     def show(u):
@@ -146,9 +156,14 @@ async def soak(service: Linkdesk, specs, records, workdir: Path, rate: float, mi
     citizens = busy_hour(rate, minutes * 60, seed)
     begun = time.monotonic()   # usage samples are stamped on the monotonic clock
     result = await play(specs, citizens, workdir, service.process.pid, service.where,
-                        {n: r.pid for n, r in records.items()}, seed=seed, every=60.0, on_sample=show)
+                        {n: r.pid for n, r in records.items()}, seed=seed, every=60.0, on_sample=show,
+                        operators=operators)
     warm = [(u.at, u.rss / 2**20) for u in result.usage if u.at - result.usage[0].at >= 120]
     print(f"\nRSS slope after the first two minutes: {slope_per_minute(warm):+.3f} MB/minute")
+    late = [(at, rss) for at, rss in warm if at - result.usage[0].at >= WINDOW_FULL]
+    if len(late) >= 3:
+        print(f"RSS slope once the queue metrics' 15-minute window is full (minute 16 on): "
+              f"{slope_per_minute(late):+.3f} MB/minute")
     return [row(rate, result, service)]
 
 
@@ -170,13 +185,15 @@ async def main(args) -> None:
         try:
             await service.ready()
             if args.soak:
-                rows = await soak(service, specs, records, Path(tmp), args.rate or 4, args.minutes, args.seed)
+                rows = await soak(service, specs, records, Path(tmp), args.rate or 4, args.minutes, args.seed,
+                                  args.operators or SOAK_OPERATORS)
             else:
                 rows = []
                 for n, rate in enumerate([args.rate] if args.rate else args.rates):
                     citizens = busy_hour(rate, args.seconds, args.seed + n, first_serial=n * 1_000_000)
                     result = await play(specs, citizens, Path(tmp), service.process.pid, service.where,
-                                        {name: r.pid for name, r in records.items()}, seed=args.seed + n)
+                                        {name: r.pid for name, r in records.items()}, seed=args.seed + n,
+                                        operators=args.operators or OPERATORS)
                     rows.append(row(rate, result, service))
                     if args.keep:
                         _keep_events(Path(args.keep) / f"events-{rate:g}.jsonl", result.events)
@@ -195,6 +212,8 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=60.0, help="how long each rate offers calls")
     parser.add_argument("--soak", action="store_true", help="one long run, sampled every minute")
     parser.add_argument("--minutes", type=float, default=10.0, help="the soak's length")
+    parser.add_argument("--operators", type=int, help=f"bench operators per PBX (1-40; default {OPERATORS}, "
+                        f"the soak {SOAK_OPERATORS})")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", metavar="DIR", help="keep the phones' traces, linkdesk's log and store, and the AMI events in DIR")
     asyncio.run(main(parser.parse_args()))

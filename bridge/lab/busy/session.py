@@ -23,7 +23,7 @@ from linkdesk.bridge.lab.layout import PbxSpec, default_paths
 from linkdesk.bridge.lab.phones import SippPhone, SippPhones
 from linkdesk.bridge.lab.store_view import StoreView
 
-BENCH = {"110": [str(1201 + n) for n in range(20)], "12345": [str(2201 + n) for n in range(20)]}
+OPERATORS = 20   # bench operators per PBX a run staffs by default; the lab has forty (pjsip-bench.conf)
 SERVICE = {"110": "1108", "12345": "12345"}     # what bench citizens dial: 110's bench queue, 12345's intake
 SETTLE = 15.0     # s after the last citizen's phone is done, for the stores and events to settle
 LAST_CALL = 90.0  # s a citizen's phone may run (its patience and talk, a hand-over, a return)
@@ -66,12 +66,20 @@ class Watch:
             link.close()
 
 
-class Operators:
-    """The twenty bench phones of each PBX, each with habits of its own."""
+def bench(count: int = OPERATORS) -> dict[str, list[str]]:
+    """The first `count` bench operators' extensions on each PBX (at most forty)."""
+    if not 1 <= count <= 40:
+        raise ValueError(f"the lab has 1 to 40 bench operators per PBX, not {count}")
+    return {"110": [str(1201 + n) for n in range(count)], "12345": [str(2201 + n) for n in range(count)]}
 
-    def __init__(self, phones: SippPhones, specs: dict[str, PbxSpec], rng: random.Random, lifetime: int):
+
+class Operators:
+    """The bench phones `staff` names on each PBX, each with habits of its own."""
+
+    def __init__(self, phones: SippPhones, specs: dict[str, PbxSpec], staff: dict[str, list[str]],
+                 rng: random.Random, lifetime: int):
         self.phones: dict[str, SippPhone] = {}
-        for side, extensions in BENCH.items():
+        for side, extensions in staff.items():
             for ext in extensions:
                 timing = Timing(ring=rng.uniform(0.3, 1.2), before_key=rng.uniform(0.8, 1.6),
                                 hold_warm=rng.uniform(5.0, 7.0))
@@ -90,19 +98,21 @@ class Operators:
 
 async def play(specs: dict[str, PbxSpec], citizens: list[Citizen], workdir: Path, linkdesk_pid: int,
                store: Path | str, pbx_pids: dict[str, int], seed: int = 1, every: float = 60.0,
-               on_sample=None) -> Result:
-    """Run the busy hour `citizens` describe; `every` s, a Usage sample
-    (passed to `on_sample` as it comes: the soak prints them)."""
+               on_sample=None, operators: int = OPERATORS) -> Result:
+    """Run the busy hour `citizens` describe, with `operators` bench
+    operators on each PBX; `every` s, a Usage sample (passed to `on_sample`
+    as it comes: the soak prints them)."""
+    staff = bench(operators)
     phones = SippPhones(workdir, background=True)
     watch = Watch(specs, asyncio.get_running_loop())
     length = (citizens[-1].at if citizens else 0.0) + LAST_CALL + SETTLE
-    operators = Operators(phones, specs, random.Random(seed), lifetime=int(length + 120))
+    phones_of = Operators(phones, specs, staff, random.Random(seed), lifetime=int(length + 120))
     usage = [sample(linkdesk_pid, pbx_pids, store, _running(phones))]
     begun = time.monotonic()
     try:
         await _cleared(specs)
         await watch.start()
-        await _until_reachable(specs)
+        await _until_reachable(staff)
         started = await _call(phones, specs, citizens, lambda: _sampled(usage, begun, every, linkdesk_pid,
                                                                           pbx_pids, store, phones, on_sample))
         await _until_done(started, LAST_CALL)
@@ -113,10 +123,10 @@ async def play(specs: dict[str, PbxSpec], citizens: list[Citizen], workdir: Path
         usage.append(sample(linkdesk_pid, pbx_pids, store, _running(phones)))
     finally:
         watch.close()
-        seen = operators.stop()
+        seen = phones_of.stop()
     legs = {number: trace.leg(phone.messages()) for number, phone in started.items()}
     transfers = _transfers(store)
-    operator_sets = {side: set(exts) for side, exts in BENCH.items()}
+    operator_sets = {side: set(exts) for side, exts in staff.items()}
     verdicts = account.account(citizens, legs, account.facts(watch.events, operator_sets, legs), transfers)
     return Result(citizens, verdicts, watch.events, transfers, legs, seen, usage, time.monotonic() - begun, left_up)
 
@@ -157,12 +167,12 @@ async def _until_done(started: dict[str, SippPhone], within: float) -> None:
         phone.stop()
 
 
-async def _until_reachable(specs: dict[str, PbxSpec], within: float = 15.0) -> None:
-    """Until each PBX's qualify finds every bench phone reachable: no citizen meets a phone still unknown."""
+async def _until_reachable(staff: dict[str, list[str]], within: float = 15.0) -> None:
+    """Until each PBX's qualify finds every staffed bench phone reachable: no citizen meets a phone still unknown."""
     deadline = time.monotonic() + within
     while True:
         missing = []
-        for side, exts in BENCH.items():
+        for side, exts in staff.items():
             states = {c.split("/")[0]: s for c, s in lab_pbx.contact_states(default_paths(), side).items()}
             missing += [f"{side}/{ext}" for ext in exts if states.get(ext) != "Avail"]
         if not missing:
