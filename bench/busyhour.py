@@ -76,11 +76,26 @@ def row(rate: float, result: Result, service: Linkdesk) -> dict:
             "queue_wait": [o.queue_wait for o in overs], "linkdesk": [o.linkdesk for o in overs],
             "to_request": [o.key_to_request for o in overs], "moved_arrived": [o.moved_to_arrived for o in overs],
             "arrived_queued": [o.arrived_to_queued for o in overs],
-            "alone": [own.get(t["id"]) for t in transfers],
+            "alone": [own.get(t["id"]) for t in transfers], "by_kind": _by_kind(transfers, overs),
             "cpu_ms": 1000 * (last.cpu - first.cpu) / max(1, len(result.citizens)), "rss": last.rss,
             "pbx": {n: 100 * (last.pbx_cpu[n] - first.pbx_cpu[n]) / wall for n in last.pbx_cpu},
             "phones": 100 * (last.phones_cpu - first.phones_cpu) / wall,
             "keys": key_accounting(result.events, transfers), "left_up": result.left_up}
+
+
+def _kind(transfer: dict) -> str:
+    return "emergency" if transfer["lane"] == "emergency" else transfer["mode"]
+
+
+def _by_kind(transfers: list[dict], overs) -> dict[str, dict[str, list]]:
+    """The routing's parts per kind of hand-over (blind, warm, emergency): their paths differ after linkdesk."""
+    kinds: dict[str, dict[str, list]] = {}
+    for transfer, over in zip(transfers, overs):
+        parts = kinds.setdefault(_kind(transfer), {"linkdesk": [], "moved_arrived": [], "arrived_queued": []})
+        parts["linkdesk"].append(over.linkdesk)
+        parts["moved_arrived"].append(over.moved_to_arrived)
+        parts["arrived_queued"].append(over.arrived_to_queued)
+    return kinds
 
 
 def print_rates(rows: list[dict]) -> None:
@@ -109,6 +124,13 @@ def print_rates(rows: list[dict]) -> None:
     print("key→linkdesk: the sending PBX's feature, Gosub and FastAGI connect, until linkdesk has the request; "
           "moved→arrived: the Redirect, the Dial and the INVITE, until the receiving PBX has the trunk call's "
           "channel; arrived→queued: its dialplan (with linkdesk's inbound route) until its queue has the citizen.")
+    print(f"\nThe same per kind of hand-over (blind *5: Redirect then Dial; warm *6 and emergency *9: the key's "
+          f"Gosub returns, both moved into the room, the receiver called by Originate)\n\n{'rate':>5}  {'kind':>9}"
+          f"{'n':>5}  {'linkdesk':>13}  {'moved→arrived':>13}  {'arrived→queued':>14}")
+    for r in rows:
+        for kind, parts in sorted(r["by_kind"].items()):
+            print(f"{r['rate']:>5g}  {kind:>9}{len(parts['linkdesk']):>5}  {_ms(parts['linkdesk']):>13}  "
+                  f"{_ms(parts['moved_arrived']):>13}  {_ms(parts['arrived_queued']):>14}")
     if len(rows) > 1 and rows[0]["cpu_ms"]:
         ratios = ", ".join(f"{r['rate']:g}/s {r['cpu_ms'] / rows[0]['cpu_ms']:.2f}" for r in rows[1:])
         print(f"linkdesk CPU per call against {rows[0]['rate']:g}/s: {ratios}")

@@ -44,15 +44,17 @@ def hand_overs(transfers: list[dict], events: list[dict], operator_traces: dict[
     "dialing" (the store's timeline)."""
     invites = _receiver_invites(operator_traces)
     members = _MemberStates(events)
+    seen = _Index(events)
     found = []
     for row in transfers:
-        key = _key_press(row, events)
+        key = _key_press(row, seen)
         number, other = row["caller_number"], _other(row["pbx"])
-        invite = next((at for at, caller in invites.get(other, []) if caller == number and key and at >= key), None)
-        join = _first_event_after(events, other, "QueueCallerJoin", number, key)
+        invite = next((at for at in invites.get((other, number), []) if key and at >= key), None)
+        join = seen.first_after(other, "QueueCallerJoin", number, key)
         queued = join["at"] if join else None
         moved = dialing.get(row["id"])
-        arrived = _first_after(events, other, "Newchannel", number, key)
+        arrived = seen.first_after(other, "Newchannel", number, key)
+        arrived = arrived["at"] if arrived else None
         found.append(HandOver(
             row["id"], _minus(invite, key), _minus(queued, key), _minus(invite, queued),
             _minus(moved, row.get("received_at")), _minus(row.get("received_at"), key),
@@ -94,16 +96,24 @@ class _MemberStates:
         return sum(state.values())
 
 
-def _first_event_after(events: list[dict], pbx: str, name: str, number: str, key: float | None) -> dict | None:
-    """The first event `name` `pbx` told of for caller `number` at or after the key press."""
-    return next((e for e in events if e["pbx"] == pbx and e.get("Event") == name
-                 and e.get("CallerIDNum") == number and key and e["at"] >= key), None)
+class _Index:
+    """The events a hand-over's figures look up, grouped once (a soak's
+    million events would otherwise be scanned for every hand-over): per PBX,
+    event name and caller number, and the key digits per PBX and operator
+    channel; each group in the order the events came."""
 
+    def __init__(self, events: list[dict]):
+        self.by_caller: dict[tuple[str, str, str], list[dict]] = {}
+        self.digits: dict[tuple[str, str], list[dict]] = {}
+        for e in events:
+            if e.get("CallerIDNum"):
+                self.by_caller.setdefault((e["pbx"], e.get("Event", ""), e["CallerIDNum"]), []).append(e)
+            if e.get("Event") == "DTMFEnd" and e.get("Direction") == "Received":
+                self.digits.setdefault((e["pbx"], e.get("Channel", "")), []).append(e)
 
-def _first_after(events: list[dict], pbx: str, name: str, number: str, key: float | None) -> float | None:
-    """When `pbx` first told of event `name` for caller `number` at or after the key press."""
-    found = _first_event_after(events, pbx, name, number, key)
-    return found["at"] if found else None
+    def first_after(self, pbx: str, name: str, number: str, key: float | None) -> dict | None:
+        """The first event `name` `pbx` told of for caller `number` at or after the key press."""
+        return next((e for e in self.by_caller.get((pbx, name, number), []) if key and e["at"] >= key), None)
 
 
 def _other(pbx: str) -> str:
@@ -114,27 +124,26 @@ def _minus(later: float | None, earlier: float | None) -> float | None:
     return later - earlier if later is not None and earlier is not None else None
 
 
-def _key_press(row: dict, events: list[dict]) -> float | None:
+def _key_press(row: dict, seen: _Index) -> float | None:
     """The DTMFEnd of the key's last digit on the operator's channel, the last one before linkdesk heard of it."""
     digit = KEY_DIGIT["emergency"] if row["lane"] == "emergency" else KEY_DIGIT.get(row["mode"])
     received = row.get("received_at") or row["created_at"]
-    presses = [e["at"] for e in events if e["pbx"] == row["pbx"] and e.get("Event") == "DTMFEnd"
-               and e.get("Direction") == "Received" and e.get("Channel") == row.get("operator_channel")
-               and e.get("Digit") == digit and e["at"] <= received]
+    presses = [e["at"] for e in seen.digits.get((row["pbx"], row.get("operator_channel") or ""), [])
+               if e.get("Digit") == digit and e["at"] <= received]
     return presses[-1] if presses else None
 
 
-def _receiver_invites(operator_traces: dict[str, str]) -> dict[str, list[tuple[float, str]]]:
-    """Per PBX, (when, caller number) of every INVITE its bench operators were rung with."""
-    found: dict[str, list[tuple[float, str]]] = {}
+def _receiver_invites(operator_traces: dict[str, str]) -> dict[tuple[str, str], list[float]]:
+    """Per (PBX, caller number), when each INVITE its bench operators were rung with for that caller came, in order."""
+    found: dict[tuple[str, str], list[float]] = {}
     for name, text in operator_traces.items():
         side = name.split("/")[0]
         for message in trace.messages(text):
             if not message.sent and message.first_line.startswith("INVITE "):
                 caller = message.header("From").split("sip:", 1)[-1].split("@", 1)[0]
-                found.setdefault(side, []).append((message.at, caller))
-    for side in found:
-        found[side].sort()
+                found.setdefault((side, caller), []).append(message.at)
+    for times in found.values():
+        times.sort()
     return found
 
 
