@@ -151,7 +151,8 @@ def print_accounting(rows: list[dict]) -> None:
             print(f"  {outcome}: {n} {place}")
         print(f"  hand-over keys pressed {k['pressed']}, transfers stored {k['stored']} "
               f"({', '.join(f'{s} {n}' for s, n in sorted(k['ended'].items())) or 'none'}), "
-              f"keys refused {sum(k['refused'].values())} {dict(k['refused']) or ''}")
+              f"keys refused {sum(k['refused'].values())} {dict(k['refused']) or ''}"
+              + (f"; {k['late']} more whose digit came began over 1 s after its * ended (no key to the PBX)" if k["late"] else ""))
         print(f"  channels still up once every citizen had gone (operators left in a call): "
               f"{', '.join(f'PBX {n} {c}' for n, c in r['left_up'].items())}")
 

@@ -9,7 +9,7 @@ import random
 import pytest
 
 from linkdesk.bridge.lab.busy import account
-from linkdesk.bridge.lab.busy.figures import hand_overs, met_a_free_operator
+from linkdesk.bridge.lab.busy.figures import hand_overs, key_accounting, met_a_free_operator
 from linkdesk.bridge.lab.busy.plan import BLIND, EMERGENCY, TALK, WARM, Citizen, Shares, arrivals, busy_hour, \
     number, plan_of
 from linkdesk.bridge.lab.busy.trace import Leg, leg
@@ -195,3 +195,33 @@ def test_a_hand_over_counts_the_receiving_queues_free_operators_as_the_citizen_j
     assert met_a_free_operator([over_joining(T0 + 1, busy), over_joining(T0 + 3, busy + freed),
                                 over_joining(T0 + 3, busy + freed, position=2)]) \
         == [over_joining(T0 + 3, busy + freed)], "one free operator, and a caller ahead takes it"
+
+
+def _digit(at: float, digit: str, event: str = "DTMFEnd", channel: str = "PJSIP/1201-00000001") -> dict:
+    return {"pbx": "110", "at": at, "Event": event, "Direction": "Received", "Digit": digit, "Channel": channel}
+
+
+def _press(at: float, digit: str, ends: int = 1, channel: str = "PJSIP/1201-00000001") -> list[dict]:
+    return [_digit(at, digit, "DTMFBegin", channel)] + [_digit(at + 0.1 * (n + 1), digit, channel=channel)
+                                                        for n in range(ends)]
+
+
+def test_a_digit_whose_end_the_pbx_told_of_twice_is_one_key_press():
+    transfer = {"id": "tr-1", "caller_number": "13800000001", "pbx": "110", "lane": "normal", "mode": "blind",
+                "operator_channel": "PJSIP/1201-00000001", "received_at": T0 + 1.0, "created_at": T0 + 1.0,
+                "state": "completed"}
+    events = _press(T0, "*") + _press(T0 + 0.2, "5", ends=2)
+    keys = key_accounting(events, [transfer])
+    assert (keys["pressed"], keys["stored"], keys["late"]) == (1, 1, 0), keys
+    (over,) = hand_overs([transfer], events, {}, {})
+    assert over.key_to_request == pytest.approx(1.0 - 0.3), "the key's time is its digit's first end"
+
+
+def test_two_presses_of_the_same_key_are_two_and_a_digit_too_late_after_its_star_is_counted_apart():
+    again = _press(T0, "*") + _press(T0 + 0.2, "5") + _press(T0 + 2, "*") + _press(T0 + 2.2, "5")
+    assert key_accounting(again, [])["pressed"] == 2
+    late = _press(T0, "*", channel="PJSIP/1202-00000002") + _press(T0 + 1.6, "5", channel="PJSIP/1202-00000002")
+    keys = key_accounting(late + _press(T0, "5", channel="PJSIP/anonymous-00000003"), [])
+    assert (keys["pressed"], keys["late"]) == (0, 1), "over 1 s after its *: no key; a citizen's digits: none"
+    slow_end = _press(T0, "*") + [_digit(T0 + 0.9, "5", "DTMFBegin"), _digit(T0 + 1.5, "5")]
+    assert key_accounting(slow_end, [])["pressed"] == 1, "begun in time: a key, however late its end is told"

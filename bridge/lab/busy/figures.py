@@ -99,21 +99,40 @@ class _MemberStates:
 class _Index:
     """The events a hand-over's figures look up, grouped once (a soak's
     million events would otherwise be scanned for every hand-over): per PBX,
-    event name and caller number, and the key digits per PBX and operator
-    channel; each group in the order the events came."""
+    event name and caller number, and the key presses per PBX and operator
+    channel (see `presses`); each group in the order the events came."""
 
     def __init__(self, events: list[dict]):
         self.by_caller: dict[tuple[str, str, str], list[dict]] = {}
-        self.digits: dict[tuple[str, str], list[dict]] = {}
         for e in events:
             if e.get("CallerIDNum"):
                 self.by_caller.setdefault((e["pbx"], e.get("Event", ""), e["CallerIDNum"]), []).append(e)
-            if e.get("Event") == "DTMFEnd" and e.get("Direction") == "Received":
-                self.digits.setdefault((e["pbx"], e.get("Channel", "")), []).append(e)
+        self.digits = presses(events)
 
     def first_after(self, pbx: str, name: str, number: str, key: float | None) -> dict | None:
         """The first event `name` `pbx` told of for caller `number` at or after the key press."""
         return next((e for e in self.by_caller.get((pbx, name, number), []) if key and e["at"] >= key), None)
+
+
+def presses(events: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    """Per (PBX, channel), each received digit once, as its first DTMFEnd
+    with `begun`, when its DTMFBegin came (the End's own time if none did).
+    A phone sends a digit's end packet three times; when they straggle in
+    (a starved phone) Asterisk tells of the digit's end twice, 0.1-0.8 s
+    apart, with no DTMFBegin between: one press, not two."""
+    found: dict[tuple[str, str], list[dict]] = {}
+    last: dict[tuple[str, str], dict] = {}
+    for e in events:
+        if e.get("Event") not in ("DTMFBegin", "DTMFEnd") or e.get("Direction") != "Received":
+            continue
+        where = (e["pbx"], e.get("Channel", ""))
+        before = last.get(where)
+        last[where] = e
+        if e["Event"] == "DTMFBegin" or (before and before.get("Event") == "DTMFEnd" and before.get("Digit") == e.get("Digit")):
+            continue
+        begun = before["at"] if before and before.get("Event") == "DTMFBegin" and before.get("Digit") == e.get("Digit") else e["at"]
+        found.setdefault(where, []).append({**e, "begun": begun})
+    return found
 
 
 def _other(pbx: str) -> str:
@@ -125,12 +144,12 @@ def _minus(later: float | None, earlier: float | None) -> float | None:
 
 
 def _key_press(row: dict, seen: _Index) -> float | None:
-    """The DTMFEnd of the key's last digit on the operator's channel, the last one before linkdesk heard of it."""
+    """The first DTMFEnd of the key's last digit on the operator's channel, the last press before linkdesk heard of it."""
     digit = KEY_DIGIT["emergency"] if row["lane"] == "emergency" else KEY_DIGIT.get(row["mode"])
     received = row.get("received_at") or row["created_at"]
-    presses = [e["at"] for e in seen.digits.get((row["pbx"], row.get("operator_channel") or ""), [])
+    pressed = [e["at"] for e in seen.digits.get((row["pbx"], row.get("operator_channel") or ""), [])
                if e.get("Digit") == digit and e["at"] <= received]
-    return presses[-1] if presses else None
+    return pressed[-1] if pressed else None
 
 
 def _receiver_invites(operator_traces: dict[str, str]) -> dict[tuple[str, str], list[float]]:
@@ -155,13 +174,24 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def key_accounting(events: list[dict], transfers: list[dict]) -> dict:
-    """Hand-over keys the bench operators pressed (the last digit of *5 and *6
-    on 110, *9 on 12345), transfers stored, keys refused (and why), and how
-    the stored transfers ended: every key is one or the other."""
-    pressed = sum(1 for e in events if e.get("Event") == "DTMFEnd" and e.get("Direction") == "Received"
-                  and e.get("Digit") in ({"110": ("5", "6"), "12345": ("9",)}.get(e["pbx"], ()))
-                  and re.match(r"PJSIP/(12|22)\d\d-", e.get("Channel", "")))
+def key_accounting(events: list[dict], transfers: list[dict], digit_timeout: float = 1.0) -> dict:
+    """Hand-over keys the bench operators pressed (`*` then 5 or 6 on 110, 9
+    on 12345, each digit pressed once however often the PBX told of its
+    end), transfers stored, keys refused (and why), and how the stored
+    transfers ended: every key is one or the other. A key whose digit
+    began more than `digit_timeout` s (features.conf's featuredigittimeout)
+    after its `*` ended is no key to the PBX, and is counted apart (`late`)."""
+    pressed = late = 0
+    for (pbx, channel), digits in presses(events).items():
+        if not re.match(r"PJSIP/(12|22)\d\d-", channel):
+            continue
+        for before, digit in zip([None, *digits], digits):
+            if digit.get("Digit") not in {"110": ("5", "6"), "12345": ("9",)}.get(pbx, ()):
+                continue
+            if before is not None and before.get("Digit") == "*" and digit["begun"] - before["at"] > digit_timeout:
+                late += 1
+            else:
+                pressed += 1
     refused = Counter(e.get("Reason", "?") for e in events if e.get("UserEvent") == "LinkdeskKeyRefused")
-    return {"pressed": pressed, "stored": len(transfers), "refused": refused,
+    return {"pressed": pressed, "late": late, "stored": len(transfers), "refused": refused,
             "ended": Counter(t["state"] for t in transfers)}
